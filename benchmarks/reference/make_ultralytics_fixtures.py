@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""Generate reference fixtures from the real ``ultralytics`` package (AGPL-3.0).
+
+Run ONLY with the python of the separate ultralytics virtual environment created by
+``benchmarks/reference/setup_ultralytics_venv.sh``; ultralytics is never a dependency of this project.
+
+    VENV_PY=$(bash benchmarks/reference/setup_ultralytics_venv.sh | tail -n1)
+    YOLO_OFFLINE=1 $VENV_PY benchmarks/reference/make_ultralytics_fixtures.py \
+        --official-blocks ~/.cache/yolov12-platform/official_turbo/official_turbo_blocks.py
+
+Writes into ``tests/fixtures/reference/`` (override with ``--out``):
+
+* ``<name>.pt``: a genuine Ultralytics checkpoint (``Model.save()`` followed by ultralytics' own
+  ``strip_optimizer``, the same steps that produce released weights): a pickle of ultralytics classes with the
+  model in fp16, plus ``date``, ``version``, ``train_args`` ... Built from YAML only (no weights are downloaded),
+  nc=3, and perturbed deterministically (BatchNorm statistics/affine and A2C2f ``gamma``) so that a wrong
+  architecture or a wrong layer mapping cannot reproduce the outputs by accident.
+* ``<name>.reference.npz``: outputs of the reloaded fp32 model in eval mode for two deterministic inputs.
+* ``<name>.reference.json``: versions, inputs, parameter count, state-dict keys/shapes, model yaml, names.
+* ``zoo_counts.json``: parameter counts and GFLOPs (as ultralytics reports them) for the nc=80 model zoo.
+
+The turbo-layout YOLOv12 (official sunsmarterjie/yolov12 ``main`` branch) is not on PyPI. Its area-attention
+blocks (AAttn / ABlock / A2C2f with ``qk`` + ``v`` convolutions) are read from a file given by
+``--official-blocks`` that lives OUTSIDE this repository; without it the turbo fixtures are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach for the network
+os.environ.setdefault("YOLO_VERBOSE", "False")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO_ROOT / "tests" / "fixtures" / "reference"
+NAMES = {0: "person", 1: "car", 2: "dog"}
+NC = 3
+INPUTS = ((0, 640), (1, 320))  # (numpy RandomState seed, square image size)
+
+# Turbo-layout YOLOv12 (official `main` branch) written from the architecture facts in the project spec.
+# Differences to ultralytics' yolo12.yaml: layer 1 Conv [128, 3, 2, 1, 2] (groups 2), layer 3 Conv
+# [256, 3, 2, 1, 4] (groups 4); AAttn uses qk (C->2C) + v (C->C) + depthwise 5x5 pe on v; A2C2f at l/x
+# scales uses residual=True, mlp_ratio=1.5.
+TURBO_YAML = {
+    "nc": 80,
+    "scales": {
+        "n": [0.50, 0.25, 1024],
+        "s": [0.50, 0.50, 1024],
+        "m": [0.50, 1.00, 512],
+        "l": [1.00, 1.00, 512],
+        "x": [1.00, 1.50, 512],
+    },
+    "backbone": [
+        [-1, 1, "Conv", [64, 3, 2]],  # 0-P1/2
+        [-1, 1, "Conv", [128, 3, 2, 1, 2]],  # 1-P2/4
+        [-1, 2, "C3k2", [256, False, 0.25]],
+        [-1, 1, "Conv", [256, 3, 2, 1, 4]],  # 3-P3/8
+        [-1, 2, "C3k2", [512, False, 0.25]],
+        [-1, 1, "Conv", [512, 3, 2]],  # 5-P4/16
+        [-1, 4, "A2C2f", [512, True, 4]],
+        [-1, 1, "Conv", [1024, 3, 2]],  # 7-P5/32
+        [-1, 4, "A2C2f", [1024, True, 1]],  # 8
+    ],
+    "head": [
+        [-1, 1, "nn.Upsample", [None, 2, "nearest"]],
+        [[-1, 6], 1, "Concat", [1]],
+        [-1, 2, "A2C2f", [512, False, -1]],  # 11
+        [-1, 1, "nn.Upsample", [None, 2, "nearest"]],
+        [[-1, 4], 1, "Concat", [1]],
+        [-1, 2, "A2C2f", [256, False, -1]],  # 14
+        [-1, 1, "Conv", [256, 3, 2]],
+        [[-1, 11], 1, "Concat", [1]],
+        [-1, 2, "A2C2f", [512, False, -1]],  # 17
+        [-1, 1, "Conv", [512, 3, 2]],
+        [[-1, 8], 1, "Concat", [1]],
+        [-1, 2, "C3k2", [1024, True]],  # 20 (P5/32-large)
+        [[14, 17, 20], 1, "Detect", ["nc"]],
+    ],
+}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Turbo blocks: monkeypatch ultralytics with the official turbo AAttn / ABlock / A2C2f
+# --------------------------------------------------------------------------------------------------------------
+_TURBO_INFO: dict | None = None
+
+
+def install_turbo_blocks(path: Path) -> dict:
+    """Load the official turbo blocks from ``path`` and patch them into ultralytics in place of its own.
+
+    The patched classes get ``__module__ = 'ultralytics.nn.modules.block'`` so that checkpoints pickle them under
+    the same global names as the official turbo checkpoints (``ultralytics.nn.modules.block.AAttn`` ...).
+    Unpickling such a checkpoint therefore needs the same patch (this function) in the loading process.
+    """
+    global _TURBO_INFO
+    if _TURBO_INFO is not None:
+        return _TURBO_INFO
+    import ultralytics.nn.modules as modules_pkg
+    import ultralytics.nn.modules.block as block
+    import ultralytics.nn.tasks as tasks
+
+    spec = importlib.util.spec_from_file_location("official_turbo_blocks", str(path))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    OfficialA2C2f = mod.A2C2f
+
+    class A2C2f(OfficialA2C2f):
+        """Official turbo A2C2f; maps ultralytics' L/X rule (residual, mlp_ratio 1.2) to the turbo rule (1.5).
+
+        ultralytics.nn.tasks.parse_model appends (True, 1.2) for A2C2f at scales l/x; the official turbo
+        tasks.py appends (True, 1.5). Nothing else differs; n/s/m never reach this branch.
+        """
+
+        def __init__(self, c1, c2, n=1, a2=True, area=1, residual=False, mlp_ratio=2.0, e=0.5, g=1, shortcut=True):
+            if residual and mlp_ratio == 1.2:
+                mlp_ratio = 1.5
+            super().__init__(c1, c2, n, a2, area, residual, mlp_ratio, e, g, shortcut)
+
+    AAttn, ABlock = mod.AAttn, mod.ABlock
+    for cls in (AAttn, ABlock, A2C2f):
+        cls.__module__ = "ultralytics.nn.modules.block"
+        cls.__qualname__ = cls.__name__
+        setattr(block, cls.__name__, cls)
+        if hasattr(modules_pkg, cls.__name__):
+            setattr(modules_pkg, cls.__name__, cls)
+        if hasattr(tasks, cls.__name__):
+            setattr(tasks, cls.__name__, cls)
+    mod.AAttn = AAttn  # ABlock in the official file resolves AAttn from its own module globals
+    _TURBO_INFO = {
+        "official_blocks_file": path.name,
+        "official_blocks_sha256": sha256(path),
+        "official_source": "sunsmarterjie/yolov12 (main, turbo) ultralytics/nn/modules/block.py: AAttn, ABlock, A2C2f",
+        "patched": ["ultralytics.nn.modules.block.AAttn", "ultralytics.nn.modules.block.ABlock",
+                    "ultralytics.nn.modules.block.A2C2f (l/x: residual, mlp_ratio 1.5)"],
+    }
+    return _TURBO_INFO
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Building, perturbing, saving
+# --------------------------------------------------------------------------------------------------------------
+def turbo_cfg(scale: str) -> dict:
+    d = copy.deepcopy(TURBO_YAML)
+    d["scale"] = scale
+    d["yaml_file"] = f"yolov12{scale}-turbo.yaml"
+    return d
+
+
+def build_detection_model(cfg, nc: int | None, seed: int = 0):
+    """Build an ultralytics DetectionModel from a yaml name or dict, seeding torch first (deterministic init)."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(seed)
+    return DetectionModel(cfg, nc=nc, verbose=False)
+
+
+def perturb(model: torch.nn.Module, seed: int = 0) -> dict:
+    """Deterministically randomise BatchNorm statistics/affine parameters and A2C2f gamma (layer scale)."""
+    torch.manual_seed(seed)
+    n_bn = n_gamma = 0
+    with torch.no_grad():
+        for _, m in model.named_modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0.0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.8, 1.2)
+                m.bias.normal_(0.0, 0.05)
+                n_bn += 1
+            elif type(m).__name__ == "A2C2f" and getattr(m, "gamma", None) is not None:
+                m.gamma.uniform_(0.5, 1.0)
+                n_gamma += 1
+    return {
+        "seed": seed,
+        "batchnorm_layers": n_bn,
+        "a2c2f_gamma_params": n_gamma,
+        "rule": "torch.manual_seed(seed); for named_modules() in order: BatchNorm2d running_mean~N(0,0.1), "
+        "running_var~U(0.5,1.5), weight~U(0.8,1.2), bias~N(0,0.05) (in that order); A2C2f gamma~U(0.5,1.0)",
+    }
+
+
+def save_checkpoint(model, yaml_name: str, path: Path) -> None:
+    """Save in genuine Ultralytics checkpoint format: Model.save() then ultralytics' strip_optimizer()."""
+    from ultralytics import YOLO
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    # ultralytics' Model() takes a path or name, not a module: make a throwaway wrapper and swap our model in
+    # (built after the fixture model, so it cannot disturb the seeded initialisation).
+    wrapper = YOLO("yolov8n.yaml", task="detect", verbose=False)
+    wrapper.model = model
+    overrides = {"model": yaml_name, "task": "detect", "seed": 0, "deterministic": True}
+    model.args = {**DEFAULT_CFG_DICT, **overrides}
+    model.task = "detect"
+    wrapper.ckpt = {"train_args": overrides}
+    wrapper.save(str(path))
+    strip_optimizer(str(path))  # epoch=-1, train_args, optimizer=None ... as in released weights
+
+
+def load_reference_model(path: Path):
+    """Reload a checkpoint with ultralytics' own loader; fp32, eval mode."""
+    from ultralytics.nn.tasks import load_checkpoint
+
+    model, ckpt = load_checkpoint(str(path), device="cpu", fuse=False)
+    model = model.float().eval()
+    return model, ckpt
+
+
+def check_safe_load(path: Path) -> bool:
+    """Whether ultralytics' own restricted (weights_only + allow-list) loader accepts the checkpoint."""
+    from ultralytics.nn.tasks import torch_safe_load
+
+    try:
+        ckpt, _ = torch_safe_load(str(path), safe_only=True)
+        return isinstance(ckpt.get("model"), torch.nn.Module)
+    except Exception as e:  # pragma: no cover - informational only
+        log(f"  restricted load of {path.name} failed: {e}")
+        return False
+
+
+def make_input(seed: int, size: int) -> torch.Tensor:
+    return torch.from_numpy(np.random.RandomState(seed).uniform(0, 1, (1, 3, size, size)).astype(np.float32))
+
+
+def raw_level_maps(model, preds: dict, feats_shapes) -> list[np.ndarray]:
+    """Per-level raw head maps (B, 4*reg_max + nc, H, W): box branch cv2[i] and class branch cv3[i] concatenated.
+
+    ultralytics >= 8.4 returns the raw predictions as a dict {"boxes": (B, 4*reg_max, A), "scores": (B, nc, A),
+    "feats": [...]}; older releases returned the per-level list [cat(cv2[i](x_i), cv3[i](x_i), 1)]. This
+    rebuilds the latter from the former (and cross-checks it against the head's own branches).
+    """
+    head = model.model[-1]
+    out, start = [], 0
+    for i, (b, _, h, w) in enumerate(feats_shapes):
+        n = h * w
+        box = preds["boxes"][..., start : start + n].reshape(b, -1, h, w)
+        cls = preds["scores"][..., start : start + n].reshape(b, -1, h, w)
+        start += n
+        raw = torch.cat((box, cls), 1)
+        with torch.no_grad():
+            direct = torch.cat((head.cv2[i](preds["feats"][i]), head.cv3[i](preds["feats"][i])), 1)
+        assert torch.equal(raw, direct), "raw map reconstruction mismatch"
+        out.append(raw.numpy())
+    return out
+
+
+def run_reference(model) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    with torch.no_grad():
+        for seed, size in INPUTS:
+            x = make_input(seed, size)
+            res = model(x)
+            y = res[0] if isinstance(res, (tuple, list)) else res
+            arrays[f"out_{size}"] = y.float().numpy()
+            if size == 640:
+                preds = res[1]
+                if isinstance(preds, dict):
+                    levels = raw_level_maps(model, preds, [f.shape for f in preds["feats"]])
+                else:  # older ultralytics: list of per-level maps
+                    levels = [p.numpy() for p in preds]
+                for name, arr in zip(("raw_p3", "raw_p4", "raw_p5"), levels):
+                    arrays[name] = arr.astype(np.float32)
+    return arrays
+
+
+def make_fixture(name: str, cfg, yaml_name: str, out: Path, extra: dict | None = None) -> dict:
+    import ultralytics
+
+    log(f"[{name}] building {yaml_name} nc={NC}")
+    model = build_detection_model(cfg, nc=NC, seed=0)
+    model.names = dict(NAMES)
+    pert = perturb(model, seed=0)
+    pt = out / f"{name}.pt"
+    save_checkpoint(model, yaml_name, pt)
+    log(f"[{name}] saved {pt} ({pt.stat().st_size / 1e6:.2f} MB)")
+
+    ref_model, ckpt = load_reference_model(pt)
+    arrays = run_reference(ref_model)
+    np.savez_compressed(out / f"{name}.reference.npz", **arrays)
+
+    sd = ref_model.state_dict()
+    meta = {
+        "name": name,
+        "checkpoint": pt.name,
+        "checkpoint_sha256": sha256(pt),
+        "checkpoint_bytes": pt.stat().st_size,
+        "checkpoint_keys": sorted(ckpt.keys()),
+        "checkpoint_model_class": f"{type(ckpt['model']).__module__}.{type(ckpt['model']).__qualname__}",
+        "checkpoint_model_dtype": str(next(ckpt["model"].parameters()).dtype),
+        "ultralytics_safe_load_ok": check_safe_load(pt),
+        "ultralytics_version": ultralytics.__version__,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "yaml": yaml_name,
+        "nc": NC,
+        "names": {str(k): v for k, v in ref_model.names.items()},
+        "stride": [float(s) for s in ref_model.stride],
+        "perturbation": pert,
+        "inputs": [
+            {
+                "key": f"out_{size}",
+                "seed": seed,
+                "shape": [1, 3, size, size],
+                "recipe": "torch.from_numpy(np.random.RandomState(seed).uniform(0, 1, shape).astype(np.float32))",
+            }
+            for seed, size in INPUTS
+        ],
+        "reference_model": "ultralytics.nn.tasks.load_checkpoint(pt, fuse=False) -> .float().eval(); "
+        "out_* = first element of the eval output tuple, raw_p3..raw_p5 = per-level cat(cv2[i](f), cv3[i](f)) "
+        "at 640 (4*reg_max box channels then nc class logits)",
+        "arrays": {k: list(v.shape) for k, v in arrays.items()},
+        "output_checksums": {k: {"sum": float(v.astype(np.float64).sum()), "abs_mean": float(np.abs(v).mean())}
+                             for k, v in arrays.items()},
+        "parameter_count": int(sum(p.numel() for p in ref_model.parameters())),
+        "state_dict": [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in sd.items()],
+        "model_yaml": ref_model.yaml,
+    }
+    if extra:
+        meta.update(extra)
+    (out / f"{name}.reference.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    log(f"[{name}] params={meta['parameter_count']:,} out_640={arrays['out_640'].shape} "
+        f"safe_load={meta['ultralytics_safe_load_ok']}")
+    return meta
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Zoo counts
+# --------------------------------------------------------------------------------------------------------------
+def count_model(model, imgsz: int) -> dict:
+    from ultralytics.utils.torch_utils import get_flops, get_num_params, model_info
+
+    model.eval()
+    rec = {"params_unfused": int(get_num_params(model)), "gflops_unfused_thop": round(get_flops(model, imgsz), 4)}
+    n_l, _, _, _ = model_info(model, verbose=True, imgsz=imgsz)
+    rec["layers_unfused"] = int(n_l)
+    model.fuse(verbose=False)
+    n_l, n_p, _, flops = model_info(model, verbose=True, imgsz=imgsz)
+    rec.update(
+        {"params_fused": int(n_p), "gflops_fused_thop": round(float(flops), 4), "layers_fused": int(n_l),
+         "info_line_gflops": float(f"{flops:.1f}")}
+    )
+    return rec
+
+
+def make_zoo(out: Path, turbo: bool) -> None:
+    import ultralytics
+    from ultralytics.nn.tasks import ClassificationModel
+
+    zoo: dict = {
+        "ultralytics_version": ultralytics.__version__,
+        "torch_version": torch.__version__,
+        "note": "nc=80 (cls: 1000) built from yaml, no weights. params_* = sum(p.numel()); gflops_* = "
+        "ultralytics.utils.torch_utils.get_flops (ultralytics-thop, attention matmuls not counted) at imgsz; "
+        "*_fused after DetectionModel.fuse() (Conv+BN folding) - what model.info() reports.",
+        "imgsz_detect": 640,
+        "imgsz_classify": 224,
+        "models": {},
+    }
+    names = [f"yolov8{s}" for s in "nsmlx"] + [f"yolo11{s}" for s in "nsmlx"] + [f"yolo12{s}" for s in "nsmlx"]
+    for n in names:
+        torch.manual_seed(0)
+        zoo["models"][n] = {"yaml": f"{n}.yaml", **count_model(build_detection_model(f"{n}.yaml", nc=None), 640)}
+        log(f"[zoo] {n}: {zoo['models'][n]}")
+    if turbo:
+        for s in "nsmlx":
+            n = f"yolov12{s}-turbo"
+            m = build_detection_model(turbo_cfg(s), nc=None)
+            zoo["models"][n] = {"yaml": "turbo layout (official main), see make_ultralytics_fixtures.TURBO_YAML",
+                                **count_model(m, 640)}
+            log(f"[zoo] {n}: {zoo['models'][n]}")
+    for s in "nsmlx":  # ultralytics' own yolo12-cls (differs from the official Cls branch, see spec)
+        n = f"yolo12{s}-cls"
+        torch.manual_seed(0)
+        try:
+            zoo["models"][n] = {"yaml": f"{n}.yaml", **count_model(ClassificationModel(f"{n}.yaml", verbose=False), 224)}
+            log(f"[zoo] {n}: {zoo['models'][n]}")
+        except Exception as e:  # optional
+            log(f"[zoo] {n} skipped: {e}")
+    (out / "zoo_counts.json").write_text(json.dumps(zoo, indent=1) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--official-blocks", type=Path, default=None,
+                    help="file with the official turbo AAttn/ABlock/A2C2f (kept outside this repo)")
+    ap.add_argument("--skip-zoo", action="store_true")
+    ap.add_argument("--only", nargs="*", default=None, help="subset of fixture names to build")
+    args = ap.parse_args()
+
+    import ultralytics  # noqa: F401  (fail early outside the venv)
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    turbo_info = None
+    if args.official_blocks:
+        if not args.official_blocks.is_file():
+            sys.exit(f"--official-blocks {args.official_blocks} does not exist")
+        turbo_info = install_turbo_blocks(args.official_blocks.expanduser().resolve())
+    else:
+        log("no --official-blocks given: skipping the turbo fixtures")
+
+    jobs = [
+        ("yolo12n_nc3", "yolo12n.yaml", "yolo12n.yaml", None),
+        ("yolo11n_nc3", "yolo11n.yaml", "yolo11n.yaml", None),
+        ("yolov8n_nc3", "yolov8n.yaml", "yolov8n.yaml", None),
+    ]
+    if turbo_info:
+        jobs.append(("yolov12n_turbo_nc3", turbo_cfg("n"), "yolov12n-turbo.yaml", {"turbo": turbo_info}))
+    for name, cfg, yaml_name, extra in jobs:
+        if args.only and name not in args.only:
+            continue
+        make_fixture(name, cfg, yaml_name, args.out, extra)
+    if not args.skip_zoo:
+        make_zoo(args.out, turbo=turbo_info is not None)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as _tmp:
+        os.chdir(_tmp)  # ultralytics may write runs/ or settings next to the cwd; keep the repo clean
+        main()

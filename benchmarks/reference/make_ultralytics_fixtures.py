@@ -27,6 +27,7 @@ blocks (AAttn / ABlock / A2C2f with ``qk`` + ``v`` convolutions) are read from a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import hashlib
 import importlib.util
@@ -106,23 +107,19 @@ def sha256(path: Path) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # Turbo blocks: monkeypatch ultralytics with the official turbo AAttn / ABlock / A2C2f
 # --------------------------------------------------------------------------------------------------------------
-_TURBO_INFO: dict | None = None
+_TURBO_CACHE: dict = {}
 
 
-def install_turbo_blocks(path: Path) -> dict:
-    """Load the official turbo blocks from ``path`` and patch them into ultralytics in place of its own.
+def load_turbo_blocks(path: Path) -> tuple[dict, dict]:
+    """Load the official turbo blocks from ``path``; returns ({name: class}, info).
 
-    The patched classes get ``__module__ = 'ultralytics.nn.modules.block'`` so that checkpoints pickle them under
-    the same global names as the official turbo checkpoints (``ultralytics.nn.modules.block.AAttn`` ...).
-    Unpickling such a checkpoint therefore needs the same patch (this function) in the loading process.
+    The classes get ``__module__ = 'ultralytics.nn.modules.block'`` so that checkpoints pickle them under the same
+    global names as the official turbo checkpoints (``ultralytics.nn.modules.block.AAttn`` ...). Unpickling such a
+    checkpoint therefore needs the same patch (``turbo_blocks``) active in the loading process.
     """
-    global _TURBO_INFO
-    if _TURBO_INFO is not None:
-        return _TURBO_INFO
-    import ultralytics.nn.modules as modules_pkg
-    import ultralytics.nn.modules.block as block
-    import ultralytics.nn.tasks as tasks
-
+    key = str(path)
+    if key in _TURBO_CACHE:
+        return _TURBO_CACHE[key]
     spec = importlib.util.spec_from_file_location("official_turbo_blocks", str(path))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -141,24 +138,40 @@ def install_turbo_blocks(path: Path) -> dict:
                 mlp_ratio = 1.5
             super().__init__(c1, c2, n, a2, area, residual, mlp_ratio, e, g, shortcut)
 
-    AAttn, ABlock = mod.AAttn, mod.ABlock
-    for cls in (AAttn, ABlock, A2C2f):
+    classes = {"AAttn": mod.AAttn, "ABlock": mod.ABlock, "A2C2f": A2C2f}
+    for cls in classes.values():
         cls.__module__ = "ultralytics.nn.modules.block"
         cls.__qualname__ = cls.__name__
-        setattr(block, cls.__name__, cls)
-        if hasattr(modules_pkg, cls.__name__):
-            setattr(modules_pkg, cls.__name__, cls)
-        if hasattr(tasks, cls.__name__):
-            setattr(tasks, cls.__name__, cls)
-    mod.AAttn = AAttn  # ABlock in the official file resolves AAttn from its own module globals
-    _TURBO_INFO = {
+    info = {
         "official_blocks_file": path.name,
         "official_blocks_sha256": sha256(path),
         "official_source": "sunsmarterjie/yolov12 (main, turbo) ultralytics/nn/modules/block.py: AAttn, ABlock, A2C2f",
         "patched": ["ultralytics.nn.modules.block.AAttn", "ultralytics.nn.modules.block.ABlock",
                     "ultralytics.nn.modules.block.A2C2f (l/x: residual, mlp_ratio 1.5)"],
     }
-    return _TURBO_INFO
+    _TURBO_CACHE[key] = (classes, info)
+    return classes, info
+
+
+@contextlib.contextmanager
+def turbo_blocks(path: Path):
+    """Temporarily replace ultralytics' AAttn/ABlock/A2C2f by the official turbo ones (restored on exit)."""
+    import ultralytics.nn.modules as modules_pkg
+    import ultralytics.nn.modules.block as block
+    import ultralytics.nn.tasks as tasks
+
+    classes, info = load_turbo_blocks(path)
+    saved = []
+    try:
+        for name, cls in classes.items():
+            for ns in (block, modules_pkg, tasks):
+                if hasattr(ns, name):
+                    saved.append((ns, name, getattr(ns, name)))
+                    setattr(ns, name, cls)
+        yield info
+    finally:
+        for ns, name, orig in reversed(saved):
+            setattr(ns, name, orig)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -179,27 +192,88 @@ def build_detection_model(cfg, nc: int | None, seed: int = 0):
     return DetectionModel(cfg, nc=nc, verbose=False)
 
 
-def perturb(model: torch.nn.Module, seed: int = 0) -> dict:
-    """Deterministically randomise BatchNorm statistics/affine parameters and A2C2f gamma (layer scale)."""
+CALIB_SEED, CALIB_SHAPE = 1234, (2, 3, 320, 320)
+CALIBRATE = True
+
+
+def perturb(model: torch.nn.Module, seed: int = 0, calibrate: bool = True) -> dict:
+    """Deterministically randomise BatchNorm statistics/affine parameters and A2C2f gamma (layer scale).
+
+    Draws (torch.manual_seed(seed), modules in named_modules() order): per BatchNorm2d mean noise ~ N(0, 0.1),
+    variance factor ~ U(0.5, 1.5), weight ~ U(0.8, 1.2), bias ~ N(0, 0.05); per A2C2f with gamma: gamma ~ U(0.5, 1.0).
+
+    calibrate=False applies them literally (running_mean = noise, running_var = factor). With ultralytics' default
+    conv initialisation the activations then shrink layer after layer (std ~0.05 at the head inputs), so the
+    outputs hardly depend on the input or on the architecture: a wrong attention layout changes the boxes by
+    ~1e-4 px. calibrate=True (default) instead runs one eval-mode forward of a deterministic calibration batch in
+    which a pre-hook on every BatchNorm2d measures the per-channel mean/var of the input it actually receives
+    (upstream layers already final) and sets running_mean = mean + noise * sqrt(var + eps), running_var =
+    var * factor just before it normalises. Every layer's activations then stay O(1) (no compounding), and the
+    outputs depend strongly on the input and on every architectural detail.
+    """
+    bns = [m for _, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
     torch.manual_seed(seed)
-    n_bn = n_gamma = 0
+    draws = {}
     with torch.no_grad():
         for _, m in model.named_modules():
             if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
+                c = m.num_features
+                noise = torch.empty(c).normal_(0.0, 0.1)
+                factor = torch.empty(c).uniform_(0.5, 1.5)
                 m.weight.uniform_(0.8, 1.2)
                 m.bias.normal_(0.0, 0.05)
-                n_bn += 1
+                draws[m] = (noise, factor)
             elif type(m).__name__ == "A2C2f" and getattr(m, "gamma", None) is not None:
                 m.gamma.uniform_(0.5, 1.0)
-                n_gamma += 1
+    n_gamma = sum(1 for m in model.modules() if type(m).__name__ == "A2C2f" and getattr(m, "gamma", None) is not None)
+
+    if calibrate:
+        seen = set()
+
+        def pre_hook(m, inp):
+            assert m not in seen, "BatchNorm2d called twice in one forward"
+            seen.add(m)
+            x = inp[0].detach().double()
+            mean = x.mean(dim=(0, 2, 3))
+            var = x.var(dim=(0, 2, 3), unbiased=False)
+            noise, factor = draws[m]
+            m.running_mean.copy_((mean + noise.double() * (var + m.eps).sqrt()).float())
+            m.running_var.copy_((var * factor.double()).float())
+            m.num_batches_tracked.zero_()
+
+        handles = [m.register_forward_pre_hook(pre_hook) for m in bns]
+        was_training = model.training
+        model.eval()
+        x = torch.from_numpy(np.random.RandomState(CALIB_SEED).uniform(0, 1, CALIB_SHAPE).astype(np.float32))
+        try:
+            with torch.no_grad():
+                model(x)
+        finally:
+            for h in handles:
+                h.remove()
+            model.train(was_training)
+        assert len(seen) == len(bns), f"calibration reached {len(seen)} of {len(bns)} BatchNorm2d layers"
+    else:
+        with torch.no_grad():
+            for m, (noise, factor) in draws.items():
+                m.running_mean.copy_(noise)
+                m.running_var.copy_(factor)
     return {
         "seed": seed,
-        "batchnorm_layers": n_bn,
+        "mode": "calibrated" if calibrate else "literal",
+        "batchnorm_layers": len(bns),
         "a2c2f_gamma_params": n_gamma,
-        "rule": "torch.manual_seed(seed); for named_modules() in order: BatchNorm2d running_mean~N(0,0.1), "
-        "running_var~U(0.5,1.5), weight~U(0.8,1.2), bias~N(0,0.05) (in that order); A2C2f gamma~U(0.5,1.0)",
+        "rule": "torch.manual_seed(seed); for each module in named_modules() order: BatchNorm2d: noise~N(0,0.1) "
+        "[C], factor~U(0.5,1.5) [C], weight~U(0.8,1.2), bias~N(0,0.05) (drawn in that order); A2C2f: "
+        "gamma~U(0.5,1.0). "
+        + (
+            f"Then calibration: one eval-mode forward (no grad, fp32) of np.random.RandomState({CALIB_SEED})"
+            f".uniform(0,1,{list(CALIB_SHAPE)}).astype(float32); a forward pre-hook on each BatchNorm2d takes the "
+            "per-channel mean and biased var (over N,H,W, float64) of its actual input and sets running_mean = "
+            "mean + noise*sqrt(var+eps), running_var = var*factor, num_batches_tracked = 0, before it runs."
+            if calibrate
+            else "running_mean = noise, running_var = factor."
+        ),
     }
 
 
@@ -287,13 +361,24 @@ def run_reference(model) -> dict[str, np.ndarray]:
     return arrays
 
 
-def make_fixture(name: str, cfg, yaml_name: str, out: Path, extra: dict | None = None) -> dict:
+def attention_layout(model) -> str | None:
+    """'qkv' (ultralytics / v1.0), 'qk+v' (official turbo) or None (no area attention)."""
+    for m in model.modules():
+        if type(m).__name__ == "AAttn":
+            return "qk+v" if hasattr(m, "qk") else "qkv"
+    return None
+
+
+def make_fixture(name: str, cfg, yaml_name: str, out: Path, extra: dict | None = None,
+                 expect_layout: str | None = None) -> dict:
     import ultralytics
 
     log(f"[{name}] building {yaml_name} nc={NC}")
     model = build_detection_model(cfg, nc=NC, seed=0)
+    layout = attention_layout(model)
+    assert layout in (None, expect_layout), f"{name}: attention layout {layout}, expected {expect_layout}"
     model.names = dict(NAMES)
-    pert = perturb(model, seed=0)
+    pert = perturb(model, seed=0, calibrate=CALIBRATE)
     pt = out / f"{name}.pt"
     save_checkpoint(model, yaml_name, pt)
     log(f"[{name}] saved {pt} ({pt.stat().st_size / 1e6:.2f} MB)")
@@ -317,6 +402,7 @@ def make_fixture(name: str, cfg, yaml_name: str, out: Path, extra: dict | None =
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "yaml": yaml_name,
+        "attention_layout": layout,
         "nc": NC,
         "names": {str(k): v for k, v in ref_model.names.items()},
         "stride": [float(s) for s in ref_model.stride],
@@ -367,7 +453,7 @@ def count_model(model, imgsz: int) -> dict:
     return rec
 
 
-def make_zoo(out: Path, turbo: bool) -> None:
+def make_zoo(out: Path, blocks: Path | None) -> None:
     import ultralytics
     from ultralytics.nn.tasks import ClassificationModel
 
@@ -386,13 +472,15 @@ def make_zoo(out: Path, turbo: bool) -> None:
         torch.manual_seed(0)
         zoo["models"][n] = {"yaml": f"{n}.yaml", **count_model(build_detection_model(f"{n}.yaml", nc=None), 640)}
         log(f"[zoo] {n}: {zoo['models'][n]}")
-    if turbo:
-        for s in "nsmlx":
-            n = f"yolov12{s}-turbo"
-            m = build_detection_model(turbo_cfg(s), nc=None)
-            zoo["models"][n] = {"yaml": "turbo layout (official main), see make_ultralytics_fixtures.TURBO_YAML",
-                                **count_model(m, 640)}
-            log(f"[zoo] {n}: {zoo['models'][n]}")
+    if blocks:
+        with turbo_blocks(blocks):
+            for s in "nsmlx":
+                n = f"yolov12{s}-turbo"
+                m = build_detection_model(turbo_cfg(s), nc=None)
+                assert attention_layout(m) == "qk+v"
+                zoo["models"][n] = {"yaml": "turbo layout (official main), see make_ultralytics_fixtures.TURBO_YAML",
+                                    **count_model(m, 640)}
+                log(f"[zoo] {n}: {zoo['models'][n]}")
     for s in "nsmlx":  # ultralytics' own yolo12-cls (differs from the official Cls branch, see spec)
         n = f"yolo12{s}-cls"
         torch.manual_seed(0)
@@ -410,34 +498,38 @@ def main() -> None:
     ap.add_argument("--official-blocks", type=Path, default=None,
                     help="file with the official turbo AAttn/ABlock/A2C2f (kept outside this repo)")
     ap.add_argument("--skip-zoo", action="store_true")
+    ap.add_argument("--literal-bn", action="store_true",
+                    help="apply the BN draws literally instead of calibrated (not discriminative, see perturb())")
     ap.add_argument("--only", nargs="*", default=None, help="subset of fixture names to build")
     args = ap.parse_args()
 
     import ultralytics  # noqa: F401  (fail early outside the venv)
 
+    global CALIBRATE
+    CALIBRATE = not args.literal_bn
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     args.out.mkdir(parents=True, exist_ok=True)
-    turbo_info = None
+    blocks = None
     if args.official_blocks:
-        if not args.official_blocks.is_file():
-            sys.exit(f"--official-blocks {args.official_blocks} does not exist")
-        turbo_info = install_turbo_blocks(args.official_blocks.expanduser().resolve())
+        blocks = args.official_blocks.expanduser().resolve()
+        if not blocks.is_file():
+            sys.exit(f"--official-blocks {blocks} does not exist")
     else:
         log("no --official-blocks given: skipping the turbo fixtures")
 
-    jobs = [
-        ("yolo12n_nc3", "yolo12n.yaml", "yolo12n.yaml", None),
-        ("yolo11n_nc3", "yolo11n.yaml", "yolo11n.yaml", None),
-        ("yolov8n_nc3", "yolov8n.yaml", "yolov8n.yaml", None),
-    ]
-    if turbo_info:
-        jobs.append(("yolov12n_turbo_nc3", turbo_cfg("n"), "yolov12n-turbo.yaml", {"turbo": turbo_info}))
-    for name, cfg, yaml_name, extra in jobs:
-        if args.only and name not in args.only:
-            continue
-        make_fixture(name, cfg, yaml_name, args.out, extra)
+    def wanted(name):
+        return not args.only or name in args.only
+
+    for name, yaml_name in (("yolo12n_nc3", "yolo12n.yaml"), ("yolo11n_nc3", "yolo11n.yaml"),
+                            ("yolov8n_nc3", "yolov8n.yaml")):
+        if wanted(name):
+            make_fixture(name, yaml_name, yaml_name, args.out, expect_layout="qkv")
+    if blocks and wanted("yolov12n_turbo_nc3"):
+        with turbo_blocks(blocks) as info:
+            make_fixture("yolov12n_turbo_nc3", turbo_cfg("n"), "yolov12n-turbo.yaml", args.out,
+                         extra={"turbo": info}, expect_layout="qk+v")
     if not args.skip_zoo:
-        make_zoo(args.out, turbo=turbo_info is not None)
+        make_zoo(args.out, blocks)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 Convention (as in the YOLO papers and Ultralytics' tables): multiply-accumulates of Conv2d and Linear layers of the
 Conv+BN-fused model, times two; activations, pooling, upsampling, element-wise ops and (by default) the attention
 matmuls are not counted. ``include_attention=True`` adds the QK^T and AV matmuls of every attention layer.
+
+``extrapolate_from=32`` reproduces how the published tables were produced (Ultralytics' ``get_flops``): count at a
+32x32 input and scale by (size / 32)^2. That is exact for convolutions but multiplies the classifier's Linear layer
+by (224 / 32)^2 = 49, which is why the published YOLOv12-cls GFLOPs are ~0.12 higher than the true count.
 """
 
 from __future__ import annotations
@@ -33,10 +37,13 @@ def _layer_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: tor
 @torch.no_grad()
 def count_gflops(
     model: nn.Module, image_size: int | tuple[int, int] = 640, input_channels: int = 3,
-    include_attention: bool = False, fuse: bool = True,
+    include_attention: bool = False, fuse: bool = True, extrapolate_from: int | None = None,
 ) -> float:
     """GFLOPs (2 x MACs / 1e9) of one forward pass at batch 1 on a copy of ``model`` (fused first by default)."""
     h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+    if extrapolate_from:
+        small = count_gflops(model, extrapolate_from, input_channels, include_attention, fuse)
+        return small * (h / extrapolate_from) * (w / extrapolate_from)
     probe = copy.deepcopy(model).float().cpu().eval()
     if fuse and hasattr(probe, "fuse"):
         probe.fuse()

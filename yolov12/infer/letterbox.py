@@ -1,0 +1,160 @@
+"""Letterbox resizing, batch preprocessing for detection, and mapping boxes back to the original image.
+
+Box helpers name their format: ``xyxy`` is (x1, y1, x2, y2) corners, ``xywh`` is (cx, cy, w, h) centre and size.
+They accept torch tensors or numpy arrays of shape (..., 4) and return the same type.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import cv2
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+BoxArray = TypeVar("BoxArray", torch.Tensor, np.ndarray)
+
+
+@dataclass(frozen=True)
+class LetterboxInfo:
+    """How an image was letterboxed: ``resized = original * ratio``, then ``pad`` pixels added on the left/top.
+
+    Attributes:
+        ratio: (width, height) scale actually applied (the resized size over the original size).
+        pad: (left, top) padding in pixels.
+    """
+
+    ratio: tuple[float, float]
+    pad: tuple[int, int]
+
+
+def letterbox(
+    image_bgr: np.ndarray,
+    new_shape: int | tuple[int, int] = 640,
+    stride: int = 32,
+    auto: bool = False,
+    scaleup: bool = True,
+    pad_value: int = 114,
+) -> tuple[np.ndarray, LetterboxInfo]:
+    """Resize keeping the aspect ratio (``cv2.INTER_LINEAR``) and pad to ``new_shape``, centred.
+
+    Args:
+        image_bgr: (H, W, 3) uint8 image.
+        new_shape: output size, an int for a square or (height, width).
+        stride: with ``auto``, padding only up to the next multiple of ``stride`` (smallest rectangle).
+        auto: minimal rectangular padding instead of the full ``new_shape``.
+        scaleup: allow enlarging; when False images are only shrunk.
+        pad_value: grey level of the padding.
+
+    Returns:
+        The (H', W', 3) letterboxed image and its :class:`LetterboxInfo`.
+
+    Example:
+        >>> image, info = letterbox(np.zeros((480, 640, 3), np.uint8), 320)
+        >>> image.shape, info.pad
+        ((320, 320, 3), (0, 40))
+    """
+    height, width = image_bgr.shape[:2]
+    target_h, target_w = (new_shape, new_shape) if isinstance(new_shape, int) else new_shape
+    gain = min(target_h / height, target_w / width)
+    if not scaleup:
+        gain = min(gain, 1.0)
+    new_w, new_h = max(1, round(width * gain)), max(1, round(height * gain))
+    pad_w, pad_h = target_w - new_w, target_h - new_h
+    if auto:
+        pad_w, pad_h = pad_w % stride, pad_h % stride
+    if (new_w, new_h) != (width, height):
+        image_bgr = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    left, top = pad_w // 2, pad_h // 2
+    if pad_w or pad_h:
+        image_bgr = cv2.copyMakeBorder(
+            image_bgr, top, pad_h - top, left, pad_w - left, cv2.BORDER_CONSTANT, value=(pad_value,) * 3
+        )
+    return image_bgr, LetterboxInfo(ratio=(new_w / width, new_h / height), pad=(left, top))
+
+
+def images_to_tensor(images_bgr: np.ndarray, device: torch.device | str, dtype: torch.dtype) -> torch.Tensor:
+    """(B, H, W, 3) uint8 BGR -> (B, 3, H, W) RGB in [0, 1], on ``device`` as ``dtype``, in one vectorised pass.
+
+    The uint8 batch is moved to the device first (4x less to copy than floats), then flipped, permuted and scaled.
+    """
+    batch = torch.from_numpy(np.ascontiguousarray(images_bgr)).to(device, non_blocking=True)
+    batch = batch.permute(0, 3, 1, 2).flip(1)  # BHWC -> BCHW, BGR -> RGB
+    return batch.to(dtype).div_(255.0).contiguous()
+
+
+def preprocess_batch(
+    images: Sequence[np.ndarray],
+    imgsz: int,
+    stride: int = 32,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, list[LetterboxInfo]]:
+    """Letterbox every (H_i, W_i, 3) BGR uint8 image to the same square and stack them.
+
+    Returns:
+        (B, 3, imgsz, imgsz) RGB tensor in [0, 1] and one :class:`LetterboxInfo` per image.
+    """
+    boxed = [letterbox(image, imgsz, stride=stride, auto=False) for image in images]
+    batch = np.stack([image for image, _ in boxed])
+    return images_to_tensor(batch, device, dtype), [info for _, info in boxed]
+
+
+def _float_copy(boxes: BoxArray) -> BoxArray:
+    """A copy, promoted to floating point when the input holds integers."""
+    if isinstance(boxes, torch.Tensor):
+        return boxes.clone() if boxes.is_floating_point() else boxes.float()
+    return boxes.copy() if np.issubdtype(boxes.dtype, np.floating) else boxes.astype(np.float64)
+
+
+def xywh_to_xyxy(boxes: BoxArray) -> BoxArray:
+    """(..., 4) boxes (cx, cy, w, h) -> (x1, y1, x2, y2)."""
+    out = _float_copy(boxes)
+    half_w, half_h = boxes[..., 2] / 2, boxes[..., 3] / 2
+    out[..., 0] = boxes[..., 0] - half_w
+    out[..., 1] = boxes[..., 1] - half_h
+    out[..., 2] = boxes[..., 0] + half_w
+    out[..., 3] = boxes[..., 1] + half_h
+    return out
+
+
+def xyxy_to_xywh(boxes: BoxArray) -> BoxArray:
+    """(..., 4) boxes (x1, y1, x2, y2) -> (cx, cy, w, h)."""
+    out = _float_copy(boxes)
+    out[..., 0] = (boxes[..., 0] + boxes[..., 2]) / 2
+    out[..., 1] = (boxes[..., 1] + boxes[..., 3]) / 2
+    out[..., 2] = boxes[..., 2] - boxes[..., 0]
+    out[..., 3] = boxes[..., 3] - boxes[..., 1]
+    return out
+
+
+def clip_boxes(boxes_xyxy: BoxArray, shape: tuple[int, int]) -> BoxArray:
+    """Clip (..., 4) xyxy boxes to an image of ``shape`` (height, width), in place; returns them."""
+    height, width = shape[:2]
+    if isinstance(boxes_xyxy, torch.Tensor):
+        boxes_xyxy[..., 0::2] = boxes_xyxy[..., 0::2].clamp(0, width)
+        boxes_xyxy[..., 1::2] = boxes_xyxy[..., 1::2].clamp(0, height)
+    else:
+        boxes_xyxy[..., 0::2] = boxes_xyxy[..., 0::2].clip(0, width)
+        boxes_xyxy[..., 1::2] = boxes_xyxy[..., 1::2].clip(0, height)
+    return boxes_xyxy
+
+
+def scale_boxes(boxes_xyxy: BoxArray, letterbox_info: LetterboxInfo, orig_shape: tuple[int, int]) -> BoxArray:
+    """Map (..., 4) xyxy boxes from letterboxed pixels back to the original image and clip them.
+
+    Args:
+        boxes_xyxy: boxes in the letterboxed image (not modified).
+        letterbox_info: what :func:`letterbox` returned for that image.
+        orig_shape: (height, width) of the original image.
+    """
+    out = _float_copy(boxes_xyxy)
+    (ratio_w, ratio_h), (left, top) = letterbox_info.ratio, letterbox_info.pad
+    out[..., 0::2] = (out[..., 0::2] - left) / ratio_w
+    out[..., 1::2] = (out[..., 1::2] - top) / ratio_h
+    return clip_boxes(out, orig_shape)

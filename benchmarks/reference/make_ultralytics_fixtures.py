@@ -192,7 +192,7 @@ def build_detection_model(cfg, nc: int | None, seed: int = 0):
     return DetectionModel(cfg, nc=nc, verbose=False)
 
 
-CALIB_SEED, CALIB_SHAPE = 1234, (2, 3, 320, 320)
+CALIB_SEED, CALIB_SHAPE = 1234, (1, 3, 640, 640)
 CALIBRATE = True
 
 

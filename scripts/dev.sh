@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One entry point for the two set-up commands in the README:
+#   bash scripts/dev.sh main   -> install everything (idempotent), then run the main job on embedded defaults
+#   bash scripts/dev.sh test   -> install everything (idempotent), then run the whole test suite
+# The install is deterministic: Python 3.11 venv in .venv, every package pinned by requirements/lock-py311.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${YOLOV12_VENV:-.venv}
+LOCK=requirements/lock-py311.txt
+
+find_python() {
+  for candidate in "${PYTHON:-}" python3.11 python3 python; do
+    [ -n "$candidate" ] || continue
+    command -v "$candidate" >/dev/null 2>&1 || continue
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "error: Python 3.11 is required (the pinned CPU torch wheel is built for 3.11); set PYTHON=/path/to/python3.11" >&2
+  return 1
+}
+
+install() {
+  local stamp="$VENV/.installed" want
+  want=$(cat pyproject.toml "$LOCK" | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  echo "==> installing yolov12-platform into $VENV (pinned by $LOCK)"
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$(find_python)" -m venv "$VENV"
+  fi
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24" >/dev/null
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$LOCK" -e '.[dev]'
+  echo "$want" > "$stamp"
+}
+
+run_tests() {
+  set +e
+  "$VENV/bin/python" -m pytest "$@"
+  local rc=$?
+  set -e
+  if [ "$rc" -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi
+  return "$rc"
+}
+
+case "${1:-}" in
+  main) shift; install; exec "$VENV/bin/python" -m yolov12.main_job "$@" ;;
+  test) shift; install; run_tests "$@" ;;
+  install) install ;;
+  *) echo "usage: bash scripts/dev.sh {main|test|install} [args...]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+"""The ``yolov12`` command line: ``yolov12 <command> key=value ...``."""

@@ -1,0 +1,98 @@
+"""The core commands (predict, info, convert, zoo) and the registry that upper packages extend via entry points."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+
+from yolov12.cli.arguments import CommandLineError, parse_key_values
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "yolov12.commands"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A CLI command: ``run(arguments)`` returns the process exit code."""
+
+    name: str
+    summary: str
+    run: Callable[[list[str]], int]
+
+
+def predict_command(arguments: list[str]) -> int:
+    from yolov12 import YOLO  # noqa: PLC0415
+    from yolov12.config import PredictConfig  # noqa: PLC0415
+
+    keys = ["model", "source", *PredictConfig.model_fields]
+    values = parse_key_values(arguments, keys)
+    model = YOLO(values.pop("model", "yolov12n.yaml"))
+    source = values.pop("source", None)
+    count = 0
+    for result in model.predict(source, stream=True, **values):
+        count += 1
+        print(f"{result.path}: {result.verbose() or 'no detections'} "
+              f"({result.speed['preprocess']:.1f} ms pre, {result.speed['inference']:.1f} ms inference, "
+              f"{result.speed['postprocess']:.1f} ms post)")
+    if values.get("save"):
+        print(f"annotated images saved to {values.get('project', 'runs/predict')}/{values.get('name', 'exp')}")
+    print(f"{count} image(s) done")
+    return 0
+
+
+def info_command(arguments: list[str]) -> int:
+    from yolov12 import YOLO  # noqa: PLC0415
+
+    values = parse_key_values(arguments, ["model", "imgsz", "attention", "json"], positional=("model",))
+    model = YOLO(values.get("model", "yolov12n.yaml"))
+    summary = model.info(verbose=not values.get("json"), imgsz=values.get("imgsz"),
+                         include_attention=bool(values.get("attention")))
+    if values.get("json"):
+        print(json.dumps(summary))
+    return 0
+
+
+def convert_command(arguments: list[str]) -> int:
+    from yolov12.weights import convert_checkpoint  # noqa: PLC0415
+
+    values = parse_key_values(arguments, ["model", "output", "overwrite"], positional=("model", "output"))
+    if "model" not in values:
+        raise CommandLineError("convert needs a checkpoint: yolov12 convert model=weights.pt [output=weights.safetensors]")
+    out = convert_checkpoint(str(values["model"]), values.get("output"), overwrite=bool(values.get("overwrite")))
+    print(f"wrote {out}")
+    return 0
+
+
+def zoo_command(arguments: list[str]) -> int:
+    from yolov12.models import zoo_names  # noqa: PLC0415
+
+    parse_key_values(arguments, [])
+    print("\n".join(zoo_names()))
+    return 0
+
+
+CORE_COMMANDS: dict[str, Command] = {
+    "predict": Command("predict", "run inference: yolov12 predict model=yolov12n.yaml source=img.jpg conf=0.3",
+                       predict_command),
+    "info": Command("info", "layers, parameters and GFLOPs: yolov12 info model=yolov12n.yaml", info_command),
+    "convert": Command("convert", "foreign .pt -> native .safetensors: yolov12 convert model=yolo12n.pt",
+                       convert_command),
+    "zoo": Command("zoo", "list the model zoo", zoo_command),
+}
+
+
+def available_commands() -> dict[str, Command]:
+    """Core commands plus those registered by installed packages under the ``yolov12.commands`` entry point."""
+    commands = dict(CORE_COMMANDS)
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name in commands:
+            continue
+        try:
+            commands[entry.name] = entry.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the core CLI
+            logger.warning("command '%s' from %s could not be loaded: %s", entry.name, entry.value, exc)
+    return commands

@@ -1,0 +1,120 @@
+"""The ``YOLO`` facade users know from Ultralytics: build, load, inspect and run models.
+
+Example:
+    >>> from yolov12 import YOLO
+    >>> model = YOLO("yolov12n.yaml")          # architecture from the zoo, random weights
+    >>> results = model.predict()              # bundled sample photos
+    >>> results[0].boxes.xyxy.shape
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from yolov12.models import YOLOModel, build_model, load_architecture
+
+logger = logging.getLogger(__name__)
+
+ARCHITECTURE_SUFFIXES = (".yaml", ".yml")
+
+
+class ModelLoadError(ValueError):
+    """The model argument could not be turned into a model; the message says why and what to pass instead."""
+
+
+class YOLO:
+    """A YOLO model plus what it needs to run: class names, task, checkpoint metadata.
+
+    Args:
+        model: a zoo name (``"yolov12n.yaml"``, ``"yolo11s"``), a model YAML path, a native ``.safetensors``
+            checkpoint, an Ultralytics / official YOLOv12 ``.pt`` checkpoint, or an already built ``YOLOModel``.
+        task: optional check that the model is a ``"detect"`` or ``"classify"`` model.
+    """
+
+    def __init__(self, model: str | Path | YOLOModel = "yolov12n.yaml", task: str | None = None) -> None:
+        self.metadata: Any = None
+        self.source = str(model) if not isinstance(model, YOLOModel) else "<in-memory model>"
+        if isinstance(model, YOLOModel):
+            self.model = model
+        else:
+            self.model, self.metadata = _load(Path(model))
+        if task is not None and task != self.model.task:
+            raise ModelLoadError(f"{self.source} is a '{self.model.task}' model, but task='{task}' was requested")
+        self._predictor = None
+
+    # -- properties users reach for ---------------------------------------------------------------------------------
+    @property
+    def task(self) -> str:
+        return self.model.task
+
+    @property
+    def names(self) -> dict[int, str]:
+        return self.model.names
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    # -- actions ----------------------------------------------------------------------------------------------------
+    def predict(self, source: Any = None, stream: bool = False, **kwargs: Any):
+        """Run inference; ``source=None`` uses the bundled sample photos. Keyword arguments: :class:`PredictConfig`.
+
+        Returns a list of ``Results`` (or a generator of them with ``stream=True``).
+        """
+        from yolov12.config import PredictConfig  # noqa: PLC0415 - keep `import yolov12` light
+        from yolov12.infer import Predictor, sample_images  # noqa: PLC0415
+
+        config = PredictConfig.from_overrides(kwargs)
+        if source is None:
+            source = [str(p) for p in sample_images()]
+            logger.info("no source given: predicting on the bundled sample photos %s", source)
+        predictor = Predictor(self.model, config)
+        return predictor.stream(source) if stream else predictor(source)
+
+    def __call__(self, source: Any = None, stream: bool = False, **kwargs: Any):
+        """Same as :meth:`predict`."""
+        return self.predict(source, stream=stream, **kwargs)
+
+    def info(self, verbose: bool = True, imgsz: int | None = None, include_attention: bool = False) -> dict:
+        """Layer table, parameters and GFLOPs (see :meth:`YOLOModel.info`)."""
+        return self.model.info(verbose=verbose, image_size=imgsz, include_attention=include_attention)
+
+    def fuse(self) -> YOLO:
+        """Fold Conv+BN for faster inference (in place)."""
+        self.model.fuse()
+        return self
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write a native checkpoint (``.safetensors`` with JSON metadata)."""
+        from yolov12.weights import save_checkpoint  # noqa: PLC0415
+
+        return save_checkpoint(self.model, Path(path), overwrite=overwrite)
+
+    def to(self, device: str) -> YOLO:
+        self.model.to(device)
+        return self
+
+    def __repr__(self) -> str:
+        config = self.model.config
+        return f"YOLO({config.name!r}, task={self.task!r}, classes={config.num_classes}, version={config.version!r})"
+
+
+def _load(path: Path) -> tuple[YOLOModel, Any]:
+    suffix = path.suffix.lower()
+    if suffix in ARCHITECTURE_SUFFIXES or (not suffix and not path.exists()):
+        return build_model(load_architecture(path)), None
+    from yolov12.weights import WEIGHT_SUFFIXES, load_weights  # noqa: PLC0415
+
+    if suffix not in WEIGHT_SUFFIXES and not path.is_dir():
+        raise ModelLoadError(
+            f"cannot load '{path}': unknown model file type '{suffix}'. Pass a model YAML or zoo name (yolov12n.yaml), "
+            f"a checkpoint ({', '.join(sorted(WEIGHT_SUFFIXES))})"
+        )
+    if not path.exists():
+        raise ModelLoadError(
+            f"weights file '{path}' does not exist. This platform never downloads weights: pass a local checkpoint, "
+            f"or build an untrained model from its architecture, e.g. YOLO('{path.stem}.yaml')"
+        )
+    return load_weights(path)

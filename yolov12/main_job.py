@@ -22,7 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"==> building {args.model}")
     model = YOLO(args.model)
-    model.info(verbose=False)
     summary = model.info(verbose=False)
     print(f"    {summary['name']}: {summary['parameters']:,} parameters, {summary['gflops']:.2f} GFLOPs")
     print("==> predicting on the bundled sample photos (untrained weights: detections are random)")

@@ -64,9 +64,10 @@ class YOLO:
         Returns a list of ``Results`` (or a generator of them with ``stream=True``).
         """
         from yolov12.config import PredictConfig  # noqa: PLC0415 - keep `import yolov12` light
-        from yolov12.infer import Predictor, sample_images  # noqa: PLC0415
 
         config = PredictConfig.from_overrides(kwargs)
+        from yolov12.infer import Predictor, sample_images  # noqa: PLC0415
+
         if source is None:
             source = [str(p) for p in sample_images()]
             logger.info("no source given: predicting on the bundled sample photos %s", source)

@@ -1,0 +1,185 @@
+"""The native checkpoint: one ``.safetensors`` file with the state dict and a JSON metadata document.
+
+Layout: the tensors under their state-dict names (the names of published Ultralytics / YOLOv12 checkpoints) and
+``__metadata__ = {"yolov12": <CheckpointMetadata JSON>}``. Reading never executes code: safetensors + JSON only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from yolov12.models import ArchitectureConfig, ArchitectureError, build_model
+from yolov12.weights.errors import CheckpointMetadataError, CorruptCheckpointError
+from yolov12.weights.metadata import CheckpointMetadata
+from yolov12.weights.state import load_state_dict_strict
+
+__all__ = ["METADATA_KEY", "CheckpointMetadata", "load_checkpoint", "read_metadata", "save_checkpoint"]
+
+logger = logging.getLogger(__name__)
+
+METADATA_KEY = "yolov12"
+SUFFIX = ".safetensors"
+MODEL_FIELDS = frozenset({"architecture", "task", "names"})  # metadata fields save_checkpoint takes from the model
+
+
+def save_checkpoint(
+    model: nn.Module, path: str | Path, *, metadata: CheckpointMetadata | None = None, overwrite: bool = False,
+    **metadata_overrides: Any,
+) -> Path:
+    """Write ``model`` (a YOLOModel) to a native checkpoint, atomically.
+
+    The file appears complete or not at all: tensors go to a temporary file in the same folder, which is flushed to
+    disk and then renamed over ``path``. Architecture, task and class names always come from the model.
+
+    Args:
+        model: the model to save (any device; tensors are written from CPU, in their own dtype).
+        path: destination, normally ending in ``.safetensors``.
+        metadata: metadata to start from (e.g. the one returned by ``import_checkpoint``); default: described
+            from the model.
+        overwrite: replace an existing file.
+        **metadata_overrides: fields of :class:`CheckpointMetadata` to set, e.g. ``training_args={...}``,
+            ``lineage={"run_id": ...}``, ``image_size=320``.
+
+    Returns:
+        The path written.
+
+    Example:
+        >>> save_checkpoint(model, "runs/best.safetensors", lineage={"run_id": "abc"})  # doctest: +SKIP
+    """
+    fixed = MODEL_FIELDS & metadata_overrides.keys()
+    if fixed:
+        raise TypeError(f"{sorted(fixed)} always come from the model; change the model (e.g. model.names) instead")
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        logger.warning("saving a native checkpoint to '%s'; name it *%s so load_weights recognises it", path, SUFFIX)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"'{path}' already exists; pass overwrite=True to replace it, or choose another path")
+    base = metadata or CheckpointMetadata.for_model(model)
+    base = base.replace(architecture=model.config.to_dict(), task=model.task, names=dict(model.names))
+    document = base.replace(**metadata_overrides).to_json()
+    _atomic_write(_tensors_for_saving(model.state_dict()), path, {METADATA_KEY: document}, overwrite)
+    logger.info("saved checkpoint %s", path)
+    return path
+
+
+def _tensors_for_saving(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Contiguous CPU tensors that own their memory (safetensors refuses shared or partial storages)."""
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for key, tensor in state_dict.items():
+        tensor = tensor.detach().to("cpu").contiguous()
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() in seen or storage.nbytes() != tensor.numel() * tensor.element_size():
+            tensor = tensor.clone()
+        seen.add(tensor.untyped_storage().data_ptr())
+        tensors[key] = tensor
+    return tensors
+
+
+def _atomic_write(tensors: dict[str, torch.Tensor], path: Path, header: dict[str, str], overwrite: bool) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        save_file(tensors, str(temporary), metadata=header)
+        with temporary.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _publish_without_overwrite(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    _fsync_directory(path.parent)
+
+
+def _publish_without_overwrite(temporary: Path, path: Path) -> None:
+    """Link the finished file into place, failing if another writer created ``path`` meanwhile."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise FileExistsError(f"'{path}' was created while saving; pass overwrite=True to replace it") from None
+    except OSError:  # file system without hard links: the earlier existence check has to do
+        os.replace(temporary, path)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open directories
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def read_metadata(path: str | Path) -> CheckpointMetadata:
+    """Read only the header of a native checkpoint (no tensors are loaded).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CorruptCheckpointError: not a readable safetensors file (truncated, damaged, another format).
+        CheckpointMetadataError: a safetensors file without valid ``yolov12`` metadata.
+    """
+    path = _existing(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            header = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _corrupt(path, exc) from None
+    if METADATA_KEY not in header:
+        raise CheckpointMetadataError(
+            f"'{path}' is a safetensors file without '{METADATA_KEY}' metadata, so its architecture is unknown; "
+            "it was not written by save_checkpoint. Load its tensors into a model you build yourself"
+        )
+    return CheckpointMetadata.from_json(header[METADATA_KEY], origin=str(path))
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointMetadata]:
+    """Build the model a native checkpoint describes and load its tensors strictly.
+
+    Returns:
+        ``(model, metadata)``; the model is in eval mode on ``device``, parameters in float32.
+
+    Example:
+        >>> model, meta = load_checkpoint("runs/best.safetensors")  # doctest: +SKIP
+        >>> meta.names[0]  # doctest: +SKIP
+        'person'
+    """
+    metadata = read_metadata(path)
+    path = Path(path)
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _corrupt(path, exc) from None
+    try:
+        config = ArchitectureConfig.from_dict(metadata.architecture, origin=str(path))
+    except ArchitectureError as exc:
+        raise CheckpointMetadataError(f"'{path}': the stored architecture is invalid: {exc}") from None
+    model = build_model(config, names=metadata.names)
+    load_state_dict_strict(model, tensors, str(path))
+    return model.to(device).eval(), metadata
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint '{path}' does not exist")
+    return path
+
+
+def _corrupt(path: Path, exc: Exception) -> CorruptCheckpointError:
+    return CorruptCheckpointError(
+        f"'{path}' is not a readable safetensors checkpoint ({exc}); it is truncated, damaged or another format. "
+        "Re-save or re-download it"
+    )

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                 row["ultralytics_model"] = equivalent
                 row["ultralytics_torch_median_ms"] = reference.get("torch_median_ms")
         rows.append(row)
-    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    machine = f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     if args.json:
         print(json.dumps({"machine": machine, "rows": rows}, indent=1))
         return 0

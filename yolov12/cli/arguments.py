@@ -36,7 +36,8 @@ def parse_key_values(arguments: Iterable[str], valid_keys: Iterable[str], positi
     for argument in arguments:
         if "=" not in argument:
             if not free:
-                raise CommandLineError(f"unexpected argument '{argument}': use key=value, valid keys: {', '.join(valid)}")
+                keys = ", ".join(valid)
+                raise CommandLineError(f"unexpected argument '{argument}': use key=value, valid keys: {keys}")
             values[free.pop(0)] = argument
             continue
         key, _, text = argument.partition("=")

@@ -61,7 +61,9 @@ def convert_command(arguments: list[str]) -> int:
 
     values = parse_key_values(arguments, ["model", "output", "overwrite"], positional=("model", "output"))
     if "model" not in values:
-        raise CommandLineError("convert needs a checkpoint: yolov12 convert model=weights.pt [output=weights.safetensors]")
+        raise CommandLineError(
+            "convert needs a checkpoint: yolov12 convert model=weights.pt [output=weights.safetensors]"
+        )
     out = convert_checkpoint(str(values["model"]), values.get("output"), overwrite=bool(values.get("overwrite")))
     print(f"wrote {out}")
     return 0

@@ -112,7 +112,9 @@ class ArchitectureConfig:
     def from_dict(cls, data: dict[str, Any], *, name: str | None = None, origin: str = "<dict>") -> ArchitectureConfig:
         """Validate a YAML-style dict (ours or an Ultralytics/official ``model.yaml``)."""
         if not isinstance(data, dict):
-            raise ArchitectureError(f"{origin}: expected a mapping with 'backbone' and 'head', got {type(data).__name__}")
+            raise ArchitectureError(
+                f"{origin}: expected a mapping with 'backbone' and 'head', got {type(data).__name__}"
+            )
         data = copy.deepcopy(data)
         for key in ("backbone", "head"):
             if not isinstance(data.get(key), list) or not data[key]:

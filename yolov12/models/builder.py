@@ -43,7 +43,9 @@ def _instantiate(layer_type: LayerType, args: list, kwargs: dict, where: str) ->
     try:
         bound = signature.bind(*args)
     except TypeError as exc:
-        raise ArchitectureError(f"{where}: arguments {args} do not fit {layer_type.factory.__name__}{signature}: {exc}")
+        raise ArchitectureError(
+            f"{where}: arguments {args} do not fit {layer_type.factory.__name__}{signature}: {exc}"
+        ) from None
     bound.arguments.update(kwargs)
     return layer_type.factory(*bound.args, **bound.kwargs)
 

@@ -61,7 +61,8 @@ def lookup_layer_type(name: str, where: str = "") -> LayerType:
         return LAYER_TYPES[key]
     close = difflib.get_close_matches(key, list(LAYER_TYPES), n=3)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownLayerError(f"{where}unknown module '{name}'{hint} Registered modules: {', '.join(sorted(LAYER_TYPES))}")
+    registered = ", ".join(sorted(LAYER_TYPES))
+    raise UnknownLayerError(f"{where}unknown module '{name}'{hint} Registered modules: {registered}")
 
 
 def register_layer_type(name: str, layer_type: LayerType) -> None:

@@ -88,5 +88,6 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.
     from flash_attn.flash_attn_interface import flash_attn_func  # noqa: PLC0415 - optional GPU dependency
 
     # flash_attn takes (B, N, heads, d) and needs contiguous last dims.
-    out = flash_attn_func(q.transpose(1, 2).contiguous(), k.transpose(1, 2).contiguous(), v.transpose(1, 2).contiguous())
+    q, k, v = (t.transpose(1, 2).contiguous() for t in (q, k, v))
+    out = flash_attn_func(q, k, v)
     return out.transpose(1, 2)

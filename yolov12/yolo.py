@@ -65,6 +65,8 @@ class YOLO:
         """
         from yolov12.config import PredictConfig  # noqa: PLC0415 - keep `import yolov12` light
 
+        if self.task == "classify" and "imgsz" not in kwargs:
+            kwargs["imgsz"] = 224  # classifiers are trained and published at 224 px
         config = PredictConfig.from_overrides(kwargs)
         from yolov12.infer import Predictor, sample_images  # noqa: PLC0415
 
@@ -77,6 +79,39 @@ class YOLO:
     def __call__(self, source: Any = None, stream: bool = False, **kwargs: Any):
         """Same as :meth:`predict`."""
         return self.predict(source, stream=stream, **kwargs)
+
+    def train(self, data: str | None = None, **kwargs: Any):
+        """Train with the one training engine; keyword arguments are the Ultralytics names (see ``TrainConfig``).
+
+        Accepts a ``cfg=path.yaml`` of settings too (explicit keywords win). Afterwards ``self.model`` is the trained
+        EMA model and ``self.trainer_result`` says where the run went. Returns the final metrics.
+        """
+        from yolov12.config.train import TrainConfig  # noqa: PLC0415
+        from yolov12.engine.trainer import fit  # noqa: PLC0415
+
+        overrides = _read_cfg(kwargs.pop("cfg", None))
+        overrides.update(kwargs)
+        if data is not None:
+            overrides["data"] = data
+        callbacks = overrides.pop("callbacks", None)
+        config = TrainConfig.from_overrides(overrides)
+        self.trainer_result = fit(self.model, config, callbacks=callbacks)
+        self.model = self.trainer_result.model
+        return self.trainer_result.metrics
+
+    def val(self, data: str | None = None, **kwargs: Any) -> dict[str, float]:
+        """Validate on ``data`` (default: the data of the last ``train`` call); returns the metrics dict.
+
+        Keywords: ``imgsz``, ``batch``, ``workers``, ``device``, ``conf`` (0.001), ``iou`` (0.7), ``max_det``,
+        ``save_json`` (write COCO-format predictions to the run folder), ``project``, ``name``, ``split``.
+        """
+        from yolov12.engine.validate import validate  # noqa: PLC0415
+
+        if data is None and getattr(self, "trainer_result", None) is not None:
+            data = self.trainer_result.data
+        if data is None:
+            raise ValueError("model.val() needs data=...: a data.yaml, a dataset folder, or 'sample'")
+        return validate(self.model, data, **kwargs)
 
     def info(self, verbose: bool = True, imgsz: int | None = None, include_attention: bool = False) -> dict:
         """Layer table, parameters and GFLOPs (see :meth:`YOLOModel.info`)."""
@@ -100,6 +135,20 @@ class YOLO:
     def __repr__(self) -> str:
         config = self.model.config
         return f"YOLO({config.name!r}, task={self.task!r}, classes={config.num_classes}, version={config.version!r})"
+
+
+def _read_cfg(path: str | Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    import yaml  # noqa: PLC0415
+
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"cfg file '{path}' does not exist") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"cfg file '{path}' must contain a mapping of training settings")
+    return loaded
 
 
 def _load(path: Path) -> tuple[YOLOModel, Any]:

@@ -91,10 +91,15 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_out
         >>> nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
         tensor([0, 2])
     """
+    kept = nms_numpy(boxes.detach().cpu().numpy(), scores.detach().float().cpu().numpy(), iou_threshold, max_output)
+    return torch.from_numpy(kept).to(boxes.device)
+
+
+def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_output: int | None = None) -> np.ndarray:
+    """:func:`nms` on numpy arrays: (N, 4) xyxy boxes, (N,) scores -> (K,) int64 kept indices."""
     limit = len(boxes) if max_output is None else max_output
-    scores_np = scores.detach().float().cpu().numpy()
-    order = np.argsort(-scores_np, kind="stable")  # descending; ties keep the lower index first
-    ranked = boxes.detach().cpu().numpy()[order]
+    order = np.argsort(-scores, kind="stable")  # descending; ties keep the lower index first
+    ranked = boxes[order]
     kept_positions: list[np.ndarray] = []
     kept_boxes: list[np.ndarray] = []
     total = 0
@@ -112,7 +117,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_out
         kept_boxes.append(block[keep])
         total += len(keep)
     kept = order[np.concatenate(kept_positions)] if kept_positions else order[:0]
-    return torch.from_numpy(kept.astype(np.int64)).to(boxes.device)
+    return kept.astype(np.int64)
 
 
 def non_max_suppression(
@@ -147,22 +152,26 @@ def non_max_suppression(
         >>> len(out), out[0].shape[1]
         (2, 6)
     """
-    prediction = prediction.float()  # fp16/bf16 scores and coordinates are too coarse for IoU thresholds
-    wanted = None if classes is None else torch.as_tensor(list(classes), device=prediction.device)
+    # numpy from here on: this is small, sequential work, and torch's CPU ops each start a parallel region that can
+    # cost milliseconds when the cores are busy (e.g. several replicas on one node).
+    values = prediction.detach().float().cpu().numpy()
+    wanted = None if classes is None else np.asarray(list(classes))
     outputs = []
-    for image_prediction in prediction.transpose(1, 2):  # (A, 4 + nc)
-        scores, labels = image_prediction[:, 4:].max(1)
+    for image in values:  # (4 + nc, A)
+        labels = image[4:].argmax(0)
+        scores = np.take_along_axis(image[4:], labels[None], 0)[0]
         mask = scores > conf
         if wanted is not None:
-            mask &= torch.isin(labels, wanted)
-        boxes, scores, labels = xywh_to_xyxy(image_prediction[mask, :4]), scores[mask], labels[mask]
+            mask &= np.isin(labels, wanted)
+        boxes, scores, labels = xywh_to_xyxy(image[:4, mask].T), scores[mask], labels[mask]
         if len(scores) > max_candidates:
-            top = torch.sort(scores, descending=True, stable=True).indices[:max_candidates]
+            top = np.argsort(-scores, kind="stable")[:max_candidates]
             boxes, scores, labels = boxes[top], scores[top], labels[top]
         shifted = boxes
         if not agnostic and len(boxes):
             span = boxes.max() - boxes.min() + 1  # also separates classes when coordinates are negative
-            shifted = boxes + (labels * span).to(boxes.dtype)[:, None]
-        keep = nms(shifted, scores, iou, max_output=max_det)
-        outputs.append(torch.cat((boxes[keep], scores[keep, None], labels[keep, None].to(boxes.dtype)), 1))
+            shifted = boxes + (labels * span).astype(boxes.dtype)[:, None]
+        keep = nms_numpy(shifted, scores, iou, max_output=max_det)
+        rows = np.concatenate((boxes[keep], scores[keep, None], labels[keep, None].astype(boxes.dtype)), 1)
+        outputs.append(torch.from_numpy(np.ascontiguousarray(rows)).to(prediction.device))
     return outputs

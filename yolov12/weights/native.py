@@ -19,7 +19,7 @@ from torch import nn
 
 from yolov12.models import ArchitectureConfig, ArchitectureError, build_model
 from yolov12.weights.errors import CheckpointMetadataError, CorruptCheckpointError
-from yolov12.weights.metadata import CheckpointMetadata
+from yolov12.weights.metadata import CheckpointMetadata, package_version, utc_now
 from yolov12.weights.state import load_state_dict_strict
 
 __all__ = ["METADATA_KEY", "CheckpointMetadata", "load_checkpoint", "read_metadata", "save_checkpoint"]
@@ -38,11 +38,12 @@ def save_checkpoint(
     """Write ``model`` (a YOLOModel) to a native checkpoint, atomically.
 
     The file appears complete or not at all: tensors go to a temporary file in the same folder, which is flushed to
-    disk and then renamed over ``path``. Architecture, task and class names always come from the model.
+    disk and then renamed over ``path``. Architecture, task and class names always come from the model;
+    ``package_version`` and ``created_at`` describe this write unless given in ``metadata_overrides``.
 
     Args:
         model: the model to save (any device; tensors are written from CPU, in their own dtype).
-        path: destination, normally ending in ``.safetensors``.
+        path: destination, normally ending in ``.safetensors``; missing parent folders are created.
         metadata: metadata to start from (e.g. the one returned by ``import_checkpoint``); default: described
             from the model.
         overwrite: replace an existing file.
@@ -63,9 +64,12 @@ def save_checkpoint(
         logger.warning("saving a native checkpoint to '%s'; name it *%s so load_weights recognises it", path, SUFFIX)
     if path.exists() and not overwrite:
         raise FileExistsError(f"'{path}' already exists; pass overwrite=True to replace it, or choose another path")
-    base = metadata or CheckpointMetadata.for_model(model)
-    base = base.replace(architecture=model.config.to_dict(), task=model.task, names=dict(model.names))
+    base = (metadata or CheckpointMetadata.for_model(model)).replace(
+        architecture=model.config.to_dict(), task=model.task, names=dict(model.names),
+        package_version=package_version(), created_at=utc_now(),
+    )
     document = base.replace(**metadata_overrides).to_json()
+    path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(_tensors_for_saving(model.state_dict()), path, {METADATA_KEY: document}, overwrite)
     logger.info("saved checkpoint %s", path)
     return path
@@ -75,8 +79,8 @@ def _tensors_for_saving(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.
     """Contiguous CPU tensors that own their memory (safetensors refuses shared or partial storages)."""
     tensors: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
-    for key, tensor in state_dict.items():
-        tensor = tensor.detach().to("cpu").contiguous()
+    for key, value in state_dict.items():
+        tensor = value.detach().to("cpu").contiguous()
         storage = tensor.untyped_storage()
         if storage.data_ptr() in seen or storage.nbytes() != tensor.numel() * tensor.element_size():
             tensor = tensor.clone()

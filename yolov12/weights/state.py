@@ -28,9 +28,8 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tens
                 for k, v in state_dict.items() if k in expected and tuple(v.shape) != tuple(expected[k].shape)]
     if missing or unexpected or reshaped:
         name = getattr(getattr(model, "config", None), "name", type(model).__name__)
-        parts = [f"{len(items)} {label} (e.g. {', '.join(items[:SHOWN_KEYS])})"
-                 for label, items in (("missing", missing), ("unexpected", unexpected), ("with another shape", reshaped))
-                 if items]
+        problems = (("missing", missing), ("unexpected", unexpected), ("with another shape", reshaped))
+        parts = [f"{len(items)} {label} (e.g. {', '.join(items[:SHOWN_KEYS])})" for label, items in problems if items]
         raise StateDictMismatchError(
             f"{origin}: the tensors do not fit the architecture '{name}': {'; '.join(parts)}. The weights belong to "
             "another architecture, scale, YOLOv12 version or class count; build the model from the checkpoint's own "

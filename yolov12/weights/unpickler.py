@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import _compat_pickle
 import builtins
-import functools
 import io
 import logging
 import pickle
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from yolov12.weights.errors import CorruptCheckpointError, UnsafeCheckpointError, UnsupportedCheckpointError
 from yolov12.weights.placeholders import Placeholder, placeholder_class, placeholder_state_dict
@@ -46,7 +46,8 @@ STORAGE_DTYPES: dict[str, torch.dtype] = {
     "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
     "ComplexFloatStorage": torch.complex64, "ComplexDoubleStorage": torch.complex128, "UntypedStorage": torch.uint8,
 }
-_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"  # pickled magic number of pre-1.6 torch.save
+# The pickled magic number that opens a pre-1.6 (non-zip) torch.save file.
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
 
 @dataclass(frozen=True)
@@ -57,36 +58,44 @@ class StorageType:
     dtype: torch.dtype
 
 
-def _rebuild_parameter_with_state(data: torch.Tensor, requires_grad: bool, backward_hooks: Any, state: Any) -> Any:
-    """Like torch's, but drops the Python attributes (``state``) instead of setting them on the parameter."""
-    return torch._utils._rebuild_parameter(data, requires_grad, backward_hooks)
-
-
-def _encode(text: str, encoding: str = "latin1") -> bytes:
-    """``_codecs.encode`` as protocol-2 pickles use it for ``bytes`` (numpy buffers): latin-1 only."""
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise CorruptCheckpointError(f"unexpected _codecs.encode({type(text).__name__}, {encoding!r}) in pickle")
-    return text.encode("latin1")
-
-
-@functools.lru_cache(maxsize=1)
 def _safe_globals() -> dict[tuple[str, str], Any]:
-    """The allowlist: (module, name) -> the object handed to the pickle."""
+    """The allowlist: (module, name) -> the object handed to the pickle.
+
+    Built afresh for every load, with new wrapper functions: a pickle's BUILD opcode can set attributes on the objects
+    it is handed, so none of them may be shared with later loads (or be torch's own functions).
+    """
+
+    def rebuild_tensor_v2(*args: Any) -> torch.Tensor:
+        return torch._utils._rebuild_tensor_v2(*args)
+
+    def rebuild_parameter(data: torch.Tensor, requires_grad: bool, backward_hooks: Any) -> nn.Parameter:
+        return torch._utils._rebuild_parameter(data, requires_grad, backward_hooks)
+
+    def rebuild_parameter_with_state(data: torch.Tensor, requires_grad: bool, hooks: Any, state: Any) -> nn.Parameter:
+        """Like torch's, but drops the Python attributes (``state``) instead of setting them on the parameter."""
+        return torch._utils._rebuild_parameter(data, requires_grad, hooks)
+
+    def encode(text: str, encoding: str = "latin1") -> bytes:
+        """``_codecs.encode`` as protocol-2 pickles use it for ``bytes``: latin-1 only."""
+        if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+            raise CorruptCheckpointError(f"unexpected _codecs.encode({type(text).__name__}, {encoding!r}) in pickle")
+        return text.encode("latin1")
+
     found: dict[tuple[str, str], Any] = {
-        ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-        ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
-        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
+        ("torch._utils", "_rebuild_tensor_v2"): rebuild_tensor_v2,
+        ("torch._utils", "_rebuild_parameter"): rebuild_parameter,
+        ("torch._utils", "_rebuild_parameter_with_state"): rebuild_parameter_with_state,
         ("collections", "OrderedDict"): OrderedDict,
         ("torch", "Size"): torch.Size,
         ("torch", "device"): torch.device,
-        ("_codecs", "encode"): _encode,
+        ("_codecs", "encode"): encode,
     }
     for name in ("set", "frozenset", "slice", "complex", "bytearray", "object", "dict", "list", "tuple"):
-        found[("builtins", name)] = getattr(builtins, name)
+        found[("builtins", name)] = getattr(builtins, name)  # built-in types: immutable
     for name, dtype in STORAGE_DTYPES.items():
         found[("torch", name)] = StorageType(name, dtype)
     for name, value in vars(torch).items():
-        if isinstance(value, torch.dtype):
+        if isinstance(value, torch.dtype):  # immutable, no __dict__
             found[("torch", name)] = value
     return found
 
@@ -106,13 +115,14 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.archive, self.prefix, self.origin = archive, prefix, origin
         self._storages: dict[str, torch.storage.TypedStorage] = {}
         self._byteorder = _read_byteorder(archive, prefix)
+        self._safe = _safe_globals()
 
     def find_class(self, module: str, name: str) -> Any:
         """Allowlisted object, placeholder class, or :class:`UnsafeCheckpointError`."""
         module, name = _modern_name(module, name)
         if module == "copyreg" and name == "_reconstructor":
             return self._reconstruct_placeholder
-        safe = _safe_globals().get((module, name))
+        safe = self._safe.get((module, name))
         if safe is not None:
             return safe
         qualified = f"{module}.{name}"
@@ -138,7 +148,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise CorruptCheckpointError(f"{self.origin}: unexpected persistent id {pid!r:.80}; not a torch.save file")
         _, storage_type, key, _location, numel = pid
         if not isinstance(storage_type, StorageType):
-            raise CorruptCheckpointError(f"{self.origin}: storage {key!r} has type {storage_type!r}, not a torch storage")
+            raise CorruptCheckpointError(
+                f"{self.origin}: storage {key!r} has type {storage_type!r}, not a torch storage; the file is damaged")
         if key not in self._storages:
             self._storages[key] = self._read_storage(str(key), storage_type, numel)
         return self._storages[key]
@@ -148,7 +159,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             data = self.archive.read(record)
         except KeyError:
-            raise CorruptCheckpointError(f"{self.origin}: storage record '{record}' is missing; the file is damaged")
+            raise CorruptCheckpointError(
+                f"{self.origin}: storage record '{record}' is missing; the file is damaged") from None
         itemsize = 1 if storage_type.name == "UntypedStorage" else storage_type.dtype.itemsize
         if not isinstance(numel, int) or len(data) != numel * itemsize:
             raise CorruptCheckpointError(

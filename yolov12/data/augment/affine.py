@@ -1,12 +1,13 @@
 """Random affine / perspective warp in one OpenCV call, with exact box transforms and candidate filtering.
 
-Why hand-written and not ``A.Affine`` + ``A.Perspective`` (measured on 2 shared cores, 640 px, cv2 1 thread,
-``python benchmarks/dataloader.py --ops``): after a mosaic the warp must also crop the (1280, 1280) canvas to
-(640, 640). ``A.Affine`` keeps the input size, so it warps the whole canvas and needs a crop after it: ~29 ms against
-~8 ms for our single ``cv2.warpAffine`` into the output size. With perspective on, albumentations needs a second warp
-(``A.Affine`` + ``A.Perspective``: ~13 ms on a 640 image, two interpolations) where we do one ``warpPerspective``
-(~9 ms). We also need polygons to follow the same matrix (tight boxes), and the area-ratio candidate filter
-relative to the *scaled* original box, which albumentations' ``min_visibility`` does not express.
+Why hand-written and not ``A.Affine`` + ``A.Perspective`` (640 px, cv2 on 1 thread, 2 shared and loaded cores,
+``benchmarks/dataloader.py --ops`` and a bare-op script; ranges are over runs): after a mosaic the warp must also crop
+the (1280, 1280) canvas to (640, 640). ``A.Affine`` keeps the input size, so it warps the whole canvas and needs a
+crop after it: 25-32 ms against 8 ms for the bare ``cv2.warpAffine`` into the output size (12-17 ms with our box
+and polygon handling). With perspective on, albumentations needs a second warp and a second interpolation
+(``A.Affine`` + ``A.Perspective``: 13-24 ms on a 640 image) where we do one ``warpPerspective`` (9-15 ms). We also
+need polygons to follow the same matrix (tight boxes), and the area-ratio candidate filter relative to the *scaled*
+original box, which albumentations' ``min_visibility`` does not express.
 """
 
 from __future__ import annotations

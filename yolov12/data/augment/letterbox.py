@@ -1,9 +1,9 @@
 """Letterbox for validation and rectangular batches, reusing the inference letterbox so that train-time validation
 and deployed inference see identical pixels.
 
-Not ``A.LongestMaxSize`` + ``A.PadIfNeeded``: they give the same geometry but took ~2-4 ms per image against
-~0.05-1.5 ms for :func:`yolov12.infer.letterbox.letterbox` (2 shared cores), and a second implementation could drift
-from what the deployed model is fed.
+Not ``A.LongestMaxSize`` + ``A.PadIfNeeded``: they give the same geometry but took 3.3-6.0 ms per 500x375 -> 640
+image against 0.9-2.0 ms for :func:`yolov12.infer.letterbox.letterbox` (``benchmarks/dataloader.py --ops``, 2 shared
+cores), and a second implementation could drift from what the deployed model is fed.
 """
 
 from __future__ import annotations

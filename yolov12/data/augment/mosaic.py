@@ -1,11 +1,12 @@
 """Load-time resize and the 4-image mosaic.
 
-Why not ``A.Mosaic`` (albumentations 2.0.8): its boxes are correct (our enclosure check passed on 30/30 random
-mosaics in both fit modes), but it fits every image into a fixed grid cell (crop or pad) instead of anchoring the
-four images, at their own size, on a random centre of a 2·imgsz canvas, so it is a different augmentation from the one
-Ultralytics' hyper-parameters were tuned for. It cannot carry our polygons, and it took ~34-37 ms per 640 mosaic
-against ~3 ms for this assembly (2 shared cores, see docs/benchmarks.md). Assembly here is array slicing only; the
-crop to imgsz happens in the single warp of :class:`~yolov12.data.augment.affine.RandomAffine`.
+Why not ``A.Mosaic`` (albumentations 2.0.8): its boxes are correct (a box-encloses-pixels check passed on 30/30
+random mosaics in both fit modes), but it fits every image into a fixed grid cell (crop or pad) instead of anchoring
+the four images, at their own size, on a random centre of a 2·imgsz canvas, so it is a different augmentation from the
+one Ultralytics' hyper-parameters were tuned for. It cannot carry our polygons, and it is slower: 19-39 ms per 640
+mosaic against 3.6-5.4 ms for :func:`build_mosaic` on the same decoded inputs (``benchmarks/dataloader.py --ops``, 2
+shared and loaded cores; ours still needs the warp, which the affine step does anyway). Assembly here is array
+slicing only; the crop to imgsz happens in the single warp of :class:`~yolov12.data.augment.affine.RandomAffine`.
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ class Mosaic:
     """Four images around a random centre of a (2·imgsz, 2·imgsz) canvas.
 
     The input sample (already resized to long side imgsz) goes top-left, three random dataset samples (distinct from
-    each other when the dataset allows) fill the other quadrants. The centre is uniform in [0.5, 1.5]·imgsz on both axes; each image touches the centre with one corner,
-    so only canvas borders cut images and clipping boxes to the canvas is exact. The output image is
+    each other when the dataset allows) fill the other quadrants. The centre is uniform in [0.5, 1.5]·imgsz on both
+    axes; each image touches the centre with one corner, so only canvas borders cut images and clipping boxes to the
+    canvas is exact. The output image is
     (2·imgsz, 2·imgsz, 3); the following :class:`RandomAffine` maps it to (imgsz, imgsz).
 
     Args:

@@ -1,15 +1,17 @@
 """HSV colour jitter and flips.
 
-Both are hand-written, measured per 640x640 image on 2 shared cores with cv2 on 1 thread
-(``python benchmarks/dataloader.py --ops``):
+Both are hand-written, measured per 640x640 image with cv2 on 1 thread on 2 shared, loaded cores
+(``benchmarks/dataloader.py --ops``; ranges are over runs):
 
-* HSV: Ultralytics' ``hsv_h/s/v`` mean an additive hue shift of ±hsv_h of the hue circle and *multiplicative*
-  saturation/value gains of 1 ± hsv_s/v. ``A.HueSaturationValue`` shifts saturation and value additively (a different
-  augmentation) and was slower (~12 ms vs ~7 ms); ``A.ColorJitter`` has the right kind of gains but mixes in
-  PIL-style blending and was ~15 ms. Ours is one BGR->HSV conversion, three 256-entry look-up tables and one
-  conversion back.
-* Flips: ``cv2.flip`` plus four subtractions for boxes took ~0.1 ms; ``A.HorizontalFlip`` inside an ``A.Compose``
-  with box parameters took ~3 ms, almost all of it Compose's box pre/post-processing, and it cannot carry polygons.
+* HSV, decided by correctness: Ultralytics' ``hsv_h/s/v`` mean an additive hue shift of ±hsv_h of the hue circle
+  and *multiplicative* saturation/value gains of 1 ± hsv_s/v. ``A.HueSaturationValue`` shifts saturation and value
+  additively (a different augmentation); ``A.ColorJitter`` scales brightness but blends saturation with the grey
+  image PIL-style, and adds random op order. Speed is a wash on this machine: ours 5.6-7.2 ms,
+  ``A.HueSaturationValue`` 5.9-12 ms, ``A.ColorJitter`` 6.3-15 ms over four runs. Ours is one BGR->HSV conversion,
+  three 256-entry look-up tables and one conversion back.
+* Flips: ``cv2.flip`` plus four subtractions for boxes took 0.1-0.4 ms; ``A.HorizontalFlip`` inside an ``A.Compose``
+  with box parameters took 2.2-2.9 ms, almost all of it Compose's box pre/post-processing, and it cannot carry
+  polygons.
 """
 
 from __future__ import annotations

@@ -68,6 +68,8 @@ def _unit_interval(value: Any, what: str) -> float:
 
 
 def _tuples_to_lists(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _tuples_to_lists(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
         return [_tuples_to_lists(v) for v in value]
     return value

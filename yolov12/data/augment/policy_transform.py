@@ -9,6 +9,7 @@ ops would not care, but ``ToGray`` and ``CLAHE`` weight the channels).
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,19 +31,33 @@ logger = logging.getLogger(__name__)
 
 
 def compile_policy(policy: AugmentPolicy, magnitude_scale: float = 1.0) -> A.Compose:
-    """One ``A.Compose`` for the whole policy, with box (``classes``, ``indices``) and keypoint label fields.
+    """One ``A.Compose`` for the whole policy.
+
+    When some op touches boxes (a dual transform such as ``Affine``, ``Perspective``, ``CoarseDropout``) the Compose
+    carries box (``classes``, ``indices`` label fields) and keypoint (``keypoint_owner``) parameters; a pixel-only
+    policy gets none and is called with the image alone.
 
     Raises:
-        PolicyError: when albumentations rejects an op's parameters (the message names the op).
+        PolicyError: when albumentations rejects an op's parameters, or would silently adjust them (it warns and
+            changes e.g. an even blur kernel); the message names the op.
     """
     albumentations = load_albumentations()
     transforms = []
     for index, op in enumerate(policy.ops):
         kwargs = op.transform_kwargs(magnitude_scale)
-        try:
-            transforms.append(getattr(albumentations, OPS[op.name].transform)(**kwargs))
-        except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-            raise PolicyError(f"ops[{index}] {op.name!r} with {kwargs}: albumentations rejected it: {exc}") from None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                transforms.append(getattr(albumentations, OPS[op.name].transform)(**kwargs))
+            except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+                raise PolicyError(
+                    f"ops[{index}] {op.name!r} with {kwargs}: albumentations rejected it: {exc}"
+                ) from None
+        adjusted = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        if adjusted:
+            raise PolicyError(f"ops[{index}] {op.name!r} with {kwargs}: albumentations rejected it: {adjusted[0]}")
+    if not any(isinstance(t, albumentations.DualTransform) for t in transforms):
+        return albumentations.Compose(transforms, p=1.0, strict=True)
     return albumentations.Compose(
         transforms,
         bbox_params=pascal_voc_bbox_params(),
@@ -91,11 +106,15 @@ class PolicyTransform:
     def __call__(self, sample: Sample) -> Sample:
         if not self.policy.ops:
             return sample
+        compiled = self.compiled
+        rgb = cv2.cvtColor(sample.image, cv2.COLOR_BGR2RGB)
+        if not compiled.processors:  # pixel-only policy: boxes and polygons stay as they are
+            return replace_sample(sample, image=cv2.cvtColor(compiled(image=rgb)["image"], cv2.COLOR_RGB2BGR))
         boxes = sample.boxes.reshape(-1, 4).astype(np.float32)
         with_segments = has_segments(sample) and len(boxes) > 0
         points, owners = _flatten_segments(sample.segments if with_segments else [])
-        out = self.compiled(
-            image=cv2.cvtColor(sample.image, cv2.COLOR_BGR2RGB),
+        out = compiled(
+            image=rgb,
             bboxes=boxes,
             classes=np.asarray(sample.classes, np.int64).reshape(-1),
             indices=np.arange(len(boxes)),

@@ -1,0 +1,267 @@
+"""Data-loader benchmark: images/s of the full detection training augmentation per worker process.
+
+Measured on the offline sample dataset (``yolov12.data.sample_dataset``: 96 train scenes of 320x320 JPEGs, digits
+with polygons), at ``--imgsz`` (640): JPEG decode + the pipeline of ``build_detection_transforms`` with Ultralytics'
+default hyper-parameters (mosaic 1.0, translate 0.1, scale 0.5, HSV, fliplr 0.5; override with ``--hyp k=v``) +
+``to_training_arrays``. Three rows: decode only, the full pipeline in one process (no DataLoader: this is the
+per-worker rate), and a ``torch.utils.data.DataLoader`` with ``--workers`` processes, batch ``--batch`` and
+``collate_detection``. OpenCV and torch run 1 thread per process, as in data-loader workers.
+
+``--ops`` adds the per-op timings behind the albumentations-vs-hand-written choices cited in
+``yolov12/data/augment/*.py``.
+
+    .venv/bin/python benchmarks/dataloader.py --imgsz 640 --images 192 --workers 2 --batch 16 --ops
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from yolov12.data.augment import build_detection_transforms, collate_detection, to_training_arrays
+from yolov12.data.augment._albumentations import load_albumentations, pascal_voc_bbox_params
+from yolov12.data.augment.affine import RandomAffine
+from yolov12.data.augment.mosaic import Mosaic, build_mosaic, resize_long_side
+from yolov12.data.augment.photometric import RandomHSV, flip_sample
+from yolov12.data.detection_dataset import build_datasets
+from yolov12.data.sample_dataset import ensure_sample_detection
+from yolov12.infer.letterbox import letterbox
+
+
+class AugmentedArrays(Dataset):
+    """``dataset[i]`` -> :func:`to_training_arrays` of the augmented sample (what a training DataLoader yields)."""
+
+    def __init__(self, dataset, pipeline) -> None:
+        self.dataset, self.pipeline = dataset, pipeline
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        return to_training_arrays(self.pipeline(self.dataset.load_sample(index)))
+
+
+def _one_thread(_: int = 0) -> None:
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def _parse_hyp(pairs: list[str]) -> dict[str, float]:
+    hyp = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        hyp[key] = float(value)
+    return hyp
+
+
+def rate(function: Callable[[int], object], count: int, size: int) -> float:
+    """Items per second of ``function(i)`` over ``count`` calls (after 3 untimed ones)."""
+    for i in range(3):
+        function(i % size)
+    start = time.perf_counter()
+    for i in range(count):
+        function(i % size)
+    return count / (time.perf_counter() - start)
+
+
+def loader_rate(dataset: Dataset, workers: int, batch: int, count: int) -> float:
+    """Images per second through a DataLoader (worker start-up included, first batch excluded)."""
+    loader = DataLoader(
+        dataset,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        collate_fn=collate_detection,
+        worker_init_fn=_one_thread,
+        persistent_workers=False,
+    )
+    seen, start = 0, None
+    while seen < count:
+        for batch_data in loader:
+            if start is None:  # exclude worker start-up and the first batch
+                start = time.perf_counter()
+                continue
+            seen += len(batch_data["paths"])
+            if seen >= count:
+                break
+    return seen / (time.perf_counter() - start)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    albumentations = load_albumentations()
+    return (
+        f"{cpu}, {os.cpu_count()} logical cores (load average {load} at start), Python {platform.python_version()}, "
+        f"torch {torch.__version__}, OpenCV {cv2.__version__}, albumentations {albumentations.__version__}"
+    )
+
+
+def time_ms(function: Callable[[], object], repeats: int = 30, rounds: int = 5) -> float:
+    """Median over ``rounds`` of the mean ms per call of ``repeats`` calls (robust on a shared machine)."""
+    function()
+    results = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            function()
+        results.append((time.perf_counter() - start) / repeats * 1000)
+    return statistics.median(results)
+
+
+def op_rows(dataset, imgsz: int) -> list[tuple[str, str, float]]:
+    """(operation, implementation, ms) for the choices documented in the augment modules."""
+    A = load_albumentations()
+    rng = np.random.default_rng(0)
+    sample = resize_long_side(dataset.load_sample(0), imgsz)
+    image = sample.image
+    boxes, classes = sample.boxes, sample.classes
+    indices = np.arange(len(boxes))
+    canvas = Mosaic(dataset, imgsz, p=1.0)(sample)
+    bbox_params = pascal_voc_bbox_params()
+    rows = []
+
+    def add(operation: str, implementation: str, function: Callable[[], object]) -> None:
+        rows.append((operation, implementation, time_ms(function)))
+
+    hsv = RandomHSV(0.015, 0.7, 0.4)
+    add("HSV jitter", "ours: LUT (Ultralytics gains)", lambda: hsv.apply_to_image(image))
+    hue_sat = A.HueSaturationValue(hue_shift_limit=3, sat_shift_limit=50, val_shift_limit=40, p=1)
+    add("HSV jitter", "A.HueSaturationValue (additive)", lambda: hue_sat(image=image))
+    jitter = A.ColorJitter(brightness=0.4, contrast=0, saturation=0.7, hue=0.015, p=1)
+    add("HSV jitter", "A.ColorJitter", lambda: jitter(image=image))
+    add("horizontal flip + boxes", "ours: cv2.flip", lambda: flip_sample(sample, "horizontal"))
+    flip = A.Compose([A.HorizontalFlip(p=1)], bbox_params=bbox_params)
+    add(
+        "horizontal flip + boxes",
+        "A.Compose[HorizontalFlip]",
+        lambda: flip(image=image, bboxes=boxes, classes=classes, indices=indices),
+    )
+    others = [resize_long_side(dataset.load_sample(i), imgsz) for i in (1, 2, 3)]
+    centre = (imgsz, imgsz)
+    add(
+        "4-image mosaic, decoded+resized inputs",
+        "ours: build_mosaic (2·imgsz canvas)",
+        lambda: build_mosaic([sample, *others], centre, 2 * imgsz),
+    )
+    a_mosaic = A.Compose(
+        [A.Mosaic(target_size=(imgsz, imgsz), cell_shape=(imgsz, imgsz), fit_mode="contain", fill=114, p=1)],
+        bbox_params=bbox_params,
+    )
+    metadata = [
+        {"image": o.image, "bboxes": o.boxes, "classes": o.classes, "indices": np.arange(len(o.boxes))} for o in others
+    ]
+    add(
+        "4-image mosaic, decoded+resized inputs",
+        "A.Mosaic (cell grid, output imgsz)",
+        lambda: a_mosaic(image=image, bboxes=boxes, classes=classes, indices=indices, mosaic_metadata=metadata),
+    )
+    affine = RandomAffine(imgsz, degrees=10, translate=0.1, scale=0.5, shear=2)
+    add("affine on mosaic canvas -> imgsz", "ours: one warpAffine into imgsz", lambda: affine(canvas))
+    a_affine = A.Compose(
+        [
+            A.Affine(scale=(0.5, 1.5), translate_percent=(-0.05, 0.05), rotate=(-10, 10), shear=(-2, 2), fill=114, p=1),
+            A.CenterCrop(imgsz, imgsz),
+        ],
+        bbox_params=bbox_params,
+    )
+    canvas_indices = np.arange(len(canvas.boxes))
+    add(
+        "affine on mosaic canvas -> imgsz",
+        "A.Affine + A.CenterCrop",
+        lambda: a_affine(image=canvas.image, bboxes=canvas.boxes, classes=canvas.classes, indices=canvas_indices),
+    )
+    square = cv2.resize(image, (imgsz, imgsz))
+    perspective = RandomAffine(imgsz, degrees=10, scale=0.5, perspective=0.0005)
+    add(
+        "affine + perspective, imgsz -> imgsz",
+        "ours: one warpPerspective",
+        lambda: perspective(type(sample)(square, boxes, classes, sample.path)),
+    )
+    a_perspective = A.Compose(
+        [A.Affine(scale=(0.5, 1.5), rotate=(-10, 10), fill=114, p=1), A.Perspective(scale=(0, 0.05), fill=114, p=1)],
+        bbox_params=bbox_params,
+    )
+    add(
+        "affine + perspective, imgsz -> imgsz",
+        "A.Affine + A.Perspective",
+        lambda: a_perspective(image=square, bboxes=boxes, classes=classes, indices=indices),
+    )
+    raw = rng.integers(0, 255, (375, 500, 3), dtype=np.uint8)
+    add("letterbox 500x375 -> imgsz", "ours: yolov12.infer.letterbox", lambda: letterbox(raw, imgsz))
+    a_letterbox = A.Compose(
+        [
+            A.LongestMaxSize(max_size=imgsz),
+            A.PadIfNeeded(imgsz, imgsz, position="center", border_mode=cv2.BORDER_CONSTANT, fill=114),
+        ],
+        bbox_params=bbox_params,
+    )
+    add(
+        "letterbox 500x375 -> imgsz",
+        "A.LongestMaxSize + A.PadIfNeeded",
+        lambda: a_letterbox(image=raw, bboxes=boxes[:1] * 0.5, classes=classes[:1], indices=indices[:1]),
+    )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--images", type=int, default=192, help="images timed per row")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--hyp", nargs="*", default=[], help="augmentation overrides, e.g. mixup=0.1 degrees=5")
+    parser.add_argument("--ops", action="store_true", help="also time single ops against albumentations")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    _one_thread()
+    np.random.seed(args.seed)
+    dataset, _ = build_datasets(ensure_sample_detection(), "train")
+    hyp = _parse_hyp(args.hyp)
+    pipeline = build_detection_transforms(hyp, args.imgsz, dataset, training=True)
+    augmented = AugmentedArrays(dataset, pipeline)
+    size = len(dataset)
+    header = machine()
+    rows = [
+        ("decode only (cv2.imread)", 1, rate(dataset.load_sample, args.images, size)),
+        ("full pipeline, one process, no DataLoader", 1, rate(augmented.__getitem__, args.images, size)),
+        (
+            f"DataLoader, {args.workers} workers, batch {args.batch}",
+            args.workers,
+            loader_rate(augmented, args.workers, args.batch, args.images),
+        ),
+    ]
+    print(f"Command: `{shlex.join([Path(sys.executable).name, *sys.argv])}`\n")
+    print(f"Machine: {header}\n")
+    print(f"Data: sample dataset, {size} train images (320x320 JPEG); imgsz {args.imgsz}; overrides: {hyp or 'none'}\n")
+    print("| what | processes | images/s | images/s per process |")
+    print("| --- | ---: | ---: | ---: |")
+    for what, processes, value in rows:
+        print(f"| {what} | {processes} | {value:.1f} | {value / processes:.1f} |")
+    if args.ops:
+        print(f"\n| operation (imgsz {args.imgsz}) | implementation | ms (median of 5 x 30) |")
+        print("| --- | --- | ---: |")
+        for operation, implementation, ms in op_rows(dataset, args.imgsz):
+            print(f"| {operation} | {implementation} | {ms:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

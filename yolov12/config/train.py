@@ -1,0 +1,156 @@
+"""Training settings: one validated object split by concern, built from the flat keys users type.
+
+``TrainConfig.from_overrides(epochs=..., lr0=..., hsv_s=...)`` takes the Ultralytics argument names verbatim and routes
+each key to its section (data, augment, optim, loss, run). Each builder receives only its own section. ``to_flat()``
+gives the flat form back (for CLI echo, YAML files, MLflow params and Ray Tune search spaces).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from yolov12.config.base import ConfigError, Section, format_validation_error
+from yolov12.config.predict import PredictConfig
+
+
+class DataSection(Section):
+    """What to train on and how it is batched."""
+
+    data: str = "sample"
+    imgsz: int = Field(640, ge=32, le=4096)
+    batch: int = Field(16, ge=1, le=4096)
+    workers: int = Field(2, ge=0, le=64)
+    fraction: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class AugmentSection(Section):
+    """Augmentation strengths (Ultralytics names and defaults) and the optional AutoAlbument-Lite policy."""
+
+    hsv_h: float = Field(0.015, ge=0.0, le=1.0)
+    hsv_s: float = Field(0.7, ge=0.0, le=1.0)
+    hsv_v: float = Field(0.4, ge=0.0, le=1.0)
+    degrees: float = Field(0.0, ge=0.0, le=180.0)
+    translate: float = Field(0.1, ge=0.0, le=1.0)
+    scale: float = Field(0.5, ge=0.0, le=1.0)
+    shear: float = Field(0.0, ge=0.0, le=90.0)
+    perspective: float = Field(0.0, ge=0.0, le=0.001)
+    flipud: float = Field(0.0, ge=0.0, le=1.0)
+    fliplr: float = Field(0.5, ge=0.0, le=1.0)
+    mosaic: float = Field(1.0, ge=0.0, le=1.0)
+    mixup: float = Field(0.0, ge=0.0, le=1.0)
+    copy_paste: float = Field(0.0, ge=0.0, le=1.0)
+    close_mosaic: int = Field(10, ge=0)
+    augment_policy: str | None = None  # path to an AutoAlbument-Lite policy YAML/JSON
+
+
+class OptimSection(Section):
+    """Optimiser, learning-rate schedule and warm-up."""
+
+    optimizer: Literal["SGD", "Adam", "AdamW", "auto"] = "auto"
+    lr0: float = Field(0.01, gt=0.0, le=10.0)
+    lrf: float = Field(0.01, gt=0.0, le=1.0)
+    momentum: float = Field(0.937, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0005, ge=0.0, le=0.1)
+    warmup_epochs: float = Field(3.0, ge=0.0)
+    warmup_momentum: float = Field(0.8, ge=0.0, lt=1.0)
+    warmup_bias_lr: float = Field(0.1, ge=0.0, le=10.0)
+    nbs: int = Field(64, ge=1)
+    cos_lr: bool = False
+    max_grad_norm: float = Field(10.0, gt=0.0)
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _canonical_optimizer(cls, value: object) -> object:
+        names = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "auto": "auto"}
+        return names.get(str(value).lower(), value)
+
+
+class LossSection(Section):
+    """Loss gains (detection) and label smoothing (classification)."""
+
+    box: float = Field(7.5, ge=0.0)
+    cls: float = Field(0.5, ge=0.0)
+    dfl: float = Field(1.5, ge=0.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class RunSection(Section):
+    """Length, hardware, reproducibility, outputs."""
+
+    epochs: int = Field(100, ge=1)
+    device: str = "cpu"
+    amp: bool = True
+    seed: int = 0
+    deterministic: bool = True
+    ema_decay: float = Field(0.9999, gt=0.0, lt=1.0)
+    ema_tau: float = Field(2000.0, gt=0.0)
+    project: str = "runs/train"
+    name: str = "exp"
+    exist_ok: bool = False
+    resume: bool | str = False
+    patience: int = Field(100, ge=0)
+    save_period: int = Field(-1, ge=-1)
+    val: bool = True
+    plots: bool = True
+    verbose: bool = True
+
+    _normalise_device = field_validator("device", mode="before")(PredictConfig._normalise_device.__func__)
+
+
+SECTION_TYPES: dict[str, type[Section]] = {
+    "data": DataSection, "augment": AugmentSection, "optim": OptimSection, "loss": LossSection, "run": RunSection,
+}
+KEY_TO_SECTION: dict[str, str] = {key: name for name, cls in SECTION_TYPES.items() for key in cls.model_fields}
+COMMON_MISTAKES = {"lr": "lr0", "learning_rate": "lr0", "batch_size": "batch", "img_size": "imgsz",
+                   "image_size": "imgsz", "epoch": "epochs", "num_workers": "workers", "wd": "weight_decay"}
+ULTRALYTICS_KEYS_WITHOUT_EFFECT = frozenset({"cache", "pretrained", "rect", "time", "profile", "overlap_mask"})
+
+
+class TrainConfig(BaseModel):
+    """All training settings, one section per concern."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: DataSection = DataSection()
+    augment: AugmentSection = AugmentSection()
+    optim: OptimSection = OptimSection()
+    loss: LossSection = LossSection()
+    run: RunSection = RunSection()
+
+    @classmethod
+    def from_overrides(cls, overrides: dict[str, Any] | None = None, **kwargs: Any) -> TrainConfig:
+        """Build from flat keys (``lr0=0.01``) and/or section dicts (``optim={"lr0": 0.01}``)."""
+        values = {**(overrides or {}), **kwargs}
+        sections: dict[str, dict[str, Any]] = {name: {} for name in SECTION_TYPES}
+        problems = []
+        for key, value in values.items():
+            if key in SECTION_TYPES and isinstance(value, dict):
+                sections[key].update(value)
+            elif key in KEY_TO_SECTION:
+                sections[KEY_TO_SECTION[key]][key] = value
+            elif key in ULTRALYTICS_KEYS_WITHOUT_EFFECT:
+                problems.append(f"'{key}' is an Ultralytics option this trainer does not implement; remove it")
+            else:
+                close = [COMMON_MISTAKES[key]] if key in COMMON_MISTAKES else difflib.get_close_matches(
+                    key, list(KEY_TO_SECTION), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                problems.append(f"unknown key '{key}'{hint}")
+        if problems:
+            raise ConfigError("; ".join(problems) + f". Valid keys: {', '.join(sorted(KEY_TO_SECTION))}")
+        try:
+            return cls(**{name: SECTION_TYPES[name](**vals) for name, vals in sections.items()})
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc)) from None
+
+    def to_flat(self) -> dict[str, Any]:
+        """Flat ``{key: value}`` view, the inverse of :meth:`from_overrides`."""
+        flat: dict[str, Any] = {}
+        for name in SECTION_TYPES:
+            flat.update(getattr(self, name).model_dump())
+        return flat
+
+    def updated(self, **changes: Any) -> TrainConfig:
+        return TrainConfig.from_overrides({**self.to_flat(), **changes})

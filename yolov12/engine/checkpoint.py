@@ -1,0 +1,94 @@
+"""Run checkpoints: ``weights/{last,best}.safetensors`` (EMA model, native format) + ``last.state.pt`` to resume.
+
+The resume file holds only tensors and plain data (model, EMA, optimiser and scaler state, counters, config) and is
+read with ``torch.load(weights_only=True)``. Every file is written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from yolov12.engine.ema import unwrap
+from yolov12.engine.state import TrainState
+from yolov12.weights import save_checkpoint
+
+logger = logging.getLogger(__name__)
+
+STATE_FORMAT_VERSION = 1
+
+
+class ResumeError(RuntimeError):
+    """The run cannot be resumed from what is on disk; the message says what is missing."""
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_run_checkpoint(state: TrainState, metrics: dict[str, float], is_best: bool) -> dict[str, Path]:
+    """Write last (and best) weights plus the resume state; returns the written paths (rank 0 only)."""
+    weights = state.weights_dir
+    weights.mkdir(parents=True, exist_ok=True)
+    training = {"epoch": state.epoch + 1, "epochs": state.epochs, "metrics": metrics,
+                "args": state.config.to_flat()}
+    paths = {"last": save_checkpoint(state.ema.ema, weights / "last.safetensors", overwrite=True,
+                                     training_args=training)}
+    if is_best:
+        paths["best"] = save_checkpoint(state.ema.ema, weights / "best.safetensors", overwrite=True,
+                                        training_args=training)
+    resume = {
+        "format_version": STATE_FORMAT_VERSION,
+        "epoch": state.epoch + 1,  # the next epoch to run
+        "global_step": state.global_step,
+        "last_optimiser_step": state.last_optimiser_step,
+        "best_fitness": state.best_fitness,
+        "model": unwrap(state.model).state_dict(),
+        "ema": state.ema.state_dict(),
+        "optimiser": state.optimiser.state_dict(),
+        "precision": state.precision.state_dict(),
+        "config": state.config.to_flat(),
+        "history": state.history,
+    }
+    paths["state"] = weights / "last.state.pt"
+    _atomic_torch_save(resume, paths["state"])
+    return paths
+
+
+def load_resume_state(run_dir: Path) -> dict[str, Any]:
+    """Read ``weights/last.state.pt`` of a run (tensors and plain data only)."""
+    path = run_dir / "weights" / "last.state.pt"
+    if not path.is_file():
+        raise ResumeError(f"cannot resume: {path} does not exist (was the run started with this project/name?)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("format_version") != STATE_FORMAT_VERSION:
+        raise ResumeError(f"cannot resume from {path}: state format {state.get('format_version')} is not supported")
+    return state
+
+
+def restore(state: TrainState, saved: dict[str, Any]) -> None:
+    """Load a resume dict into a freshly built state (same config, same model)."""
+    unwrap(state.model).load_state_dict(saved["model"])
+    state.ema.load_state_dict(saved["ema"])
+    state.optimiser.load_state_dict(saved["optimiser"])
+    state.precision.load_state_dict(saved["precision"])
+    state.epoch = int(saved["epoch"])
+    state.global_step = int(saved["global_step"])
+    state.last_optimiser_step = int(saved["last_optimiser_step"])
+    state.best_fitness = saved["best_fitness"]
+    state.history = list(saved.get("history", []))

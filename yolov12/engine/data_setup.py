@@ -1,0 +1,107 @@
+"""Data loaders for training and validation, built from the config's data and augment sections."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from yolov12.config.train import TrainConfig
+from yolov12.data.augment import (
+    build_classification_transforms,
+    build_detection_transforms,
+    collate_detection,
+    to_training_arrays,
+)
+from yolov12.data.detection_dataset import build_datasets
+from yolov12.engine.distributed import DistributedContext
+
+logger = logging.getLogger(__name__)
+
+
+class DetectionItems:
+    """Dataset transform: augmentation pipeline then model arrays (picklable, so loader workers can copy it)."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+
+    def __call__(self, sample: Any) -> dict[str, Any]:
+        return to_training_arrays(self.pipeline(sample))
+
+
+def collate_classification(batch: list[Any]) -> dict[str, Any]:
+    """ClassificationSample list -> ``images`` (B, 3, S, S) uint8 RGB, ``classes`` (B,), ``paths``."""
+    images = np.stack([np.ascontiguousarray(s.image[..., ::-1].transpose(2, 0, 1)) for s in batch])
+    return {"images": torch.from_numpy(images), "classes": torch.tensor([s.label for s in batch], dtype=torch.int64),
+            "paths": [s.path for s in batch]}
+
+
+COLLATE = {"detect": collate_detection, "classify": collate_classification}
+
+
+@dataclass
+class TrainingData:
+    """Loaders plus what the loop must tell them each epoch (sampler shuffling seed, close_mosaic)."""
+
+    train_loader: DataLoader
+    val_loader: DataLoader | None
+    names: dict[int, str]
+    seed: int
+    pipeline: Any = None
+    sampler: DistributedSampler | None = None
+    generator: torch.Generator = field(default_factory=torch.Generator)
+
+    def set_epoch(self, epoch: int, total_epochs: int) -> None:
+        """Seed this epoch's shuffle and tell the augmentation which epoch it is (before iterating)."""
+        self.generator.manual_seed(self.seed + epoch)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+        if self.pipeline is not None and hasattr(self.pipeline, "set_epoch"):
+            self.pipeline.set_epoch(epoch, total_epochs)
+
+
+def _subset(dataset: Any, fraction: float) -> None:
+    if fraction < 1.0:
+        keep = max(1, round(len(dataset.records) * fraction))
+        dataset.records = dataset.records[:keep]
+
+
+def build_training_data(config: TrainConfig, task: str, context: DistributedContext) -> TrainingData:
+    """Train and validation loaders for ``task`` on ``config.data.data``."""
+    section, augment = config.data, config.augment
+    train_set, names = build_datasets(section.data, "train", workers=section.workers or None)
+    _subset(train_set, section.fraction)
+    if len(train_set) == 0:
+        raise ValueError(f"the train split of '{section.data}' has no usable images")
+    pipeline = None
+    if task == "detect":
+        pipeline = build_detection_transforms(augment, section.imgsz, train_set, training=True)
+        train_set.transform = DetectionItems(pipeline)
+    else:
+        train_set.transform = build_classification_transforms(section.imgsz, True, augment.hsv_h, augment.hsv_s,
+                                                              augment.hsv_v, augment.fliplr, augment.flipud)
+    generator = torch.Generator()
+    sampler = (DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.run.seed)
+               if context.is_distributed else None)
+    train_loader = DataLoader(
+        train_set, batch_size=section.batch, shuffle=sampler is None, sampler=sampler, generator=generator,
+        num_workers=section.workers, collate_fn=COLLATE[task], drop_last=False, persistent_workers=False,
+    )
+    val_loader = build_val_loader(section.data, task, section.imgsz, section.batch * 2, section.workers) \
+        if config.run.val else None
+    return TrainingData(train_loader, val_loader, dict(enumerate(names)), config.run.seed, pipeline, sampler,
+                        generator)
+
+
+def build_val_loader(data: Any, task: str, imgsz: int, batch: int, workers: int, split: str = "val") -> DataLoader:
+    """Un-augmented loader of ``split`` (letterboxed detection images / centre-cropped classification images)."""
+    dataset, _ = build_datasets(data, split, workers=workers or None)
+    if task == "detect":
+        dataset.transform = DetectionItems(build_detection_transforms(None, imgsz, training=False))
+    else:
+        dataset.transform = build_classification_transforms(imgsz, training=False)
+    return DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=workers, collate_fn=COLLATE[task])

@@ -1,0 +1,46 @@
+"""Process-group facts for the loop. The launcher (torchrun, Ray Train) owns the group; the engine only reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def current_context() -> DistributedContext:
+    """Rank and world size of the initialised default process group (single process when there is none)."""
+    if dist.is_available() and dist.is_initialized():
+        import os  # noqa: PLC0415
+
+        return DistributedContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    return DistributedContext()
+
+
+def wrap_model(model: nn.Module, context: DistributedContext, device: torch.device) -> nn.Module:
+    """DistributedDataParallel when several processes train together, the model itself otherwise."""
+    if not context.is_distributed:
+        return model
+    device_ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def broadcast_object(value, context: DistributedContext, source: int = 0):
+    """Share a picklable value from ``source`` with every rank (identity in a single process)."""
+    if not context.is_distributed:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=source)
+    return holder[0]

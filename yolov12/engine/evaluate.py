@@ -1,0 +1,73 @@
+"""``evaluate``: metrics of a model on a validation loader (the EMA model during training, any model in ``val``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from yolov12.eval.classification_metrics import ClassificationEvaluator
+from yolov12.eval.detection_metrics import COCOEvaluator
+from yolov12.infer.nms import non_max_suppression
+from yolov12.utils.boxes import cxcywh_to_xyxy
+
+MAP_KEY, MAP50_KEY, TOP1_KEY = "metrics/mAP50-95(B)", "metrics/mAP50(B)", "metrics/accuracy_top1"
+
+
+def fitness(metrics: dict[str, float], task: str) -> float:
+    """The number checkpoints are ranked by: 0.1 mAP50 + 0.9 mAP50-95 (detection), top-1 (classification)."""
+    if task == "detect":
+        return 0.1 * metrics.get(MAP50_KEY, 0.0) + 0.9 * metrics.get(MAP_KEY, 0.0)
+    return metrics.get(TOP1_KEY, 0.0)
+
+
+def _ground_truth(batch: dict, image_size: tuple[int, int]) -> list[dict]:
+    """Per image xyxy pixel boxes of the (letterboxed) input; IoU, hence mAP, is unchanged by the letterbox."""
+    height, width = image_size
+    scale = torch.tensor([width, height, width, height], dtype=torch.float32)
+    boxes = cxcywh_to_xyxy(batch["boxes"].float().cpu() * scale)
+    index, classes = batch["batch_index"].cpu(), batch["classes"].cpu()
+    return [{"boxes": boxes[index == i], "classes": classes[index == i]} for i in range(len(batch["paths"]))]
+
+
+@torch.no_grad()
+def evaluate_detection(model: torch.nn.Module, loader: Iterable[dict], names: dict[int, str], device: torch.device,
+                       conf: float = 0.001, iou: float = 0.7, max_det: int = 300,
+                       save_json: Path | None = None) -> dict[str, float]:
+    """COCO metrics (pycocotools) of ``model`` on ``loader``; optionally writes COCO-format predictions."""
+    was_training = model.training
+    model.eval()
+    evaluator = COCOEvaluator(len(names), names=names)
+    for batch in loader:
+        images = batch["images"].to(device).float() / 255.0
+        detections = non_max_suppression(model(images), conf=conf, iou=iou, max_det=max_det)
+        predictions = [{"boxes": d[:, :4].cpu(), "scores": d[:, 4].cpu(), "classes": d[:, 5].long().cpu()}
+                       for d in detections]
+        image_ids = [str(Path(p)) for p in batch["paths"]]
+        evaluator.update(predictions, _ground_truth(batch, images.shape[2:]), image_ids=image_ids)
+    model.train(was_training)
+    if save_json is not None:
+        evaluator.save_json(save_json)
+    return evaluator.compute().results_dict()
+
+
+@torch.no_grad()
+def evaluate_classification(model: torch.nn.Module, loader: Iterable[dict], names: dict[int, str],
+                            device: torch.device) -> dict[str, float]:
+    """Top-1 / top-5 accuracy of ``model`` on ``loader``."""
+    was_training = model.training
+    model.eval()
+    evaluator = ClassificationEvaluator(len(names))
+    for batch in loader:
+        evaluator.update(model(batch["images"].to(device).float() / 255.0), batch["classes"])
+    model.train(was_training)
+    return evaluator.compute().results_dict()
+
+
+def evaluate(model: torch.nn.Module, loader: Iterable[dict], names: dict[int, str], device: torch.device,
+             config=None, save_json: Path | None = None) -> dict[str, float]:
+    """Validation metrics for the model's task."""
+    if getattr(model, "task", "detect") == "classify":
+        return evaluate_classification(model, loader, names, device)
+    return evaluate_detection(model, loader, names, device, save_json=save_json)

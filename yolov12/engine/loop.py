@@ -1,0 +1,65 @@
+"""The one training loop: ``train_one_epoch`` is called by the local trainer, Ray Train workers and Tune trials."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+import torch
+
+from yolov12.engine.callbacks import Callback
+from yolov12.engine.schedule import apply_schedule
+from yolov12.engine.state import TrainState
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN/inf in fp32 training: the run diverged (lower lr0, check the labels)."""
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """Move tensors of a collated batch to ``device``; images become float in [0, 1]."""
+    moved = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    moved["images"] = moved["images"].float() / 255.0
+    return moved
+
+
+def train_one_epoch(state: TrainState, loader: Iterable[dict], callbacks: Callback) -> dict[str, float]:
+    """Train for one pass over ``loader``; returns the mean loss parts and throughput of this rank.
+
+    Gradients of ``state.accumulate`` batches are summed before each optimiser step; the EMA follows every
+    applied step. Learning rate and momentum are set per batch from the global step (so resume is exact).
+    """
+    state.model.train()
+    optim = state.config.optim
+    totals: dict[str, float] = defaultdict(float)
+    images_seen, batches, start = 0, 0, time.perf_counter()
+    callbacks.on_epoch_start(state)
+    for batch in loader:
+        apply_schedule(state.optimiser, optim, state.global_step, state.epoch, state.epochs, state.warmup_steps,
+                       base_momentum=state.base_momentum)
+        batch = to_device(batch, state.device)
+        with state.precision.autocast():
+            outputs = state.model(batch["images"])
+            loss, parts = state.loss_fn(outputs, batch)
+        if not math.isfinite(loss.item()) and state.precision.dtype is None:
+            raise NonFiniteLossError(f"loss is {loss.item()} at epoch {state.epoch + 1}, step {state.global_step}")
+        state.precision.backward(loss)
+        state.global_step += 1
+        if state.global_step - state.last_optimiser_step >= state.accumulate:
+            if state.precision.step(state.optimiser, state.model.parameters()):
+                state.ema.update(state.model)
+            state.last_optimiser_step = state.global_step
+        batches += 1
+        images_seen += batch["images"].shape[0]
+        for name, value in parts.items():
+            totals[name] += float(value)
+        running = {f"train/{k}_loss": v / batches for k, v in totals.items()}
+        callbacks.on_batch_end(state, running)
+    elapsed = time.perf_counter() - start
+    metrics = {f"train/{k}_loss": v / max(batches, 1) for k, v in totals.items()}
+    metrics["train/images_per_s"] = images_seen / elapsed if elapsed > 0 else 0.0
+    metrics["train/skipped_steps"] = float(state.precision.skipped_steps)
+    metrics["lr/pg0"] = state.optimiser.param_groups[0]["lr"]
+    return metrics

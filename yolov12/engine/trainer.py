@@ -1,0 +1,145 @@
+"""``fit``: the local training driver around :func:`train_one_epoch` (Ray Train workers call the same pieces).
+
+It builds data, loss, optimiser, EMA and precision from one :class:`TrainConfig`, runs the epochs, validates the EMA
+model, writes checkpoints and reports through callbacks. It never starts processes: under DDP the launcher has
+already initialised the process group and every rank calls ``fit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from yolov12.config.train import TrainConfig
+from yolov12.engine.callbacks import Callback, CallbackList, ProgressBar, ResultsCSV
+from yolov12.engine.checkpoint import load_resume_state, restore, save_run_checkpoint
+from yolov12.engine.data_setup import TrainingData, build_training_data
+from yolov12.engine.distributed import DistributedContext, current_context, wrap_model
+from yolov12.engine.ema import ModelEMA
+from yolov12.engine.evaluate import evaluate, fitness
+from yolov12.engine.loop import train_one_epoch
+from yolov12.engine.losses import build_loss
+from yolov12.engine.optim import build_optimiser, plan_optimiser
+from yolov12.engine.precision import MixedPrecision
+from yolov12.engine.run_dir import new_run_dir
+from yolov12.engine.schedule import warmup_steps
+from yolov12.engine.state import TrainState
+from yolov12.infer.device import select_device
+from yolov12.models import YOLOModel, build_model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Where the run went and how it ended."""
+
+    run_dir: Path
+    best: Path | None
+    last: Path | None
+    metrics: dict[str, float]
+    model: YOLOModel  # the EMA model of the last epoch
+    data: str  # the dataset the run trained on (model.val() defaults to it)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic and torch.cuda.is_available():
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def adapt_model_to_dataset(model: YOLOModel, names: dict[int, str]) -> YOLOModel:
+    """Rebuild the head when the dataset has another class count, keeping every weight whose shape still fits."""
+    if model.num_classes == len(names):
+        model.names = dict(names)
+        return model
+    new = build_model(model.config.with_overrides(num_classes=len(names)), names=names)
+    own = new.state_dict()
+    kept = {k: v for k, v in model.state_dict().items() if k in own and own[k].shape == v.shape}
+    new.load_state_dict(kept, strict=False)
+    logger.info("model has %d classes, dataset %d: rebuilt the head, kept %d/%d tensors", model.num_classes,
+                len(names), len(kept), len(own))
+    return new
+
+
+def _resolve_run_dir(config: TrainConfig, context: DistributedContext) -> Path:
+    run = config.run
+    if run.resume:
+        path = Path(run.resume) if isinstance(run.resume, str) else Path(run.project) / run.name
+        return path.parent.parent if path.suffix else path  # accept a run folder or its weights/last.state.pt
+    path = new_run_dir(run.project, run.name, run.exist_ok) if context.rank == 0 else None
+    from yolov12.engine.distributed import broadcast_object  # noqa: PLC0415
+
+    return Path(broadcast_object(str(path) if path else None, context))
+
+
+def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, context: DistributedContext,
+                run_dir: Path) -> TrainState:
+    """Everything the loop needs, from the config (each builder gets only its section)."""
+    device = select_device(config.run.device)
+    model = model.to(device)
+    batches = len(data.train_loader)
+    plan = plan_optimiser(config.optim, config.data.batch * context.world_size, batches * config.run.epochs,
+                          model.num_classes)
+    return TrainState(
+        config=config, model=wrap_model(model, context, device),
+        ema=ModelEMA(model, config.run.ema_decay, config.run.ema_tau), optimiser=build_optimiser(model, plan),
+        precision=MixedPrecision(device, config.run.amp, config.optim.max_grad_norm),
+        loss_fn=build_loss(model, config.loss), device=device, run_dir=run_dir, accumulate=plan.accumulate,
+        batches_per_epoch=batches, warmup_steps=warmup_steps(config.optim, batches), epochs=config.run.epochs,
+        base_momentum=plan.momentum, rank=context.rank, world_size=context.world_size,
+    )
+
+
+def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None = None) -> FitResult:
+    """Train ``model`` as ``config`` says; returns the run folder, checkpoint paths and final metrics."""
+    context = current_context()
+    run = config.run
+    seed_everything(run.seed, run.deterministic)
+    run_dir = _resolve_run_dir(config, context)
+    saved = load_resume_state(run_dir) if run.resume else None
+    if saved is not None:
+        config = TrainConfig.from_overrides({**saved["config"], "resume": run.resume})
+    data = build_training_data(config, model.task, context)
+    model = adapt_model_to_dataset(model, data.names)
+    state = build_state(model, config, data, context, run_dir)
+    if saved is not None:
+        restore(state, saved)
+        logger.info("resuming %s at epoch %d/%d", run_dir, state.epoch + 1, state.epochs)
+    hooks = CallbackList([ResultsCSV(run_dir / "results.csv"), *([ProgressBar()] if run.verbose else []),
+                          *(callbacks or [])])
+    hooks.on_fit_start(state)
+    metrics: dict[str, float] = {}
+    paths: dict[str, Path] = {}
+    stale_epochs = 0
+    while state.epoch < state.epochs:
+        seed_everything(run.seed + state.epoch, run.deterministic)  # each epoch is a function of (state, epoch)
+        data.set_epoch(state.epoch, state.epochs)
+        metrics = train_one_epoch(state, data.train_loader, hooks)
+        if run.val and state.is_main_process and data.val_loader is not None:
+            metrics.update(evaluate(state.ema.ema, data.val_loader, data.names, state.device, config))
+        score = fitness(metrics, model.task)
+        is_best = state.best_fitness is None or score > state.best_fitness
+        state.best_fitness = score if is_best else state.best_fitness
+        stale_epochs = 0 if is_best else stale_epochs + 1
+        state.history.append({"epoch": state.epoch + 1, **metrics})
+        hooks.on_epoch_end(state, metrics)
+        if state.is_main_process:
+            paths = save_run_checkpoint(state, metrics, is_best)
+            hooks.on_checkpoint(state, paths)
+        state.epoch += 1
+        if run.patience and stale_epochs >= run.patience:
+            logger.info("early stop: no improvement for %d epochs", run.patience)
+            break
+    hooks.on_fit_end(state, metrics)
+    best = state.weights_dir / "best.safetensors"
+    return FitResult(run_dir, best if best.exists() else None, paths.get("last"), metrics, state.ema.ema,
+                     config.data.data)

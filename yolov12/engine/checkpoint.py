@@ -59,6 +59,9 @@ def save_run_checkpoint(state: TrainState, metrics: dict[str, float], is_best: b
         "last_optimiser_step": state.last_optimiser_step,
         "best_fitness": state.best_fitness,
         "model": unwrap(state.model).state_dict(),
+        # Gradients still being accumulated towards the next optimiser step (accumulation spans epochs).
+        "pending_gradients": {name: p.grad.detach().clone() for name, p in unwrap(state.model).named_parameters()
+                              if p.grad is not None},
         "ema": state.ema.state_dict(),
         "optimiser": state.optimiser.state_dict(),
         "precision": state.precision.state_dict(),
@@ -83,7 +86,11 @@ def load_resume_state(run_dir: Path) -> dict[str, Any]:
 
 def restore(state: TrainState, saved: dict[str, Any]) -> None:
     """Load a resume dict into a freshly built state (same config, same model)."""
-    unwrap(state.model).load_state_dict(saved["model"])
+    model = unwrap(state.model)
+    model.load_state_dict(saved["model"])
+    pending = saved.get("pending_gradients", {})
+    for name, parameter in model.named_parameters():
+        parameter.grad = pending[name].to(parameter.device) if name in pending else None
     state.ema.load_state_dict(saved["ema"])
     state.optimiser.load_state_dict(saved["optimiser"])
     state.precision.load_state_dict(saved["precision"])

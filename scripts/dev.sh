@@ -37,6 +37,10 @@ install() {
 }
 
 run_tests() {
+  echo "==> lint (ruff)"
+  # shellcheck disable=SC2046 - the word splitting of the existing paths is intended
+  "$VENV/bin/python" -m ruff check $(ls -d yolov12 pipelines serve tune tests benchmarks app.py 2>/dev/null)
+  echo "==> tests (pytest)"
   set +e
   "$VENV/bin/python" -m pytest "$@"
   local rc=$?

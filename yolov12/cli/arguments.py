@@ -24,7 +24,8 @@ def parse_value(text: str) -> Any:
     return text if isinstance(value, (dict, type(None))) and text.lower() not in ("null", "none", "~") else value
 
 
-def parse_key_values(arguments: Iterable[str], valid_keys: Iterable[str], positional: tuple[str, ...] = ()) -> dict:
+def parse_key_values(arguments: Iterable[str], valid_keys: Iterable[str], positional: tuple[str, ...] = (),
+                     hints: dict[str, str] | None = None) -> dict:
     """``["model=a.yaml", "conf=0.3"]`` -> ``{"model": "a.yaml", "conf": 0.3}``.
 
     Bare words fill ``positional`` keys in order. Unknown keys raise :class:`CommandLineError` naming the closest
@@ -43,7 +44,7 @@ def parse_key_values(arguments: Iterable[str], valid_keys: Iterable[str], positi
         key, _, text = argument.partition("=")
         key = key.strip().lstrip("-").replace("-", "_")
         if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
+            close = [hints[key]] if hints and key in hints else difflib.get_close_matches(key, valid, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise CommandLineError(f"unknown key '{key}'{hint} Valid keys: {', '.join(valid)}")
         values[key] = parse_value(text.strip())

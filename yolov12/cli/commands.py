@@ -44,6 +44,30 @@ def predict_command(arguments: list[str]) -> int:
     return 0
 
 
+def train_command(arguments: list[str]) -> int:
+    from yolov12 import YOLO  # noqa: PLC0415
+    from yolov12.config.train import COMMON_MISTAKES, KEY_TO_SECTION  # noqa: PLC0415
+
+    values = parse_key_values(arguments, ["model", "cfg", *KEY_TO_SECTION], hints=COMMON_MISTAKES)
+    model = YOLO(values.pop("model", "yolov12n.yaml"))
+    metrics = model.train(**values)
+    result = model.trainer_result
+    print(f"run folder: {result.run_dir}; best: {result.best}; last: {result.last}")
+    print(", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    return 0
+
+
+def val_command(arguments: list[str]) -> int:
+    from yolov12 import YOLO  # noqa: PLC0415
+
+    keys = ["model", "data", "imgsz", "batch", "workers", "device", "split", "save_json", "project", "name"]
+    values = parse_key_values(arguments, keys)
+    model = YOLO(values.pop("model", "yolov12n.yaml"))
+    metrics = model.val(**values)
+    print(json.dumps(metrics))
+    return 0
+
+
 def info_command(arguments: list[str]) -> int:
     from yolov12 import YOLO  # noqa: PLC0415
 
@@ -80,6 +104,9 @@ def zoo_command(arguments: list[str]) -> int:
 CORE_COMMANDS: dict[str, Command] = {
     "predict": Command("predict", "run inference: yolov12 predict model=yolov12n.yaml source=img.jpg conf=0.3",
                        predict_command),
+    "train": Command("train", "train: yolov12 train model=yolov12n.yaml data=sample epochs=10 imgsz=320",
+                     train_command),
+    "val": Command("val", "validate: yolov12 val model=best.safetensors data=data.yaml save_json=true", val_command),
     "info": Command("info", "layers, parameters and GFLOPs: yolov12 info model=yolov12n.yaml", info_command),
     "convert": Command("convert", "foreign .pt -> native .safetensors: yolov12 convert model=yolo12n.pt",
                        convert_command),

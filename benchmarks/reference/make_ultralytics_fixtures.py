@@ -47,6 +47,7 @@ import torch  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "tests" / "fixtures" / "reference"
 NAMES = {0: "person", 1: "car", 2: "dog"}
+FIXTURE_DATE = "2026-01-01T00:00:00+00:00"  # checkpoint "date" field (pinned for reproducible bytes)
 NC = 3
 INPUTS = ((0, 640), (1, 320))  # (numpy RandomState seed, square image size)
 
@@ -146,8 +147,11 @@ def load_turbo_blocks(path: Path) -> tuple[dict, dict]:
         "official_blocks_file": path.name,
         "official_blocks_sha256": sha256(path),
         "official_source": "sunsmarterjie/yolov12 (main, turbo) ultralytics/nn/modules/block.py: AAttn, ABlock, A2C2f",
-        "patched": ["ultralytics.nn.modules.block.AAttn", "ultralytics.nn.modules.block.ABlock",
-                    "ultralytics.nn.modules.block.A2C2f (l/x: residual, mlp_ratio 1.5)"],
+        "patched": [
+            "ultralytics.nn.modules.block.AAttn",
+            "ultralytics.nn.modules.block.ABlock",
+            "ultralytics.nn.modules.block.A2C2f (l/x: residual, mlp_ratio 1.5)",
+        ],
     }
     _TURBO_CACHE[key] = (classes, info)
     return classes, info
@@ -292,7 +296,9 @@ def save_checkpoint(model, yaml_name: str, path: Path) -> None:
     model.task = "detect"
     wrapper.ckpt = {"train_args": overrides}
     wrapper.save(str(path))
-    strip_optimizer(str(path))  # epoch=-1, train_args, optimizer=None ... as in released weights
+    # epoch=-1, train_args, optimizer=None ... as in released weights. The date is pinned so that regenerating
+    # unchanged fixtures gives byte-identical files (no churn of multi-MB blobs in git).
+    strip_optimizer(str(path), updates={"date": FIXTURE_DATE})
 
 
 def load_reference_model(path: Path):
@@ -304,16 +310,18 @@ def load_reference_model(path: Path):
     return model, ckpt
 
 
-def check_safe_load(path: Path) -> bool:
-    """Whether ultralytics' own restricted (weights_only + allow-list) loader accepts the checkpoint."""
+def check_safe_load(path: Path) -> tuple[bool, str | None]:
+    """Whether ultralytics' own restricted (weights_only + allow-list) loader accepts the checkpoint, and the
+    stored dtype of the model's parameters."""
     from ultralytics.nn.tasks import torch_safe_load
 
     try:
         ckpt, _ = torch_safe_load(str(path), safe_only=True)
-        return isinstance(ckpt.get("model"), torch.nn.Module)
+        ok = isinstance(ckpt.get("model"), torch.nn.Module)
+        return ok, str(next(ckpt["model"].parameters()).dtype).replace("torch.", "") if ok else None
     except Exception as e:  # pragma: no cover - informational only
         log(f"  restricted load of {path.name} failed: {e}")
-        return False
+        return False, None
 
 
 def make_input(seed: int, size: int) -> torch.Tensor:
@@ -369,8 +377,9 @@ def attention_layout(model) -> str | None:
     return None
 
 
-def make_fixture(name: str, cfg, yaml_name: str, out: Path, extra: dict | None = None,
-                 expect_layout: str | None = None) -> dict:
+def make_fixture(
+    name: str, cfg, yaml_name: str, out: Path, extra: dict | None = None, expect_layout: str | None = None
+) -> dict:
     import ultralytics
 
     log(f"[{name}] building {yaml_name} nc={NC}")
@@ -388,6 +397,7 @@ def make_fixture(name: str, cfg, yaml_name: str, out: Path, extra: dict | None =
     np.savez_compressed(out / f"{name}.reference.npz", **arrays)
 
     sd = ref_model.state_dict()
+    safe_ok, stored_dtype = check_safe_load(pt)
     meta = {
         "name": name,
         "checkpoint": pt.name,
@@ -395,8 +405,8 @@ def make_fixture(name: str, cfg, yaml_name: str, out: Path, extra: dict | None =
         "checkpoint_bytes": pt.stat().st_size,
         "checkpoint_keys": sorted(ckpt.keys()),
         "checkpoint_model_class": f"{type(ckpt['model']).__module__}.{type(ckpt['model']).__qualname__}",
-        "checkpoint_model_dtype": str(next(ckpt["model"].parameters()).dtype),
-        "ultralytics_safe_load_ok": check_safe_load(pt),
+        "checkpoint_model_dtype": stored_dtype,
+        "ultralytics_safe_load_ok": safe_ok,
         "ultralytics_version": ultralytics.__version__,
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,
@@ -420,8 +430,10 @@ def make_fixture(name: str, cfg, yaml_name: str, out: Path, extra: dict | None =
         "out_* = first element of the eval output tuple, raw_p3..raw_p5 = per-level cat(cv2[i](f), cv3[i](f)) "
         "at 640 (4*reg_max box channels then nc class logits)",
         "arrays": {k: list(v.shape) for k, v in arrays.items()},
-        "output_checksums": {k: {"sum": float(v.astype(np.float64).sum()), "abs_mean": float(np.abs(v).mean())}
-                             for k, v in arrays.items()},
+        "output_checksums": {
+            k: {"sum": float(v.astype(np.float64).sum()), "abs_mean": float(np.abs(v).mean())}
+            for k, v in arrays.items()
+        },
         "parameter_count": int(sum(p.numel() for p in ref_model.parameters())),
         "state_dict": [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in sd.items()],
         "model_yaml": ref_model.yaml,
@@ -429,8 +441,10 @@ def make_fixture(name: str, cfg, yaml_name: str, out: Path, extra: dict | None =
     if extra:
         meta.update(extra)
     (out / f"{name}.reference.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
-    log(f"[{name}] params={meta['parameter_count']:,} out_640={arrays['out_640'].shape} "
-        f"safe_load={meta['ultralytics_safe_load_ok']}")
+    log(
+        f"[{name}] params={meta['parameter_count']:,} out_640={arrays['out_640'].shape} "
+        f"safe_load={meta['ultralytics_safe_load_ok']}"
+    )
     return meta
 
 
@@ -446,11 +460,53 @@ def count_model(model, imgsz: int) -> dict:
     rec["layers_unfused"] = int(n_l)
     model.fuse(verbose=False)
     n_l, n_p, _, flops = model_info(model, verbose=True, imgsz=imgsz)
+    attn = attention_matmul_gflops(model, imgsz)
     rec.update(
-        {"params_fused": int(n_p), "gflops_fused_thop": round(float(flops), 4), "layers_fused": int(n_l),
-         "info_line_gflops": float(f"{flops:.1f}")}
+        {
+            "params_fused": int(n_p),
+            "gflops_fused_thop": round(float(flops), 4),
+            "layers_fused": int(n_l),
+            "info_line_gflops": float(f"{flops:.1f}"),
+            "gflops_area_attention_matmuls": round(attn, 4),
+            "gflops_fused_thop_minus_area_attention_matmuls": round(float(flops) - attn, 4),
+        }
     )
     return rec
+
+
+def attention_matmul_gflops(model, imgsz: int) -> float:
+    """GFLOPs (2 x MACs) of the QK^T and AV matmuls of every AAttn, for one image at imgsz x imgsz.
+
+    The ultralytics-thop installed with ultralytics 8.4.190 (2.2.3) counts these matmuls; the published YOLOv12
+    figures do not, so both are recorded.
+    Per AAttn with input (B, C, H, W): 2 * [area * heads * (HW/area)^2 * head_dim] MACs (QK^T and AV).
+    """
+    total = 0.0
+
+    def hook(m, inp, out):
+        nonlocal total
+        _, _, h, w = inp[0].shape
+        n = h * w // m.area
+        total += 2 * 2 * m.area * m.num_heads * n * n * m.head_dim
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if type(m).__name__ == "AAttn"]
+    try:
+        p = next(model.parameters())
+        with torch.no_grad():
+            model(torch.zeros(1, 3, imgsz, imgsz, dtype=p.dtype))
+    finally:
+        for h in handles:
+            h.remove()
+    return total / 1e9
+
+
+def _dist_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def make_zoo(out: Path, blocks: Path | None) -> None:
@@ -460,9 +516,14 @@ def make_zoo(out: Path, blocks: Path | None) -> None:
     zoo: dict = {
         "ultralytics_version": ultralytics.__version__,
         "torch_version": torch.__version__,
+        "ultralytics_thop_version": _dist_version("ultralytics-thop"),
         "note": "nc=80 (cls: 1000) built from yaml, no weights. params_* = sum(p.numel()); gflops_* = "
-        "ultralytics.utils.torch_utils.get_flops (ultralytics-thop, attention matmuls not counted) at imgsz; "
-        "*_fused after DetectionModel.fuse() (Conv+BN folding) - what model.info() reports.",
+        "ultralytics.utils.torch_utils.get_flops (ultralytics-thop; this version DOES count the attention matmuls) at "
+        "imgsz; "
+        "*_fused after DetectionModel.fuse() (Conv+BN folding) - what model.info() reports. "
+        "gflops_area_attention_matmuls = 2*MACs of the AAttn QK^T and AV matmuls (in gflops_*_thop, but not in the "
+        "published YOLOv12 figures); gflops_fused_thop_minus_area_attention_matmuls is comparable to those. "
+        "yolo11 C2PSA attention matmuls are not separated out.",
         "imgsz_detect": 640,
         "imgsz_classify": 224,
         "models": {},
@@ -478,14 +539,19 @@ def make_zoo(out: Path, blocks: Path | None) -> None:
                 n = f"yolov12{s}-turbo"
                 m = build_detection_model(turbo_cfg(s), nc=None)
                 assert attention_layout(m) == "qk+v"
-                zoo["models"][n] = {"yaml": "turbo layout (official main), see make_ultralytics_fixtures.TURBO_YAML",
-                                    **count_model(m, 640)}
+                zoo["models"][n] = {
+                    "yaml": "turbo layout (official main), see make_ultralytics_fixtures.TURBO_YAML",
+                    **count_model(m, 640),
+                }
                 log(f"[zoo] {n}: {zoo['models'][n]}")
     for s in "nsmlx":  # ultralytics' own yolo12-cls (differs from the official Cls branch, see spec)
         n = f"yolo12{s}-cls"
         torch.manual_seed(0)
         try:
-            zoo["models"][n] = {"yaml": f"{n}.yaml", **count_model(ClassificationModel(f"{n}.yaml", verbose=False), 224)}
+            zoo["models"][n] = {
+                "yaml": f"{n}.yaml",
+                **count_model(ClassificationModel(f"{n}.yaml", verbose=False), 224),
+            }
             log(f"[zoo] {n}: {zoo['models'][n]}")
         except Exception as e:  # optional
             log(f"[zoo] {n} skipped: {e}")
@@ -495,23 +561,43 @@ def make_zoo(out: Path, blocks: Path | None) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--official-blocks", type=Path, default=None,
-                    help="file with the official turbo AAttn/ABlock/A2C2f (kept outside this repo)")
+    ap.add_argument(
+        "--official-blocks",
+        type=Path,
+        default=None,
+        help="file with the official turbo AAttn/ABlock/A2C2f (kept outside this repo)",
+    )
     ap.add_argument("--skip-zoo", action="store_true")
-    ap.add_argument("--literal-bn", action="store_true",
-                    help="apply the BN draws literally instead of calibrated (not discriminative, see perturb())")
+    ap.add_argument(
+        "--literal-bn",
+        action="store_true",
+        help="apply the BN draws literally instead of calibrated (not discriminative, see perturb())",
+    )
     ap.add_argument("--only", nargs="*", default=None, help="subset of fixture names to build")
     args = ap.parse_args()
+    args.out = args.out.expanduser().resolve()
+    if args.official_blocks:
+        args.official_blocks = args.official_blocks.expanduser().resolve()
 
     import ultralytics  # noqa: F401  (fail early outside the venv)
 
     global CALIBRATE
     CALIBRATE = not args.literal_bn
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)  # ultralytics may write runs/ or settings next to the cwd; keep the repo clean
+        try:
+            _run(args)
+        finally:
+            os.chdir(cwd)
+
+
+def _run(args) -> None:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     args.out.mkdir(parents=True, exist_ok=True)
     blocks = None
     if args.official_blocks:
-        blocks = args.official_blocks.expanduser().resolve()
+        blocks = args.official_blocks
         if not blocks.is_file():
             sys.exit(f"--official-blocks {blocks} does not exist")
     else:
@@ -520,19 +606,26 @@ def main() -> None:
     def wanted(name):
         return not args.only or name in args.only
 
-    for name, yaml_name in (("yolo12n_nc3", "yolo12n.yaml"), ("yolo11n_nc3", "yolo11n.yaml"),
-                            ("yolov8n_nc3", "yolov8n.yaml")):
+    for name, yaml_name in (
+        ("yolo12n_nc3", "yolo12n.yaml"),
+        ("yolo11n_nc3", "yolo11n.yaml"),
+        ("yolov8n_nc3", "yolov8n.yaml"),
+    ):
         if wanted(name):
             make_fixture(name, yaml_name, yaml_name, args.out, expect_layout="qkv")
     if blocks and wanted("yolov12n_turbo_nc3"):
         with turbo_blocks(blocks) as info:
-            make_fixture("yolov12n_turbo_nc3", turbo_cfg("n"), "yolov12n-turbo.yaml", args.out,
-                         extra={"turbo": info}, expect_layout="qk+v")
+            make_fixture(
+                "yolov12n_turbo_nc3",
+                turbo_cfg("n"),
+                "yolov12n-turbo.yaml",
+                args.out,
+                extra={"turbo": info},
+                expect_layout="qk+v",
+            )
     if not args.skip_zoo:
         make_zoo(args.out, blocks)
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory() as _tmp:
-        os.chdir(_tmp)  # ultralytics may write runs/ or settings next to the cwd; keep the repo clean
-        main()
+    main()

@@ -50,7 +50,6 @@ PYEOF
 
 if [ -n "$missing" ]; then
   echo "installing into $VENV: $missing" >&2
-  "$PY" -m pip install --upgrade pip >&2 || true
   # ultralytics pulls opencv-python, matplotlib, pandas, etc. from the registry as usual.
   "$PY" -m pip install "${PINS[@]}" >&2
 else

@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             reference = measure_ultralytics(args.ultralytics_python, equivalent, args)
             if reference:
                 row["ultralytics_model"] = equivalent
-                row["ultralytics_torch_median_ms"] = reference.get("torch_median_ms")
+                row["ultralytics_torch_median_ms"] = reference["torch_eager"]["median_ms"]
+                row["ultralytics_onnxruntime_median_ms"] = reference.get("onnxruntime", {}).get("median_ms")
         rows.append(row)
     cpu = platform.processor() or platform.machine()
     machine = f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
@@ -97,13 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"machine": machine, "rows": rows}, indent=1))
         return 0
     print(f"machine: {machine}; batch {args.batch}; median of {args.runs} runs after {args.warmup} warm-up")
-    print("| model | version | params | GFLOPs | imgsz | median ms | p90 ms | Ultralytics eager median ms (same run) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| model | version | params | GFLOPs | imgsz | median ms | p90 ms | Ultralytics model | Ultralytics eager "
+          "median ms | Ultralytics ONNX Runtime median ms |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---:|---:|")
     for r in rows:
-        ref = r.get("ultralytics_torch_median_ms")
-        ref_text = f"{ref:.1f} ({r['ultralytics_model']})" if ref else "—"
+        eager, ort = r.get("ultralytics_torch_median_ms"), r.get("ultralytics_onnxruntime_median_ms")
         print(f"| {r['model']} | {r['version'] or '—'} | {r['params']:,} | {r['gflops']:.2f} | {r['imgsz']} | "
-              f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | {ref_text} |")
+              f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r.get('ultralytics_model', '—')} | "
+              f"{f'{eager:.1f}' if eager else '—'} | {f'{ort:.1f}' if ort else '—'} |")
     return 0
 
 

@@ -49,8 +49,11 @@ class YOLOModel(nn.Module):
     def num_classes(self) -> int:
         return self.config.num_classes
 
-    def forward_layers(self, x: torch.Tensor, stop: int | None = None) -> Any:
-        """Run layers ``0..stop-1`` (all by default) with their routing; returns the last layer's output."""
+    def run_layers(self, x: torch.Tensor, stop: int | None = None, keep_all: bool = False) -> tuple[Any, list]:
+        """Run layers ``0..stop-1`` with their routing; returns (last output, per-layer outputs).
+
+        Outputs are kept only where a later layer reads them, unless ``keep_all``.
+        """
         outputs: list[Any] = []
         for layer, module in zip(self.layers[:stop], self.model[:stop]):
             if layer.source != -1:
@@ -58,8 +61,12 @@ class YOLOModel(nn.Module):
                     x if s == -1 else outputs[s] for s in layer.source
                 ]
             x = module(x)
-            outputs.append(x if layer.index in self._keep else None)
-        return x
+            outputs.append(x if keep_all or layer.index in self._keep else None)
+        return x, outputs
+
+    def forward_layers(self, x: torch.Tensor, stop: int | None = None) -> Any:
+        """Run layers ``0..stop-1`` (all by default); returns the last layer's output."""
+        return self.run_layers(x, stop)[0]
 
     def forward(self, x: torch.Tensor) -> Any:
         """(B, C, H, W) float images in [0, 1] -> head output (see the head's docstring)."""
@@ -120,18 +127,8 @@ class DetectionModel(YOLOModel):
 
     def forward_raw(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-level raw head maps (B, 4*16 + nc, H_i, W_i), in any mode."""
-        head_layer = self.layers[-1]
-        sources = _sources(head_layer)
-        outputs: list[Any] = []
-        for layer, module in zip(self.layers[:-1], self.model[:-1]):
-            inp = x
-            if layer.source != -1:
-                inp = outputs[layer.source] if isinstance(layer.source, int) else [
-                    x if s == -1 else outputs[s] for s in layer.source
-                ]
-            x = module(inp)
-            outputs.append(x)
-        return self.head.forward_maps([outputs[s] for s in sources])
+        _, outputs = self.run_layers(x, stop=-1, keep_all=True)
+        return self.head.forward_maps([outputs[s] for s in _sources(self.layers[-1])])
 
 
 class ClassificationModel(YOLOModel):

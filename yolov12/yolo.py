@@ -155,12 +155,12 @@ def _load(path: Path) -> tuple[YOLOModel, Any]:
     suffix = path.suffix.lower()
     if suffix in ARCHITECTURE_SUFFIXES or (not suffix and not path.exists()):
         return build_model(load_architecture(path)), None
-    from yolov12.weights import WEIGHT_SUFFIXES, load_weights  # noqa: PLC0415
+    from yolov12.weights import LOADERS, load_weights  # noqa: PLC0415
 
-    if suffix not in WEIGHT_SUFFIXES and not path.is_dir():
+    if suffix not in LOADERS and not path.is_dir():
         raise ModelLoadError(
             f"cannot load '{path}': unknown model file type '{suffix}'. Pass a model YAML or zoo name (yolov12n.yaml), "
-            f"a checkpoint ({', '.join(sorted(WEIGHT_SUFFIXES))})"
+            f"a checkpoint ({', '.join(sorted(LOADERS))})"
         )
     if not path.exists():
         raise ModelLoadError(

@@ -64,17 +64,20 @@ class TrainingData:
             self.pipeline.set_epoch(epoch, total_epochs)
 
 
-def _subset(dataset: Any, fraction: float) -> None:
+def _subset(dataset: Any, fraction: float, seed: int) -> None:
+    """Keep a seeded random ``fraction`` of the records (in their original order); records are often sorted by
+    class, so a prefix would drop whole classes."""
     if fraction < 1.0:
         keep = max(1, round(len(dataset.records) * fraction))
-        dataset.records = dataset.records[:keep]
+        chosen = np.sort(np.random.default_rng(seed).permutation(len(dataset.records))[:keep])
+        dataset.records = [dataset.records[i] for i in chosen]
 
 
 def build_training_data(config: TrainConfig, task: str, context: DistributedContext) -> TrainingData:
     """Train and validation loaders for ``task`` on ``config.data.data``."""
     section, augment = config.data, config.augment
     train_set, names = build_datasets(section.data, "train", workers=section.workers or None)
-    _subset(train_set, section.fraction)
+    _subset(train_set, section.fraction, config.run.seed)
     if len(train_set) == 0:
         raise ValueError(f"the train split of '{section.data}' has no usable images")
     pipeline = None

@@ -27,6 +27,7 @@ from yolov12.engine.losses import build_loss
 from yolov12.engine.optim import build_optimiser, plan_optimiser
 from yolov12.engine.precision import MixedPrecision
 from yolov12.engine.run_dir import new_run_dir
+from yolov12.engine.run_plots import write_run_plots
 from yolov12.engine.schedule import warmup_steps
 from yolov12.engine.state import TrainState
 from yolov12.infer.device import select_device
@@ -139,6 +140,8 @@ def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None 
         if run.patience and stale_epochs >= run.patience:
             logger.info("early stop: no improvement for %d epochs", run.patience)
             break
+    if run.plots and state.is_main_process:
+        write_run_plots(run_dir, state.ema.ema, data.train_loader, data.val_loader, data.names, state.device)
     hooks.on_fit_end(state, metrics)
     best = state.weights_dir / "best.safetensors"
     return FitResult(run_dir, best if best.exists() else None, paths.get("last"), metrics, state.ema.ema,

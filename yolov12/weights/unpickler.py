@@ -246,8 +246,8 @@ def _not_a_zip_error(path: Path) -> Exception:
     if head == _LEGACY_MAGIC or head[:1] == b"\x80" or tarfile.is_tarfile(path):
         return UnsupportedCheckpointError(
             f"{path} uses the legacy (pre-1.6) torch.save format, which is not read here because it can only be "
-            "opened by running its pickle; re-save it with torch>=1.6 in a trusted environment "
-            "(torch.save(torch.load(f, weights_only=False), f)) and import the new file"
+            "opened by running its pickle; if you trust the file, load and re-save it with torch>=1.6 in an "
+            "isolated environment, then import the new file"
         )
     if head.startswith(b"PK"):
         return CorruptCheckpointError(f"{path} is a damaged or truncated zip archive; re-download or re-save it")

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     model = YOLO(args.model)
     summary = model.info(verbose=False)
     print(f"    {summary['name']}: {summary['parameters']:,} parameters, {summary['gflops']:.2f} GFLOPs")
-    print("==> predicting on the bundled sample photos (untrained weights: detections are random)")
+    print("==> predicting on the bundled sample photos (untrained weights: expect few or no boxes until you train)")
     for result in model.predict(save=True, project=args.project, name="predict", conf=0.25):
         print(f"    {result.path}: {len(result)} boxes, {result.speed['inference']:.0f} ms inference")
     print(f"==> annotated images in {args.project}/predict  ({time.perf_counter() - started:.1f} s)")

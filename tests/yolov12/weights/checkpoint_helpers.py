@@ -79,3 +79,10 @@ def save_ultralytics_style(
     checkpoint.update(extra or {})
     torch.save(checkpoint, path)
     return path
+
+
+def model_outputs(model: nn.Module, size: int = 64) -> torch.Tensor:
+    """Eval-mode outputs of ``model`` on a fixed random (2, 3, size, size) input."""
+    x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return model.eval()(x)

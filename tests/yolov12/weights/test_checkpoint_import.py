@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from checkpoint_helpers import generic_module_tree, make_model, save_ultralytics_style, ultralytics_yaml
+from checkpoint_helpers import generic_module_tree, make_model, model_outputs, save_ultralytics_style, ultralytics_yaml
 from torch import nn
 
 from yolov12.models import ArchitectureConfig, build_model, load_architecture
@@ -23,12 +23,6 @@ from yolov12.weights import (
     load_weights,
     read_metadata,
 )
-
-
-def _outputs(model: nn.Module, size: int = 64) -> torch.Tensor:
-    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        return model.eval()(x)
 
 
 def test_import_rebuilds_the_model_and_records_its_source(detection_model: nn.Module, tmp_path: Path) -> None:
@@ -61,7 +55,7 @@ def test_ema_is_preferred_and_names_may_be_a_list(classification_model: nn.Modul
 
     assert metadata.source["entry"] == "ema" and metadata.task == "classify"
     assert model.names == {i: f"thing{i}" for i in range(5)}
-    assert torch.equal(_outputs(model), _outputs(classification_model))
+    assert torch.equal(model_outputs(model), model_outputs(classification_model))
 
 
 def test_missing_scale_is_inferred_from_the_tensor_shapes(tmp_path: Path) -> None:
@@ -74,7 +68,7 @@ def test_missing_scale_is_inferred_from_the_tensor_shapes(tmp_path: Path) -> Non
     model, _ = import_checkpoint(path)
 
     assert model.config.scale == "t"
-    assert torch.equal(_outputs(model), _outputs(source))
+    assert torch.equal(model_outputs(model), model_outputs(source))
 
 
 def test_attention_layout_in_the_tensors_overrides_the_yaml_version(tmp_path: Path) -> None:
@@ -88,7 +82,7 @@ def test_attention_layout_in_the_tensors_overrides_the_yaml_version(tmp_path: Pa
     model, metadata = import_checkpoint(path)
 
     assert model.config.version == "turbo" and metadata.model_version == "turbo"
-    assert torch.equal(_outputs(model), _outputs(source))
+    assert torch.equal(model_outputs(model), model_outputs(source))
 
 
 @pytest.mark.parametrize(("head", "message"), [
@@ -140,7 +134,7 @@ def test_convert_writes_a_native_checkpoint_next_to_the_source(tmp_path: Path) -
     model, metadata = load_checkpoint(native)
     assert metadata.source["file"] == "yolov8n_toy.pt" and metadata.training_args["epochs"] == 3
     assert metadata.model_version == "yolov8"
-    assert torch.equal(_outputs(model), _outputs(source))
+    assert torch.equal(model_outputs(model), model_outputs(source))
     with pytest.raises(FileExistsError, match="overwrite=True"):
         convert_checkpoint(pt)
     convert_checkpoint(pt, tmp_path / "copy.safetensors")

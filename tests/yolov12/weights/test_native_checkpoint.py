@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from checkpoint_helpers import model_outputs
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
@@ -28,12 +29,6 @@ from yolov12.weights import (
 )
 
 
-def _outputs(model: nn.Module, size: int = 64) -> torch.Tensor:
-    x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        return model.eval()(x)
-
-
 @pytest.mark.parametrize("fixture", ["detection_model", "classification_model"])
 def test_round_trip_gives_identical_model_and_metadata(fixture: str, tmp_path: Path, request) -> None:
     model = request.getfixturevalue(fixture)
@@ -52,7 +47,7 @@ def test_round_trip_gives_identical_model_and_metadata(fixture: str, tmp_path: P
     assert not loaded.training
     for key, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], tensor), key
-    assert torch.equal(_outputs(loaded), _outputs(model))
+    assert torch.equal(model_outputs(loaded), model_outputs(model))
 
 
 def test_metadata_document_layout(detection_model: nn.Module, tmp_path: Path) -> None:
@@ -190,6 +185,6 @@ def test_half_precision_model_is_saved_as_given_and_loads_into_float32(
 def test_load_weights_dispatches_on_suffix(classification_model: nn.Module, tmp_path: Path) -> None:
     path = save_checkpoint(classification_model, tmp_path / "m.safetensors")
     model, metadata = load_weights(path)
-    assert metadata.task == "classify" and torch.equal(_outputs(model), _outputs(classification_model))
+    assert metadata.task == "classify" and torch.equal(model_outputs(model), model_outputs(classification_model))
     with pytest.raises(UnsupportedCheckpointError, match=r"unknown weights format '\.onnx'"):
         load_weights(tmp_path / "m.onnx")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
 
-from yolov12.eval.classification_metrics import ClassificationEvaluator
+from yolov12.eval.classification_metrics import ClassificationEvaluator, ClassificationMetrics
 from yolov12.eval.detection_metrics import COCOEvaluator
 from yolov12.infer.nms import non_max_suppression
 from yolov12.utils.boxes import cxcywh_to_xyxy
@@ -32,37 +32,56 @@ def _ground_truth(batch: dict, image_size: tuple[int, int]) -> list[dict]:
 
 
 @torch.no_grad()
+def iter_detection_batches(model: torch.nn.Module, loader: Iterable[dict], device: torch.device, conf: float = 0.001,
+                           iou: float = 0.7, max_det: int = 300) -> Iterator[tuple[list[dict], list[dict], list[str]]]:
+    """Per batch: predictions and ground truth (xyxy pixels of the network input) and the image ids (paths).
+
+    The model is put in eval mode for the pass and its previous mode restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in loader:
+            images = batch["images"].to(device).float() / 255.0
+            detections = non_max_suppression(model(images), conf=conf, iou=iou, max_det=max_det)
+            predictions = [{"boxes": d[:, :4].cpu(), "scores": d[:, 4].cpu(), "classes": d[:, 5].long().cpu()}
+                           for d in detections]
+            yield predictions, _ground_truth(batch, images.shape[2:]), [str(Path(p)) for p in batch["paths"]]
+    finally:
+        model.train(was_training)
+
+
 def evaluate_detection(model: torch.nn.Module, loader: Iterable[dict], names: dict[int, str], device: torch.device,
                        conf: float = 0.001, iou: float = 0.7, max_det: int = 300,
                        save_json: Path | None = None) -> dict[str, float]:
     """COCO metrics (pycocotools) of ``model`` on ``loader``; optionally writes COCO-format predictions."""
-    was_training = model.training
-    model.eval()
     evaluator = COCOEvaluator(len(names), names=names)
-    for batch in loader:
-        images = batch["images"].to(device).float() / 255.0
-        detections = non_max_suppression(model(images), conf=conf, iou=iou, max_det=max_det)
-        predictions = [{"boxes": d[:, :4].cpu(), "scores": d[:, 4].cpu(), "classes": d[:, 5].long().cpu()}
-                       for d in detections]
-        image_ids = [str(Path(p)) for p in batch["paths"]]
-        evaluator.update(predictions, _ground_truth(batch, images.shape[2:]), image_ids=image_ids)
-    model.train(was_training)
+    for predictions, ground_truth, image_ids in iter_detection_batches(model, loader, device, conf, iou, max_det):
+        evaluator.update(predictions, ground_truth, image_ids=image_ids)
     if save_json is not None:
         evaluator.save_json(save_json)
     return evaluator.compute().results_dict()
 
 
 @torch.no_grad()
+def classification_metrics(model: torch.nn.Module, loader: Iterable[dict], num_classes: int,
+                           device: torch.device) -> ClassificationMetrics:
+    """Top-1 / top-5 accuracy and the confusion matrix of ``model`` on ``loader``."""
+    was_training = model.training
+    model.eval()
+    evaluator = ClassificationEvaluator(num_classes)
+    try:
+        for batch in loader:
+            evaluator.update(model(batch["images"].to(device).float() / 255.0), batch["classes"])
+    finally:
+        model.train(was_training)
+    return evaluator.compute()
+
+
 def evaluate_classification(model: torch.nn.Module, loader: Iterable[dict], names: dict[int, str],
                             device: torch.device) -> dict[str, float]:
     """Top-1 / top-5 accuracy of ``model`` on ``loader``."""
-    was_training = model.training
-    model.eval()
-    evaluator = ClassificationEvaluator(len(names))
-    for batch in loader:
-        evaluator.update(model(batch["images"].to(device).float() / 255.0), batch["classes"])
-    model.train(was_training)
-    return evaluator.compute().results_dict()
+    return classification_metrics(model, loader, len(names), device).results_dict()
 
 
 def evaluate(model: torch.nn.Module, loader: Iterable[dict], names: dict[int, str], device: torch.device,

@@ -1,37 +1,73 @@
-"""Plots written to the run folder at the end of training (rank 0): curves, a labelled batch, predictions."""
+"""Plots written to the run folder at the end of training (rank 0).
+
+Always ``results.png`` (loss/metric curves). Detection: ``train_batch.png`` (a labelled augmented batch),
+``val_predictions.png``, ``PR_curve.png`` and ``confusion_matrix.png`` (final EMA model on the validation set).
+Classification: ``confusion_matrix.png``.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from yolov12.eval.plots import plot_predictions, plot_results, plot_training_batch
-from yolov12.infer.nms import non_max_suppression
+from yolov12.engine.evaluate import classification_metrics, iter_detection_batches
+from yolov12.eval.detection_confusion import DetectionConfusionMatrix
+from yolov12.eval.detection_metrics import COCOEvaluator
+from yolov12.eval.plots import (
+    plot_confusion_matrix,
+    plot_pr_curve,
+    plot_predictions,
+    plot_results,
+    plot_training_batch,
+)
 
 logger = logging.getLogger(__name__)
 
 
-@torch.no_grad()
+def write_detection_validation_plots(run_dir: Path, model: torch.nn.Module, val_loader: Iterable[dict],
+                                     names: dict[int, str], device: torch.device) -> list[Path]:
+    """One validation pass feeding pycocotools (PR curves) and the confusion matrix; the first batch is drawn."""
+    evaluator = COCOEvaluator(len(names), names=names)
+    confusion = DetectionConfusionMatrix(len(names))
+    written = []
+    for index, (predictions, ground_truth, image_ids) in enumerate(iter_detection_batches(model, val_loader, device)):
+        evaluator.update(predictions, ground_truth, image_ids=image_ids)
+        confusion.update(predictions, ground_truth)
+        if index == 0:
+            shown = [{k: v[p["scores"] >= 0.25] for k, v in p.items()} for p in predictions]
+            images = next(iter(val_loader))["images"]
+            written.append(plot_predictions(images, shown, run_dir / "val_predictions.png", names=names))
+    metrics = evaluator.compute()
+    labels = dict(enumerate(confusion.labels(names)))
+    written.append(plot_pr_curve(metrics.recall_thresholds, metrics.pr_curves, run_dir / "PR_curve.png", names))
+    written.append(plot_confusion_matrix(confusion.matrix, run_dir / "confusion_matrix.png", labels))
+    return written
+
+
+def write_classification_validation_plots(run_dir: Path, model: torch.nn.Module, val_loader: Iterable[dict],
+                                          names: dict[int, str], device: torch.device) -> list[Path]:
+    """The top-1 confusion matrix of the final model on the validation set."""
+    metrics = classification_metrics(model, val_loader, len(names), device)
+    return [plot_confusion_matrix(metrics.confusion, run_dir / "confusion_matrix.png", names)]
+
+
+VALIDATION_PLOTS = {"detect": write_detection_validation_plots, "classify": write_classification_validation_plots}
+
+
 def write_run_plots(run_dir: Path, model: torch.nn.Module, train_loader: Any, val_loader: Any | None,
                     names: dict[int, str], device: torch.device) -> list[Path]:
-    """``results.png`` (loss/metric curves), ``train_batch.jpg`` and ``val_predictions.jpg`` (detection)."""
+    """Write the run's plots (see the module docstring); returns the written paths."""
     written = []
     if (run_dir / "results.csv").is_file():
         written.append(plot_results(run_dir / "results.csv", run_dir / "results.png"))
-    if getattr(model, "task", "") != "detect":
-        return written
-    written.append(plot_training_batch(next(iter(train_loader)), run_dir / "train_batch.png", names=names))
-    if val_loader is not None:
-        batch = next(iter(val_loader))
-        was_training = model.training
-        model.eval()
-        detections = non_max_suppression(model(batch["images"].to(device).float() / 255.0), conf=0.25)
-        model.train(was_training)
-        predictions = [{"boxes": d[:, :4].cpu(), "scores": d[:, 4].cpu(), "classes": d[:, 5].long().cpu()}
-                       for d in detections]
-        written.append(plot_predictions(batch["images"], predictions, run_dir / "val_predictions.png", names=names))
+    task = getattr(model, "task", "")
+    if task == "detect":
+        written.append(plot_training_batch(next(iter(train_loader)), run_dir / "train_batch.png", names=names))
+    if val_loader is not None and task in VALIDATION_PLOTS:
+        written.extend(VALIDATION_PLOTS[task](run_dir, model, val_loader, names, device))
     logger.info("plots written to %s", run_dir)
     return written

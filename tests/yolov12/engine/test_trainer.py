@@ -57,6 +57,7 @@ def test_classifier_learns_the_digits(tmp_path: Path) -> None:
     metrics = model.train(data="sample-cls", epochs=2, imgsz=32, batch=16, workers=0, project=str(tmp_path),
                           verbose=False, optimizer="AdamW", lr0=0.002, warmup_epochs=0, amp=False)
     assert metrics["metrics/accuracy_top1"] > max(0.5, before + 0.3), (before, metrics)
+    assert (model.trainer_result.run_dir / "confusion_matrix.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
@@ -79,6 +80,13 @@ def test_a_run_never_overwrites_an_earlier_one(tmp_path: Path) -> None:
     assert (tmp_path / "exp2/weights/last.safetensors").is_file()
     for plot in ("results.png", "train_batch.png"):
         assert (tmp_path / "exp2" / plot).stat().st_size > 1000
+
+
+def test_a_validated_run_writes_the_validation_plots(tmp_path: Path) -> None:
+    result = YOLO("yolov12n.yaml").train(epochs=1, project=str(tmp_path), name="exp", **{**TINY, "val": True})
+    assert "metrics/mAP50-95(B)" in result
+    for plot in ("results.png", "train_batch.png", "val_predictions.png", "PR_curve.png", "confusion_matrix.png"):
+        assert (tmp_path / "exp" / plot).stat().st_size > 1000
 
 
 def test_corrupt_data_trains_and_is_counted(tmp_path: Path, caplog) -> None:

@@ -11,6 +11,7 @@ from yolov12.data.errors import DatasetNotFoundError
 
 BUILTIN_DATASETS: dict[str, Callable[[], Path]] = {
     "sample": sample_dataset.ensure_sample_detection,
+    "sample-photo": sample_dataset.ensure_sample_photo_detection,
     "sample-cls": sample_dataset.ensure_sample_classification,
 }
 

@@ -50,6 +50,11 @@ class SampleSpec:
     max_digit_size: int = 96
     segments: bool = True
     seed: int = 0
+    background: str = "texture"  # "texture" (synthetic) or "photo" (crops of scikit-learn's two sample photos)
+
+
+PHOTO_SPEC = SampleSpec(train_images=128, min_digits=2, max_digits=8, min_digit_size=16, max_digit_size=64, seed=1,
+                        background="photo")  # data="sample-photo": smaller digits, more of them, on real photos
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ def compose_scene(rng: np.random.Generator, pool: np.ndarray, spec: SampleSpec) 
     """Draw a background and paste 1..max_digits non-overlapping digits from ``pool`` (indices into the digits)."""
     images, labels = load_digit_images()
     size = spec.image_size
-    canvas = _background(rng, size)
+    canvas = BACKGROUNDS[spec.background](rng, size)
     taken = np.zeros((size, size), bool)
     boxes, classes, polygons, masks = [], [], [], []
     for _ in range(int(rng.integers(spec.min_digits, spec.max_digits + 1))):
@@ -115,8 +120,9 @@ def compose_scene(rng: np.random.Generator, pool: np.ndarray, spec: SampleSpec) 
         top, left = placed
         mask = np.zeros((size, size), bool)
         mask[top:top + alpha.shape[0], left:left + alpha.shape[1]] = alpha > 0
-        colour = rng.integers(0, 90, size=3).astype(np.float32)
         region = canvas[top:top + alpha.shape[0], left:left + alpha.shape[1]]
+        dark_ink = spec.background != "photo" or region.mean() > 128  # on photos, ink contrasts with what is under it
+        colour = rng.integers(*((0, 90) if dark_ink else (190, 256)), size=3).astype(np.float32)
         region[:] = region * (1 - alpha[..., None]) + colour * alpha[..., None]
         rows, cols = np.nonzero(mask)
         boxes.append([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
@@ -139,6 +145,35 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         y = int(rng.integers(0, size))
         canvas[y:y + int(rng.integers(2, 8))] += rng.uniform(-20, 20)
     return np.clip(canvas, 120, 255, out=canvas)
+
+
+@lru_cache(maxsize=1)
+def load_sample_photos() -> tuple[np.ndarray, ...]:
+    """scikit-learn's two sample photographs (``china.jpg``, ``flower.jpg``, 427x640) as BGR uint8 arrays."""
+    spec = importlib.util.find_spec("sklearn")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "images" if spec else None
+    photos = tuple(cv2.imread(str(path)) for path in sorted(folder.glob("*.jpg"))) if folder else ()
+    if not photos or any(photo is None for photo in photos):
+        raise ModuleNotFoundError("data='sample-photo' uses scikit-learn's sample photos; pip install scikit-learn")
+    return photos
+
+
+def _photo_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(size, size, 3) float32: a random square crop (a third to all of the short side) of a sample photo."""
+    photos = load_sample_photos()
+    photo = photos[int(rng.integers(len(photos)))]
+    height, width = photo.shape[:2]
+    side = int(rng.integers(min(height, width) // 3, min(height, width) + 1))
+    top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+    crop = photo[top:top + side, left:left + side]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+BACKGROUNDS: dict[str, Callable[[np.random.Generator, int], np.ndarray]] = {
+    "texture": _background, "photo": _photo_background,
+}
 
 
 def _scaled_digit(digit: np.ndarray, longest: int) -> np.ndarray:
@@ -251,6 +286,13 @@ def ensure_sample_detection(root: Path | None = None, spec: SampleSpec = SampleS
     """The detection sample's data.yaml, built once under :func:`datasets_root` (``sample`` for the default spec)."""
     target = _target(root, "sample", spec, SampleSpec())
     _build_once(target, spec, lambda tmp: write_sample_detection(tmp, spec, final_dir=target))
+    return target / "data.yaml"
+
+
+def ensure_sample_photo_detection(root: Path | None = None) -> Path:
+    """The second detection sample (``data="sample-photo"``): digits on crops of real photographs."""
+    target = Path(root or datasets_root()) / "sample-photo"
+    _build_once(target, PHOTO_SPEC, lambda tmp: write_sample_detection(tmp, PHOTO_SPEC, final_dir=target))
     return target / "data.yaml"
 
 

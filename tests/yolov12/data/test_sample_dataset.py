@@ -8,6 +8,7 @@ from yolov12.data.dataset_config import load_dataset_config
 from yolov12.data.digest import dataset_digest
 from yolov12.data.labels import load_labels
 from yolov12.data.sample_dataset import (
+    PHOTO_SPEC,
     SampleSpec,
     compose_scene,
     ensure_sample_classification,
@@ -46,6 +47,21 @@ def test_boxes_are_tight_to_the_digit_pixels() -> None:
             np.testing.assert_array_equal(np.r_[polygon.min(0), polygon.max(0)], box)  # polygon bounds == box
             union += mask
         assert union.max() <= 1  # digits never overlap, so every box's pixels are its own digit's
+
+
+def test_photo_scenes_draw_contrasting_digits_on_real_photos() -> None:
+    pool = np.arange(0, 1797, 5)
+    for seed in range(10):
+        scene = compose_scene(np.random.default_rng(seed), pool, PHOTO_SPEC)
+        background = ~np.any(scene.masks, 0) if scene.masks else np.ones((320, 320), bool)
+        assert scene.image[background].std() > 10  # a photo, not a flat or synthetic texture
+        for box, mask in zip(scene.boxes, scene.masks):
+            rows, cols = np.nonzero(mask)
+            np.testing.assert_array_equal(box, [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
+            x0, y0, x1, y1 = box.astype(int)
+            ink = scene.image[mask].astype(float).mean()
+            surround = scene.image[y0:y1, x0:x1][~mask[y0:y1, x0:x1]].astype(float).mean()
+            assert abs(ink - surround) > 30, (seed, ink, surround)  # the digit is visible on its background
 
 
 def test_labels_on_disk_match_the_scenes(tmp_path) -> None:

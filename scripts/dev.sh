@@ -36,6 +36,19 @@ install() {
   echo "$want" > "$stamp"
 }
 
+ensure_browser() {
+  # The web demo's test drives a real headless Chromium (Debian's package; Playwright uses it, downloads nothing).
+  command -v chromium >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian's chromium for the browser test of the demo"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+  else
+    echo "warning: chromium is not installed and cannot be installed here (needs root + apt-get);" \
+      "the demo's browser test will be skipped" >&2
+  fi
+}
+
 run_tests() {
   echo "==> lint (ruff)"
   # shellcheck disable=SC2046 - the word splitting of the existing paths is intended
@@ -51,7 +64,7 @@ run_tests() {
 
 case "${1:-}" in
   main) shift; install; exec "$VENV/bin/python" -m yolov12.main_job "$@" ;;
-  test) shift; install; run_tests "$@" ;;
+  test) shift; install; ensure_browser; run_tests "$@" ;;
   install) install ;;
   *) echo "usage: bash scripts/dev.sh {main|test|install} [args...]" >&2; exit 2 ;;
 esac

@@ -260,3 +260,12 @@ def test_train_entrypoint_config_loads_and_fits_its_cluster():
         per_pod = min(pod_cpu // wanted.get("CPU", 1), pod_gpu // wanted.get("GPU", 1) if scaling.use_gpu else 1e9)
         fitting += int(per_pod) * group["maxReplicas"]
     assert fitting >= scaling.num_workers, f"{scaling.num_workers} workers of {wanted} do not fit the job's cluster"
+
+
+def test_sweep_entrypoint_config_loads_with_shared_storage():
+    _, config, overrides = _entrypoint("sweep")
+    _require_module("tune.config")
+    from tune.config import load_sweep_config
+
+    sweep = load_sweep_config(config, overrides)
+    assert sweep.storage_path.startswith("s3://"), "trials on several nodes need shared storage"

@@ -1,0 +1,277 @@
+"""Search spaces: YAML -> validated :class:`Parameter` objects -> Ray Tune domains, and back onto a training config.
+
+Keys are training keys (``lr0``, ``momentum``, ``mosaic``, ``hsv_s``, ...) or AutoAlbument-Lite policy keys
+``policy.<Op>.p`` / ``policy.<Op>.magnitude`` (``<Op>`` from the policy op table) and ``policy.schedule.start|end``.
+Each value names one distribution::
+
+    lr0: {loguniform: [1.0e-4, 1.0e-1]}
+    optimizer: {choice: [SGD, AdamW]}
+    close_mosaic: {randint: [0, 3]}          # both ends included
+    policy.Blur.p: {uniform: [0.0, 0.5]}
+
+Everything is checked before a trial starts (unknown key with a close match, low > high, negative probability,
+loguniform with low <= 0, values the training config rejects); each error names the key.
+
+Example:
+    >>> space = SearchSpace.from_dict({"lr0": {"loguniform": [1e-4, 1e-1]}, "policy.Blur.p": {"uniform": [0, 0.5]}})
+    >>> sorted(space.keys())
+    ['lr0', 'policy.Blur.p']
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from yolov12.config.base import ConfigError
+from yolov12.config.train import COMMON_MISTAKES, KEY_TO_SECTION, TrainConfig
+from yolov12.data.augment.policy import AugmentPolicy, PolicyOp
+from yolov12.data.augment.policy_ops import OPS
+
+TUNABLE_SECTIONS = ("augment", "optim", "loss")
+NOT_TUNABLE = frozenset({"augment_policy"})  # the policy is tuned through policy.* keys
+TRAIN_KEYS: tuple[str, ...] = tuple(k for k, s in KEY_TO_SECTION.items() if s in TUNABLE_SECTIONS
+                                    and k not in NOT_TUNABLE)
+PROBABILITY_KEYS = frozenset({"fliplr", "flipud", "mosaic", "mixup", "copy_paste"})
+POLICY_PREFIX = "policy."
+POLICY_OP_FIELDS = ("p", "magnitude")
+POLICY_SCHEDULE_FIELDS = ("start", "end")
+Kind = Literal["uniform", "loguniform", "choice", "randint"]
+
+
+class SearchSpaceError(ConfigError):
+    """A search-space entry is invalid; the message names the key and the fix."""
+
+
+class Parameter(BaseModel):
+    """One searched key: a distribution over ``[low, high]`` (``randint``: both ends included) or ``values``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str
+    kind: Kind
+    low: float | None = None
+    high: float | None = None
+    values: tuple[Any, ...] = ()
+
+    @property
+    def is_policy(self) -> bool:
+        return self.key.startswith(POLICY_PREFIX)
+
+    def candidates(self) -> list[Any]:
+        """The values every sample must be valid for: the two ends, or every choice."""
+        if self.kind == "choice":
+            return list(self.values)
+        low, high = (int(self.low), int(self.high)) if self.kind == "randint" else (self.low, self.high)
+        return [low, high]
+
+    def contains(self, value: Any) -> bool:
+        if self.kind == "choice":
+            return value in self.values
+        return self.low <= float(value) <= self.high
+
+    def to_tune(self) -> Any:
+        """The Ray Tune domain (imported here: building a space must not need Ray)."""
+        from ray import tune  # noqa: PLC0415
+
+        return DOMAINS[self.kind](tune, self)
+
+
+DOMAINS: dict[str, Callable[[Any, Parameter], Any]] = {
+    "uniform": lambda tune, p: tune.uniform(p.low, p.high),
+    "loguniform": lambda tune, p: tune.loguniform(p.low, p.high),
+    "choice": lambda tune, p: tune.choice(list(p.values)),
+    "randint": lambda tune, p: tune.randint(int(p.low), int(p.high) + 1),  # Ray's upper end is exclusive
+}
+
+
+def _hint(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def check_key(key: str) -> None:
+    """Raise :class:`SearchSpaceError` unless ``key`` is a tunable training key or a policy key."""
+    if key.startswith(POLICY_PREFIX):
+        parts = key.split(".")
+        if len(parts) == 3 and parts[1] == "schedule":
+            if parts[2] not in POLICY_SCHEDULE_FIELDS:
+                raise SearchSpaceError(f"space key '{key}': the schedule field must be one of "
+                                       f"{POLICY_SCHEDULE_FIELDS}{_hint(parts[2], list(POLICY_SCHEDULE_FIELDS))}")
+            return
+        if len(parts) != 3:
+            raise SearchSpaceError(f"space key '{key}': policy keys look like policy.<Op>.p, policy.<Op>.magnitude "
+                                   "or policy.schedule.start|end")
+        if parts[1] not in OPS:
+            raise SearchSpaceError(f"space key '{key}': unknown policy op '{parts[1]}'{_hint(parts[1], list(OPS))} "
+                                   f"Ops: {', '.join(sorted(OPS))}")
+        if parts[2] not in POLICY_OP_FIELDS:
+            raise SearchSpaceError(f"space key '{key}': a policy op is tuned by {POLICY_OP_FIELDS}"
+                                   f"{_hint(parts[2], list(POLICY_OP_FIELDS))}")
+        return
+    if key in TRAIN_KEYS:
+        return
+    if key in KEY_TO_SECTION:
+        raise SearchSpaceError(f"space key '{key}' is not searchable (it fixes what/how long to train); set it under "
+                               "train: in the sweep config. Searchable: the augment, optim and loss keys and policy.*")
+    policy_keys = [f"policy.{op}.{f}" for op in OPS for f in POLICY_OP_FIELDS]
+    hint = f"; did you mean '{COMMON_MISTAKES[key]}'?" if key in COMMON_MISTAKES else _hint(key, [*TRAIN_KEYS,
+                                                                                                  *policy_keys])
+    raise SearchSpaceError(f"unknown space key '{key}'{hint} "
+                           f"Searchable keys: {', '.join(TRAIN_KEYS)}, policy.<Op>.p|magnitude, "
+                           "policy.schedule.start|end")
+
+
+def parse_parameter(key: str, spec: Any) -> Parameter:
+    """``{"loguniform": [1e-4, 0.1]}`` -> :class:`Parameter`, with every check that needs no other key."""
+    check_key(key)
+    if not isinstance(spec, Mapping) or len(spec) != 1:
+        raise SearchSpaceError(f"space key '{key}': give exactly one distribution, e.g. {{uniform: [0.0, 0.5]}} "
+                               f"(one of {', '.join(DOMAINS)}), got {spec!r}")
+    kind, args = next(iter(spec.items()))
+    if kind not in DOMAINS:
+        raise SearchSpaceError(f"space key '{key}': unknown distribution '{kind}'{_hint(str(kind), list(DOMAINS))} "
+                               f"Distributions: {', '.join(DOMAINS)}")
+    if kind == "choice":
+        if not isinstance(args, (list, tuple)) or not args:
+            raise SearchSpaceError(f"space key '{key}': choice needs a non-empty list, got {args!r}")
+        parameter = Parameter(key=key, kind=kind, values=tuple(args))
+    else:
+        parameter = Parameter(key=key, kind=kind, **_bounds(key, kind, args))
+    _check_values(parameter)
+    return parameter
+
+
+def _bounds(key: str, kind: str, args: Any) -> dict[str, float]:
+    if not isinstance(args, (list, tuple)) or len(args) != 2:
+        raise SearchSpaceError(f"space key '{key}': {kind} needs [low, high], got {args!r}")
+    try:
+        low, high = float(args[0]), float(args[1])
+    except (TypeError, ValueError):
+        raise SearchSpaceError(f"space key '{key}': {kind} bounds must be numbers, got {args!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise SearchSpaceError(f"space key '{key}': {kind} bounds must be finite, got {args!r}")
+    if low > high:
+        raise SearchSpaceError(f"space key '{key}': low {low:g} > high {high:g}; swap them")
+    if kind == "loguniform" and low <= 0:
+        raise SearchSpaceError(f"space key '{key}': loguniform needs low > 0, got {low:g}; use uniform or a "
+                               "positive low")
+    if kind == "randint" and (low != int(low) or high != int(high)):
+        raise SearchSpaceError(f"space key '{key}': randint bounds must be integers, got {args!r}")
+    return {"low": low, "high": high}
+
+
+def _check_values(parameter: Parameter) -> None:
+    """Probabilities are never negative; every end/choice must be a value the training config accepts."""
+    key = parameter.key
+    is_probability = parameter.is_policy or key in PROBABILITY_KEYS
+    for value in parameter.candidates():
+        if is_probability and isinstance(value, (int, float)) and value < 0:
+            raise SearchSpaceError(f"space key '{key}': negative probability {value!r}; probabilities and "
+                                   "magnitudes are in [0, 1]")
+        if parameter.is_policy:
+            if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+                raise SearchSpaceError(f"space key '{key}': {value!r} is outside [0, 1]")
+            continue
+        try:
+            TrainConfig.from_overrides({key: value})
+        except ConfigError as exc:
+            raise SearchSpaceError(f"space key '{key}': value {value!r} is not valid for training ({exc})") from None
+
+
+class SearchSpace(BaseModel):
+    """The validated parameters of a sweep, in declaration order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    parameters: tuple[Parameter, ...] = ()
+
+    @classmethod
+    def from_dict(cls, space: Mapping[str, Any] | None) -> SearchSpace:
+        """Parse and check every entry (the first bad key raises, named in the message)."""
+        if space is None:
+            space = {}
+        if not isinstance(space, Mapping):
+            raise SearchSpaceError(f"space must be a mapping of key: {{distribution: args}}, got {space!r}")
+        if not space:
+            raise SearchSpaceError("space is empty: declare at least one key, e.g. lr0: {loguniform: [1e-4, 1e-1]}")
+        return cls(parameters=tuple(parse_parameter(str(k), v) for k, v in space.items()))
+
+    def keys(self) -> list[str]:
+        return [p.key for p in self.parameters]
+
+    def to_tune(self) -> dict[str, Any]:
+        """``{key: ray.tune domain}`` for ``Tuner(param_space=...)`` (and PBT's ``hyperparam_mutations``)."""
+        return {p.key: p.to_tune() for p in self.parameters}
+
+    def defaults(self, base: TrainConfig, policy: AugmentPolicy | None) -> dict[str, Any]:
+        """Each key's value in the base training config (absent policy ops: p 0, magnitude 0.5, i.e. off)."""
+        flat = base.to_flat()
+        ops = {op.name: op for op in (policy.ops if policy else ())}
+        out: dict[str, Any] = {}
+        for parameter in self.parameters:
+            key = parameter.key
+            if not parameter.is_policy:
+                out[key] = flat[key]
+                continue
+            _, head, field = key.split(".")
+            if head == "schedule":
+                out[key] = getattr((policy or AugmentPolicy()).schedule, field)
+            else:
+                out[key] = getattr(ops.get(head, PolicyOp(head, p=0.0)), field)
+        return out
+
+    def check_defaults(self, base: TrainConfig, policy: AugmentPolicy | None) -> dict[str, Any]:
+        """:meth:`defaults`, raising when one lies outside its range (it is then not a valid first trial)."""
+        defaults = self.defaults(base, policy)
+        for parameter in self.parameters:
+            if not parameter.contains(defaults[parameter.key]):
+                raise SearchSpaceError(f"space key '{parameter.key}': the base value {defaults[parameter.key]!r} is "
+                                       "outside the searched range; widen it or set search.evaluate_base=false")
+        return defaults
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars (as Ray Tune samples them) -> Python numbers."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def apply_policy_values(policy: AugmentPolicy | None, values: Mapping[str, Any]) -> AugmentPolicy:
+    """The base policy with ``policy.<Op>.<field>`` / ``policy.schedule.<field>`` values set (missing ops appended)."""
+    data = (policy or AugmentPolicy()).to_dict()
+    ops = data["ops"]
+    for key, value in values.items():
+        _, head, field = key.split(".")
+        if head == "schedule":
+            data["schedule"][field] = plain(value)
+            if data["schedule"].get("kind") == "constant" and field == "start":
+                data["schedule"]["kind"] = "linear"  # a start value only means something on a ramp
+            continue
+        matches = [op for op in ops if op["name"] == head]
+        if not matches:
+            matches = [{"name": head, "p": 0.0, "magnitude": 0.5, "params": {}}]
+            ops.append(matches[0])
+        for op in matches:
+            op[field] = plain(value)
+    return AugmentPolicy.from_dict(data)
+
+
+def trial_train_config(base: TrainConfig, policy: AugmentPolicy | None, values: Mapping[str, Any],
+                       policy_path: str | Path) -> TrainConfig:
+    """The training config of one trial: ``values`` applied to ``base``; policy values written to ``policy_path``.
+
+    Only searched keys change; everything else is the base config (its own ``augment_policy`` included).
+    """
+    train = {k: plain(v) for k, v in values.items() if not k.startswith(POLICY_PREFIX)}
+    policy_values = {k: v for k, v in values.items() if k.startswith(POLICY_PREFIX)}
+    if policy_values:
+        path = Path(policy_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        apply_policy_values(policy, policy_values).save(path)
+        train["augment_policy"] = str(path.resolve())
+    return base.updated(**train)

@@ -52,7 +52,7 @@ ensure_browser() {
 run_tests() {
   echo "==> lint (ruff)"
   # shellcheck disable=SC2046 - the word splitting of the existing paths is intended
-  "$VENV/bin/python" -m ruff check $(ls -d yolov12 pipelines serve tune tests benchmarks app.py 2>/dev/null)
+  "$VENV/bin/python" -m ruff check $(ls -d yolov12 pipelines serve tune tests benchmarks scripts app.py 2>/dev/null)
   echo "==> tests (pytest)"
   set +e
   "$VENV/bin/python" -m pytest "$@"

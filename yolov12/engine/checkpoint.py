@@ -52,6 +52,10 @@ def save_run_checkpoint(state: TrainState, metrics: dict[str, float], is_best: b
     if is_best:
         paths["best"] = save_checkpoint(state.ema.ema, weights / "best.safetensors", overwrite=True,
                                         training_args=training)
+    period = state.config.run.save_period
+    if period > 0 and (state.epoch + 1) % period == 0:
+        paths["periodic"] = save_checkpoint(state.ema.ema, weights / f"epoch{state.epoch + 1}.safetensors",
+                                            overwrite=True, training_args=training)
     resume = {
         "format_version": STATE_FORMAT_VERSION,
         "epoch": state.epoch + 1,  # the next epoch to run

@@ -75,7 +75,8 @@ def test_detector_learns_the_sample_scenes(tmp_path: Path) -> None:
 
 def test_a_run_never_overwrites_an_earlier_one(tmp_path: Path) -> None:
     for _ in range(2):
-        YOLO("yolov12n.yaml").train(epochs=1, project=str(tmp_path), name="exp", **TINY)
+        YOLO("yolov12n.yaml").train(epochs=2, project=str(tmp_path), name="exp", save_period=2, **TINY)
+    assert sorted(p.name for p in (tmp_path / "exp/weights").glob("epoch*")) == ["epoch2.safetensors"]
     assert (tmp_path / "exp/weights/last.safetensors").is_file()
     assert (tmp_path / "exp2/weights/last.safetensors").is_file()
     for plot in ("results.png", "train_batch.png"):

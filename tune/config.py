@@ -97,7 +97,7 @@ SECTIONS: dict[str, type[Section]] = {
     "search": SearchSection, "scheduler": SchedulerSection, "objective": ObjectiveSection,
     "resources": ResourcesSection, "failure": FailureSection, "tracking": TrackingConfig,
 }
-TOP_LEVEL = ("name", "storage_path", "output", "base", "model", "checkpoints_to_keep")
+TOP_LEVEL = ("name", "storage_path", "output", "base", "model", "checkpoints_to_keep", "reuse_actors")
 
 
 class SweepConfig(BaseModel):
@@ -113,6 +113,7 @@ class SweepConfig(BaseModel):
     train: dict[str, Any] = Field(default_factory=dict)
     space: dict[str, Any] = Field(default_factory=dict)
     checkpoints_to_keep: int = Field(2, ge=1)
+    reuse_actors: bool = True  # in-process trials reuse a finished trial's process (no new start-up and imports)
     search: SearchSection = SearchSection()
     scheduler: SchedulerSection = SchedulerSection()
     objective: ObjectiveSection = ObjectiveSection()

@@ -175,7 +175,8 @@ def build_tuner(resolved: ResolvedSweep, storage: RunStorage, restore: bool, tra
         tune_config=tune.TuneConfig(
             metric=objective.metric, mode=objective.direction, search_alg=build_search(resolved),
             scheduler=build_scheduler(resolved), num_samples=sweep.search.num_samples,
-            max_concurrent_trials=sweep.search.max_concurrent, trial_dirname_creator=trial_dirname),
+            max_concurrent_trials=sweep.search.max_concurrent, trial_dirname_creator=trial_dirname,
+            reuse_actors=sweep.reuse_actors and sweep.resources.num_workers == 0),
         run_config=tune.RunConfig(
             name=sweep.name, storage_path=storage.storage_path, storage_filesystem=storage.filesystem,
             failure_config=tune.FailureConfig(max_failures=sweep.failure.max_failures),

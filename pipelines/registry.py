@@ -18,6 +18,8 @@ import os
 import re
 import shutil
 import tempfile
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,13 +71,36 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") and ":memory:" not in uri else None
 
 
+class TrackingServerError(RuntimeError):
+    """No MLflow server answers at the tracking URI."""
+
+
 def mlflow_client(tracking_uri: str | None = None) -> MlflowClient:
-    """An explicit client for the tracking store and the registry (same URI), creating an embedded db's folder."""
+    """An explicit client for the tracking store and the registry (same URI).
+
+    Creates an embedded database's folder; for an ``http(s)`` URI, checks that the server answers first (MLflow's
+    own client would retry for minutes before failing).
+    """
     uri = resolve_uri(tracking_uri)
     database = sqlite_path(uri)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
+    elif uri.startswith(("http://", "https://")):
+        require_server(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def require_server(uri: str, timeout: float = 10.0) -> None:
+    """Raise :class:`TrackingServerError` unless ``uri``/health answers."""
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):  # noqa: S310 - the user's URI
+            return
+    except urllib.error.HTTPError:
+        return  # it answers (auth or a proxy in front): let MLflow's client deal with it
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+    raise TrackingServerError(f"no MLflow server answers at {uri} ({reason}); start one (bash "
+                              "infra/local/start-stack.sh) or unset MLFLOW_TRACKING_URI for the embedded store")
 
 
 def is_not_found(exc: MlflowException) -> bool:

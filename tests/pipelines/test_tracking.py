@@ -123,3 +123,17 @@ def test_embedded_sqlite_default_works_without_a_server(tmp_path: Path, monkeypa
     model, meta = load_weights(path)
     assert meta.task == "detect" and path.read_bytes() == (run.run_dir / "weights" / "best.safetensors").read_bytes()
     assert not (tmp_path / "mlflow.db").exists()  # nothing leaks into MLflow's own cwd default
+
+
+def test_an_unreachable_server_fails_fast_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.cli import lineage_command
+    from pipelines.local_stack import free_port
+    from pipelines.registry import TrackingServerError
+
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    with pytest.raises(TrackingServerError, match=f"no MLflow server answers at {url}.*start-stack.sh"):
+        start_training_run(TrackingConfig(), run_name="x", params={}, dataset_digest="0" * 64, dataset_source="s",
+                           teachers=[], system={})
+    with pytest.raises(RuntimeError, match="no MLflow server answers"):  # the CLI prints this one line
+        lineage_command(["models:/any@champion"])

@@ -9,7 +9,7 @@ concurrency from the sweep config) and reads what every trial reported each epoc
 Overhead ratio = sweep wall time / (sum of all trials' epoch seconds / concurrency); 1.0 would mean Ray, Tune,
 checkpoint uploads and trial start-up cost nothing. MLflow tracking is off unless ``--tracking``.
 
-    .venv/bin/python benchmarks/tune_overhead.py --config configs/sweeps/sample-asha.yaml --num-cpus 2 \
+    PYTHONPATH=. .venv/bin/python benchmarks/tune_overhead.py --config configs/sweeps/sample-asha.yaml --num-cpus 2 \
         search.num_samples=6 epochs=3 objective.metric=loss
 """
 

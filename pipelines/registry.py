@@ -157,7 +157,7 @@ def promote(name: str, version: str | int, alias: str = CHAMPION_ALIAS, *,
     client = mlflow_client(tracking_uri)
     model_version = get_version(client, name, str(version))
     client.set_registered_model_alias(name, alias, model_version.version)
-    logger.info("models:/%s@%s -> version %s", name, alias, model_version.version)
+    logger.debug("models:/%s@%s -> version %s", name, alias, model_version.version)
     return client.get_model_version(name, model_version.version)
 
 
@@ -188,7 +188,7 @@ def get_version(client: MlflowClient, name: str, version: str) -> ModelVersion:
     except MlflowException as exc:
         if not (is_not_found(exc) or exc.error_code == "INVALID_PARAMETER_VALUE"):
             raise
-    known = sorted((v.version for v in client.search_model_versions(f"name = '{name}'")), key=int)
+    known = sorted((str(v.version) for v in client.search_model_versions(f"name = '{name}'")), key=int)
     raise ModelNotFoundError(f"model {name!r} has no version {version!r}; versions: {', '.join(known) or 'none'}")
 
 

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from support.training_runs import DATASET_SOURCE, SYSTEM, TEACHERS, digest_for, tracked_run, training_params
 
-from pipelines.registry import resolve_model_uri
+from pipelines.registry import ModelNotFoundError, promote, resolve_model_uri
 from pipelines.tracking import (
     TRUNCATED,
     TrackingConfig,
@@ -123,6 +123,8 @@ def test_embedded_sqlite_default_works_without_a_server(tmp_path: Path, monkeypa
     model, meta = load_weights(path)
     assert meta.task == "detect" and path.read_bytes() == (run.run_dir / "weights" / "best.safetensors").read_bytes()
     assert not (tmp_path / "mlflow.db").exists()  # nothing leaks into MLflow's own cwd default
+    with pytest.raises(ModelNotFoundError, match=r"has no version '5'; versions: 1$"):  # sqlite returns int versions
+        promote("embedded-model", 5)
 
 
 def test_an_unreachable_server_fails_fast_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,43 @@
+"""The Serve application: ``Ingress`` (HTTP) in front of ``Detector`` (the model), built from typed args.
+
+    serve run serve.app:build_app model=runs/exp/weights/best.safetensors imgsz=320
+    RAY_AUTH_MODE=token serve deploy infra/serve/cpu.yaml          # cluster config (deployment options win)
+    yolov12 serve model=models:/yolov12n-sample@champion port=8000  # the one-liner (serve/cli.py)
+
+Args are :class:`serve.config.ServeAppConfig` keys; unknown keys fail with a "did you mean" hint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.serve import Application
+
+from serve.config import IngressSettings, ModelSettings, ServeAppConfig
+from serve.http_api import Ingress
+from serve.model_deployment import Detector
+
+__all__ = ["Detector", "Ingress", "build_app", "detector_options"]
+
+
+def detector_options(config: ServeAppConfig) -> dict[str, Any]:
+    """Deployment options of the Detector from the app config (a Serve config file's ``deployments`` override them)."""
+    options: dict[str, Any] = {
+        "max_ongoing_requests": config.detector_max_ongoing_requests,
+        "ray_actor_options": {"num_cpus": config.num_cpus, "num_gpus": config.num_gpus},
+        "user_config": ModelSettings.from_app(config).model_dump(),
+    }
+    if config.autoscaling is not None:
+        options["autoscaling_config"] = config.autoscaling.model_dump()
+    elif config.num_replicas is not None:
+        options["num_replicas"] = config.num_replicas
+    return options
+
+
+def build_app(args: dict[str, Any]) -> Application:
+    """Application builder for ``serve run`` / ``serve deploy``: ``args`` are :class:`ServeAppConfig` keys."""
+    config = ServeAppConfig.from_overrides(dict(args))
+    detector = Detector.options(**detector_options(config)).bind(config.model_dump(exclude={"revision"}))
+    return Ingress.options(max_ongoing_requests=config.ingress_max_ongoing_requests,
+                           ray_actor_options={"num_cpus": config.ingress_num_cpus}
+                           ).bind(detector, IngressSettings.from_app(config).model_dump())

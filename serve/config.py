@@ -1,0 +1,171 @@
+"""Typed settings of the serving application: the ``args`` of ``serve.app:build_app`` (config file or CLI).
+
+Example:
+    >>> config = ServeAppConfig.from_overrides({"model": "models:/yolov12n-sample@champion", "max_batch_size": "8"})
+    >>> config.max_batch_size, config.backend
+    (8, 'auto')
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from yolov12.config.base import Section
+
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino", "tensorrt")
+_MODEL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class AutoscalingSettings(Section):
+    """Serve autoscaling of one deployment (replicas follow the ongoing requests per replica)."""
+
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(1, ge=1)
+    target_ongoing_requests: float = Field(8.0, gt=0)
+    upscale_delay_s: float = Field(10.0, ge=0)
+    downscale_delay_s: float = Field(120.0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AutoscalingSettings:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas={self.min_replicas} is above max_replicas={self.max_replicas}")
+        return self
+
+
+class ServeAppConfig(Section):
+    """Everything the application builder needs; deployment options in a Serve config file override these.
+
+    Attributes:
+        model: the default model: a path (``.safetensors``, imported ``.pt``, ``.onnx``, ``.engine``, an
+            ``*_openvino`` folder) or a registry URI ``models:/NAME@alias`` / ``models:/NAME/3``.
+        models: more models served by multiplexing, id -> source; requests pick one with the
+            ``serve_multiplexed_model_id`` header (no header: ``model``).
+        name: model name in responses and the KServe routes (default: the registered name or the file stem).
+        backend: ``auto`` (TensorRT on an NVIDIA GPU, else OpenVINO, else ONNX Runtime, built and cached on first
+            start from native weights) or one backend by name.
+        device: ``auto`` (the GPU when the replica has one), ``cpu``, ``cuda``, ``cuda:N``.
+        imgsz: input size (square) of exported engines and the default request ``imgsz``.
+        conf, iou, max_det: request defaults.
+        max_batch_size, batch_wait_timeout_s: dynamic batching of the Detector.
+        max_ongoing_requests: per Detector replica (at least 2 x max_batch_size fills a batch while one runs).
+        num_replicas / autoscaling: a fixed replica count, or autoscaling (wins when both are given).
+        num_cpus, num_gpus: per Detector replica; threads: intra-op threads of the engine (default num_cpus).
+        ingress_num_cpus, ingress_max_ongoing_requests: for the HTTP ingress.
+        max_body_bytes, max_image_pixels: request limits (413 above them).
+        api_key_env: when this environment variable is set on the replicas, requests must send its value in
+            the ``x-api-key`` header (401 otherwise).
+        cache_dir: where engines built from native weights are kept (default ``$YOLOV12_CACHE/serve-engines``).
+        tracking_uri: MLflow tracking/registry URI for ``models:/`` sources (default ``$MLFLOW_TRACKING_URI``).
+        revision: any text; changing it (with ``serve deploy``) makes the Detector reload its sources in place,
+            e.g. after ``yolov12 promote`` moved ``champion`` (only the Detector's ``user_config`` changes).
+    """
+
+    model: str
+    models: dict[str, str] = Field(default_factory=dict)
+    name: str | None = None
+    backend: Literal["auto", "torch", "onnxruntime", "openvino", "tensorrt"] = "auto"
+    device: str = "auto"
+    imgsz: int = Field(640, ge=32, le=4096)
+    conf: float = Field(0.25, ge=0.0, le=1.0)
+    iou: float = Field(0.7, ge=0.0, le=1.0)
+    max_det: int = Field(300, ge=1, le=10000)
+    max_batch_size: int = Field(8, ge=1, le=256)
+    batch_wait_timeout_s: float = Field(0.01, ge=0.0, le=10.0)
+    max_ongoing_requests: int | None = Field(None, ge=1)
+    num_replicas: int | None = Field(None, ge=1)
+    autoscaling: AutoscalingSettings | None = None
+    num_cpus: float = Field(1.0, ge=0)
+    num_gpus: float = Field(0.0, ge=0)
+    threads: int | None = Field(None, ge=1)
+    ingress_num_cpus: float = Field(0.5, ge=0)
+    ingress_max_ongoing_requests: int = Field(64, ge=1)
+    max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(40_000_000, ge=64 * 64)
+    api_key_env: str | None = None
+    cache_dir: str | None = None
+    tracking_uri: str | None = None
+    revision: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model_given(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("model is empty; pass a weights path or models:/NAME@alias")
+        return value.strip()
+
+    @field_validator("models", "autoscaling", mode="before")
+    @classmethod
+    def _mapping_from_text(cls, value: object) -> object:
+        """CLI / ``serve run`` args arrive as text: accept a YAML/JSON mapping there."""
+        if isinstance(value, str):
+            import yaml  # noqa: PLC0415
+
+            try:
+                return yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise ValueError(f"expected a mapping such as {{a: path.safetensors}}, got {value!r}") from None
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _model_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [key for key in value if not _MODEL_ID.match(key)]
+        if bad:
+            raise ValueError(f"multiplexed model ids {bad} must be 1-64 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device(cls, value: object) -> str:
+        text = str(value).strip().lower()
+        if text.isdigit():
+            return f"cuda:{text}"
+        if text in ("auto", "cpu", "cuda") or text.startswith("cuda:"):
+            return text
+        raise ValueError("device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a GPU index such as 0")
+
+    @property
+    def detector_max_ongoing_requests(self) -> int:
+        return self.max_ongoing_requests or max(16, 2 * self.max_batch_size)
+
+    def source_for(self, model_id: str) -> str:
+        """The source of a multiplexed model id ('' is the default model); KeyError names the known ids."""
+        if not model_id or model_id == "default":
+            return self.model
+        if model_id not in self.models:
+            raise KeyError(f"unknown model id '{model_id}'; this application serves: "
+                           f"{', '.join(['default', *self.models])}")
+        return self.models[model_id]
+
+
+class ModelSettings(Section):
+    """What the Detector reloads on ``reconfigure(user_config)``: the default model and request defaults."""
+
+    model: str
+    models: dict[str, str] = Field(default_factory=dict)
+    name: str | None = None
+    conf: float = Field(0.25, ge=0.0, le=1.0)
+    iou: float = Field(0.7, ge=0.0, le=1.0)
+    max_det: int = Field(300, ge=1, le=10000)
+    max_batch_size: int = Field(8, ge=1, le=256)
+    batch_wait_timeout_s: float = Field(0.01, ge=0.0, le=10.0)
+    revision: str | None = None  # change it to force a reload, e.g. after moving a registry alias
+
+    @classmethod
+    def from_app(cls, config: ServeAppConfig) -> ModelSettings:
+        return cls(**{key: getattr(config, key) for key in cls.model_fields})
+
+
+class IngressSettings(Section):
+    """What the HTTP ingress needs (kept apart so that model updates never restart the ingress)."""
+
+    max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(40_000_000, ge=64 * 64)
+    api_key_env: str | None = None
+
+    @classmethod
+    def from_app(cls, config: ServeAppConfig) -> IngressSettings:
+        return cls(**{key: getattr(config, key) for key in cls.model_fields})

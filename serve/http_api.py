@@ -1,0 +1,374 @@
+"""The HTTP ingress (FastAPI): ``/v1/detect`` and ``/v1/classify``, and the Open Inference Protocol (KServe v2).
+
+Routes:
+    POST /v1/detect, /v1/classify   image as the raw body (image/jpeg, image/png, image/webp, image/bmp or
+                                    application/octet-stream) or multipart form-data field ``file``; ``conf``,
+                                    ``iou``, ``max_det``, ``imgsz`` and ``annotate`` as query or form fields.
+    GET  /v2/health/live|ready, /v2, /v2/models/{name}[/versions/{v}][/ready]
+    POST /v2/models/{name}[/versions/{v}]/infer   inputs: ``images`` BYTES [B] (encoded images; base64 text in
+                                    JSON) or UINT8 [B, H, W, 3] / [H, W, 3] RGB pixels; parameters conf, iou,
+                                    max_det, imgsz. Outputs: ``detections`` FP32 [B, N, 6] (x1, y1, x2, y2, score,
+                                    class in original pixels, zero-padded) and ``num_detections`` INT32 [B]; for
+                                    classifiers ``probabilities`` FP32 [B, nc].
+
+Every bad input is a 4xx with ``{"error": "..."}``; a replica that fails mid-request is a 503 (retry). With
+``api_key_env`` configured and that variable set, ``/v1`` and ``/v2/models`` require the ``x-api-key`` header.
+Which model: the ``serve_multiplexed_model_id`` header (Serve's own), else the default.
+"""
+
+# No `from __future__ import annotations` here: FastAPI must see real types (`Request`) on the methods that
+# `serve.ingress` rewraps, and string annotations are not resolved there (they become query parameters).
+
+import asyncio
+import base64
+import binascii
+import hmac
+import logging
+import os
+import time
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import Field, ValidationError
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.datastructures import UploadFile
+
+from serve import kserve
+from serve.config import IngressSettings
+from serve.images import ImageError, decode_image
+from serve.metrics import serving_metrics
+from serve.runtime import InferenceRequest, Prediction, RequestError, UnknownModelError
+from yolov12.config.base import Section, format_validation_error
+from yolov12.infer.results import Boxes, Results
+
+logger = logging.getLogger("ray.serve")
+
+MODEL_HEADER = "serve_multiplexed_model_id"
+API_KEY_HEADER = "x-api-key"
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/x-ms-bmp", "application/octet-stream")
+DETECTOR_TIMEOUT_S = 60.0
+
+api = FastAPI(title="YOLOv12 inference", version="1", docs_url="/docs", openapi_url="/openapi.json")
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class DetectParams(Section):
+    """Per-request options (query string or form fields); defaults come from the app config."""
+
+    conf: float | None = Field(None, ge=0.0, le=1.0)
+    iou: float | None = Field(None, ge=0.0, le=1.0)
+    max_det: int | None = Field(None, ge=1, le=10000)
+    imgsz: int | None = Field(None, ge=32, le=4096)
+    annotate: bool = False
+
+
+@api.exception_handler(ApiError)
+async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    serving_metrics().errors.inc(tags={"status": str(exc.status), "route": request.url.path.split("/")[1]})
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+@api.exception_handler(404)
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": f"no route {request.method} {request.url.path}; see /docs"}, status_code=404)
+
+
+@api.exception_handler(405)
+async def _bad_method(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) more than ``limit`` bytes without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, f"bad Content-Length {declared!r}")
+        if int(declared) > limit:
+            raise ApiError(413, f"the body is {declared} bytes; the limit is {limit} bytes (max_body_bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"the body is larger than the limit of {limit} bytes (max_body_bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes):
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def image_and_options(request: Request, limit: int) -> tuple[bytes, dict[str, Any]]:
+    """(image bytes, raw options) from a raw-body or multipart request."""
+    body = await read_body(request, limit)
+    options: dict[str, Any] = dict(request.query_params)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        try:
+            form = await Request(request.scope, _replay(body)).form(max_files=4, max_fields=32)
+        except Exception as exc:  # noqa: BLE001 - starlette/python-multipart raise several types for bad forms
+            raise ApiError(400, f"cannot parse the multipart form: {exc}") from None
+        items = form.multi_items()
+        files = [value for _, value in items if isinstance(value, UploadFile)]
+        if len(files) != 1:
+            raise ApiError(400, f"send exactly one image file in the form (field 'file'), got {len(files)}")
+        options.update({key: value for key, value in items if isinstance(value, str)})
+        return await files[0].read(), options
+    if content_type and content_type not in IMAGE_TYPES:
+        raise ApiError(415, f"unsupported Content-Type {content_type!r}; send an image ({', '.join(IMAGE_TYPES)}) "
+                            "or multipart/form-data")
+    return body, options
+
+
+def parse_params(options: dict[str, Any]) -> DetectParams:
+    try:
+        return DetectParams.model_validate(options)
+    except ValidationError as exc:
+        raise ApiError(422, format_validation_error(exc)) from None
+
+
+def detection_json(prediction: Prediction) -> list[dict[str, Any]]:
+    return [{"box": [round(float(v), 2) for v in row[:4]], "score": round(float(row[4]), 5), "class_id": int(row[5]),
+             "class_name": name} for row, name in zip(prediction.detections, prediction.class_names)]
+
+
+def classification_json(prediction: Prediction, top: int = 5) -> list[dict[str, Any]]:
+    order = np.argsort(-prediction.probs, kind="stable")[:top]
+    return [{"class_id": int(i), "class_name": prediction.class_names[i], "score": round(float(prediction.probs[i]),
+                                                                                         5)} for i in order]
+
+
+def annotated_jpeg(image: np.ndarray, prediction: Prediction) -> str:
+    """The image with the prediction drawn by the library's ``Results.plot``, as base64 JPEG."""
+    import cv2  # noqa: PLC0415
+
+    names = {int(row[5]): name for row, name in zip(prediction.detections, prediction.class_names)}
+    if prediction.task == "classify":
+        from yolov12.infer.results import Probs  # noqa: PLC0415
+
+        result = Results(image, "upload", dict(enumerate(prediction.class_names)),
+                         probs=Probs(np.asarray(prediction.probs)))
+    else:
+        import torch  # noqa: PLC0415
+
+        result = Results(image, "upload", names, boxes=Boxes(torch.from_numpy(prediction.detections), image.shape[:2]))
+    ok, encoded = cv2.imencode(".jpg", result.plot())
+    return base64.b64encode(encoded.tobytes()).decode() if ok else ""
+
+
+@serve.deployment(name="Ingress", max_ongoing_requests=64)
+@serve.ingress(api)
+class Ingress:
+    """HTTP front: decodes and validates requests, sends images to the Detector, formats answers."""
+
+    def __init__(self, detector: DeploymentHandle, settings: dict[str, Any]) -> None:
+        self.detector = detector
+        self.config = IngressSettings.model_validate(settings)
+        self.api_key = os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
+
+    # -- helpers ------------------------------------------------------------------------------------------------------
+    def _authorise(self, request: Request) -> None:
+        if self.api_key and not hmac.compare_digest(request.headers.get(API_KEY_HEADER, ""), self.api_key):
+            raise ApiError(401, f"missing or wrong {API_KEY_HEADER} header")
+
+    def _handle(self, model_id: str) -> DeploymentHandle:
+        return self.detector.options(multiplexed_model_id=model_id) if model_id else self.detector
+
+    async def _call(self, model_id: str, method: str, *args: Any) -> Any:
+        try:
+            return await asyncio.wait_for(getattr(self._handle(model_id), method).remote(*args), DETECTOR_TIMEOUT_S)
+        except UnknownModelError as exc:  # raised in the replica when a multiplexed id is unknown
+            raise ApiError(404, str(exc)) from None
+        except asyncio.TimeoutError:
+            raise ApiError(503, f"the model did not answer within {DETECTOR_TIMEOUT_S:.0f}s; retry") from None
+        except Exception as exc:  # noqa: BLE001 - replica died / restarting: a retriable error, never a hang
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, UnknownModelError):
+                raise ApiError(404, str(cause)) from None
+            logger.warning("detector call failed: %s", exc)
+            raise ApiError(503, f"the model replica is unavailable ({type(exc).__name__}); retry") from None
+
+    async def _predict(self, model_id: str, image: np.ndarray, params: DetectParams) -> Prediction:
+        request = InferenceRequest(image, conf=params.conf, iou=params.iou, max_det=params.max_det, imgsz=params.imgsz)
+        outcome = await self._call(model_id, "predict", request)
+        if isinstance(outcome, RequestError):
+            raise ApiError(404 if isinstance(outcome, UnknownModelError) else 422, str(outcome))
+        return outcome
+
+    def _decode(self, data: bytes) -> tuple[np.ndarray, float]:
+        started = time.perf_counter()
+        try:
+            image = decode_image(data, self.config.max_image_pixels)
+        except ImageError as exc:
+            raise ApiError(exc.status, str(exc)) from None
+        return image, (time.perf_counter() - started) * 1000
+
+    # -- /v1 ----------------------------------------------------------------------------------------------------------
+    @api.post("/v1/detect")
+    async def detect(self, request: Request) -> JSONResponse:
+        return await self._v1(request, "detect")
+
+    @api.post("/v1/classify")
+    async def classify(self, request: Request) -> JSONResponse:
+        return await self._v1(request, "classify")
+
+    async def _v1(self, request: Request, task: str) -> JSONResponse:
+        started = time.perf_counter()
+        self._authorise(request)
+        data, options = await image_and_options(request, self.config.max_body_bytes)
+        params = parse_params(options)
+        image, decode_ms = self._decode(data)
+        prediction = await self._predict(request.headers.get(MODEL_HEADER, ""), image, params)
+        if prediction.task != task:
+            raise ApiError(400, f"model {prediction.model} is a {prediction.task} model; use /v1/{prediction.task}")
+        timing = {"decode": decode_ms, **prediction.timing, "request": (time.perf_counter() - started) * 1000}
+        serving_metrics().record_stages({"decode": decode_ms, "request": timing["request"]}, prediction.model)
+        body: dict[str, Any] = {
+            "model": {"name": prediction.model, "version": prediction.version, "backend": prediction.backend},
+            "image": {"width": int(image.shape[1]), "height": int(image.shape[0])}, "imgsz": prediction.imgsz,
+            "timing_ms": {key: round(value, 2) for key, value in timing.items()},
+        }
+        if task == "detect":
+            body["detections"] = detection_json(prediction)
+        else:
+            body["classes"] = classification_json(prediction)
+        if params.annotate:
+            body["annotated_image"] = {"format": "jpeg", "base64": annotated_jpeg(image, prediction)}
+        return JSONResponse(body)
+
+    # -- KServe v2 ----------------------------------------------------------------------------------------------------
+    @api.get("/v2/health/live")
+    async def live(self) -> JSONResponse:
+        return JSONResponse({"live": True})
+
+    @api.get("/v2/health/ready")
+    async def ready(self) -> JSONResponse:
+        try:
+            await asyncio.wait_for(self.detector.ping.remote(), 10)
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            return JSONResponse({"ready": False, "error": "the model deployment is not answering"}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    @api.get("/v2")
+    async def server_metadata(self) -> JSONResponse:
+        return JSONResponse({"name": "yolov12-platform", "version": "0.1.0", "extensions": ["binary_tensor_data"]})
+
+    async def _model(self, name: str, version: str | None, request: Request) -> tuple[str, dict[str, Any]]:
+        """(multiplexed model id, metadata) for a v2 model name; 404 when unknown."""
+        self._authorise(request)
+        default = await self._call("", "metadata")
+        others = [model for model in default["models"] if model != "default"]
+        model_id = "" if name in (default["name"], "default") else name if name in others else None
+        if model_id is None:
+            raise ApiError(404, f"unknown model '{name}'; this server has: {', '.join([default['name'], *others])}")
+        metadata = default if not model_id else await self._call(model_id, "metadata", model_id)
+        if version is not None and version != metadata["version"]:
+            raise ApiError(404, f"model '{name}' has no version '{version}' loaded; serving {metadata['version']}")
+        return model_id, metadata
+
+    @api.get("/v2/models/{name}")
+    @api.get("/v2/models/{name}/versions/{version}")
+    async def model_metadata(self, name: str, request: Request, version: str | None = None) -> JSONResponse:
+        _, metadata = await self._model(name, version, request)
+        outputs = ([{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(metadata["names"])]}]
+                   if metadata["task"] == "classify" else
+                   [{"name": "detections", "datatype": "FP32", "shape": [-1, -1, 6]},
+                    {"name": "num_detections", "datatype": "INT32", "shape": [-1]}])
+        return JSONResponse({
+            "name": name, "versions": [metadata["version"]], "platform": f"yolov12_{metadata['backend']}",
+            "inputs": [{"name": "images", "datatype": "BYTES", "shape": [-1]},
+                       {"name": "images", "datatype": "UINT8", "shape": [-1, -1, -1, 3]}],
+            "outputs": outputs,
+            "parameters": {key: metadata[key] for key in ("task", "backend", "device", "imgsz", "source", "names")},
+        })
+
+    @api.get("/v2/models/{name}/ready")
+    @api.get("/v2/models/{name}/versions/{version}/ready")
+    async def model_ready(self, name: str, request: Request, version: str | None = None) -> JSONResponse:
+        await self._model(name, version, request)
+        return JSONResponse({"name": name, "ready": True})
+
+    @api.post("/v2/models/{name}/infer")
+    @api.post("/v2/models/{name}/versions/{version}/infer")
+    async def infer(self, name: str, request: Request, version: str | None = None) -> Response:
+        model_id, metadata = await self._model(name, version, request)
+        body = await read_body(request, self.config.max_body_bytes)
+        try:
+            parsed = kserve.parse_infer_request(body, request.headers.get(kserve.HEADER_LENGTH))
+        except kserve.ProtocolError as exc:
+            raise ApiError(exc.status, str(exc)) from None
+        images = self._v2_images(parsed)
+        params = parse_params({k: v for k, v in parsed.parameters.items() if k in DetectParams.model_fields})
+        predictions = await asyncio.gather(*(self._predict(model_id, image, params) for image in images))
+        outputs = self._v2_outputs(metadata["task"], predictions)
+        wanted = parsed.outputs or list(outputs)
+        unknown = [output for output in wanted if output not in outputs]
+        if unknown:
+            raise ApiError(400, f"unknown output(s) {unknown}; this model has {list(outputs)}")
+        binary = parsed.binary_outputs | (set(wanted) if parsed.binary_default else set())
+        first = predictions[0]
+        content, headers = kserve.encode_infer_response(name, first.version, parsed.id,
+                                                        {key: outputs[key] for key in wanted}, binary)
+        return Response(content, headers=headers)
+
+    def _v2_images(self, parsed: kserve.InferRequest) -> list[np.ndarray]:
+        if len(parsed.inputs) != 1:
+            raise ApiError(400, f"send one input tensor ('images'), got {list(parsed.inputs)}")
+        (name, tensor), = parsed.inputs.items()
+        if tensor.dtype == object:
+            if tensor.ndim != 1 or not 1 <= tensor.shape[0] <= 64:
+                raise ApiError(400, f"input '{name}': BYTES images must have shape [B] with 1 <= B <= 64, "
+                                    f"got {list(tensor.shape)}")
+            return [self._decode(self._bytes(element, name, binary=name in parsed.binary_inputs))[0]
+                    for element in tensor]
+        if tensor.dtype != np.uint8:
+            raise ApiError(400, f"input '{name}': pixels must be UINT8 [B, H, W, 3] RGB (or encoded images as BYTES), "
+                                f"got {kserve.datatype_of(tensor)}")
+        batch = tensor[None] if tensor.ndim == 3 else tensor
+        if batch.ndim != 4 or batch.shape[-1] != 3 or 0 in batch.shape or batch.shape[0] > 64:
+            raise ApiError(400, f"input '{name}': UINT8 pixels must have shape [B, H, W, 3] (B <= 64) or "
+                                f"[H, W, 3], got {list(tensor.shape)}")
+        if batch.shape[1] * batch.shape[2] > self.config.max_image_pixels:
+            raise ApiError(413, f"input '{name}': images above {self.config.max_image_pixels} pixels")
+        return [np.ascontiguousarray(image[..., ::-1]) for image in batch]
+
+    @staticmethod
+    def _bytes(element: bytes, name: str, binary: bool) -> bytes:
+        if binary:
+            return element
+        try:
+            return base64.b64decode(element, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, f"input '{name}': BYTES images in JSON must be base64 text") from None
+
+    @staticmethod
+    def _v2_outputs(task: str, predictions: list[Prediction]) -> dict[str, np.ndarray]:
+        if task == "classify":
+            return {"probabilities": np.stack([p.probs for p in predictions]).astype(np.float32)}
+        counts = np.array([len(p.detections) for p in predictions], dtype=np.int32)
+        detections = np.zeros((len(predictions), int(counts.max(initial=0)), 6), dtype=np.float32)
+        for row, prediction in zip(detections, predictions):
+            row[:len(prediction.detections)] = prediction.detections
+        return {"detections": detections, "num_detections": counts}
+

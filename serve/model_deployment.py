@@ -1,0 +1,164 @@
+"""The ``Detector`` deployment: holds a :class:`ServingModel`, batches requests, swaps models without downtime.
+
+- Dynamic batching: :meth:`Detector.predict` (one image) feeds ``@serve.batch`` :meth:`Detector._predict_batch`;
+  the forward runs in a worker thread so the replica keeps accepting requests (and health checks) meanwhile.
+- Updates: ``reconfigure(user_config)`` (a :class:`ModelSettings` dict) loads the new model first, then swaps the
+  reference; batches already running keep the model they started with. ``models:/NAME@alias`` is resolved again
+  on each reconfigure, so after moving the alias, redeploying the same config (or bumping ``revision``) loads the
+  new version.
+- Multiplexing: a request with the ``serve_multiplexed_model_id`` header names one of ``models``; those are loaded
+  (LRU, ``max_models_per_replica``) by the ``@serve.multiplexed`` loader.
+- Health: ``check_health`` raises when the model failed to load or the last forwards failed, so Serve replaces
+  the replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any
+
+from ray import serve
+
+from serve.config import ModelSettings, ServeAppConfig
+from serve.metrics import serving_metrics
+from serve.runtime import (
+    InferenceRequest,
+    ModelSource,
+    Prediction,
+    RequestError,
+    ServingModel,
+    UnknownModelError,
+    default_threads,
+    load_serving_model,
+    resolve_source,
+)
+
+logger = logging.getLogger("ray.serve")
+
+DEFAULT_MODEL_ID = "default"
+FAILURES_BEFORE_UNHEALTHY = 3
+
+
+@serve.deployment(name="Detector", max_ongoing_requests=16, health_check_period_s=5, health_check_timeout_s=30,
+                  graceful_shutdown_timeout_s=10)
+class Detector:
+    """A replica serving one default model (plus multiplexed ones) with dynamic batching."""
+
+    def __init__(self, app_config: dict[str, Any]) -> None:
+        self.app_config = ServeAppConfig.model_validate(app_config)
+        self.settings = ModelSettings.from_app(self.app_config)
+        self.threads = self.app_config.threads or default_threads(self.app_config.num_cpus)
+        self.model: ServingModel = self._load(self.app_config.model, self.settings.name)
+        self.consecutive_failures = 0
+        self.last_error: str | None = None
+        self._reload_lock = asyncio.Lock()
+        self._apply_batching(self.settings)
+
+    # -- loading ------------------------------------------------------------------------------------------------------
+    def _load(self, source: str | ModelSource, name: str | None = None) -> ServingModel:
+        config = self.app_config
+        return load_serving_model(source, backend=config.backend, device=config.device, imgsz=config.imgsz,
+                                  max_batch=config.max_batch_size, threads=self.threads, cache_dir=config.cache_dir,
+                                  tracking_uri=config.tracking_uri, name=name)
+
+    def _apply_batching(self, settings: ModelSettings) -> None:
+        self._predict_batch.set_max_batch_size(settings.max_batch_size)
+        self._predict_batch.set_batch_wait_timeout_s(settings.batch_wait_timeout_s)
+
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Apply :class:`ModelSettings`. The source is resolved again (a registry alias may have moved); a new
+        version is loaded beside the old one and then swapped in, so batches already running finish on the old one.
+        """
+        settings = ModelSettings.model_validate({**ModelSettings.from_app(self.app_config).model_dump(),
+                                                 **(user_config or {})})
+        async with self._reload_lock:
+            current = self.model
+            resolved = await asyncio.to_thread(resolve_source, settings.model, self.app_config.tracking_uri)
+            changed = (resolved != current.source or settings.name != self.settings.name
+                       or settings.revision != self.settings.revision)
+            if changed:
+                candidate = await asyncio.to_thread(self._load, resolved, settings.name)
+                logger.info("model %s v%s -> %s v%s", current.name, current.version, candidate.name,
+                            candidate.version)
+                self.model = candidate
+            self.app_config = self.app_config.model_copy(update={"models": settings.models})
+            self.settings = settings
+            self._apply_batching(settings)
+            self.consecutive_failures, self.last_error = 0, None
+
+    @serve.multiplexed(max_num_models_per_replica=3)
+    async def _multiplexed_model(self, model_id: str) -> ServingModel:
+        try:
+            source = self.app_config.source_for(model_id)
+        except KeyError as exc:
+            raise UnknownModelError(str(exc.args[0])) from None
+        return await asyncio.to_thread(self._load, source, model_id)
+
+    async def _model_for(self, model_id: str) -> ServingModel:
+        if not model_id or model_id == DEFAULT_MODEL_ID:
+            return self.model
+        return await self._multiplexed_model(model_id)
+
+    # -- requests -----------------------------------------------------------------------------------------------------
+    async def predict(self, request: InferenceRequest) -> Prediction | RequestError:
+        """One image in, one :class:`Prediction` (or the :class:`RequestError` that explains a 4xx) out."""
+        model_id = serve.get_multiplexed_model_id()
+        settings = self.settings
+        return await self._predict_batch((model_id, request.with_defaults(settings.conf, settings.iou,
+                                                                          settings.max_det)))
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def _predict_batch(self, items: list[tuple[str, InferenceRequest]]) -> list[Prediction | RequestError]:
+        outcomes: list[Prediction | RequestError | None] = [None] * len(items)
+        by_model: dict[str, list[int]] = {}
+        for index, (model_id, _) in enumerate(items):
+            by_model.setdefault(model_id, []).append(index)
+        for model_id, indices in by_model.items():
+            try:
+                model = await self._model_for(model_id)
+            except RequestError as exc:
+                for index in indices:
+                    outcomes[index] = exc
+                continue
+            predictions = await self._run(model, [items[i][1] for i in indices])
+            for index, prediction in zip(indices, predictions):
+                outcomes[index] = prediction
+        return outcomes  # type: ignore[return-value]
+
+    async def _run(self, model: ServingModel, requests: list[InferenceRequest]) -> list[Prediction | RequestError]:
+        try:
+            predictions = await asyncio.to_thread(model.predict, requests)
+        except Exception as exc:
+            self.consecutive_failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            logger.exception("forward of %d image(s) on %s failed", len(requests), model.name)
+            raise
+        self.consecutive_failures = 0
+        metrics = serving_metrics()
+        for prediction in predictions:
+            if isinstance(prediction, Prediction):
+                metrics.images.inc(tags={"model": model.name, "task": model.task})
+                metrics.detections.inc(len(prediction.detections), tags={"model": model.name})
+                metrics.record_stages(prediction.timing, model.name)
+        metrics.batch_size.observe(len(requests), tags={"model": model.name})
+        return predictions
+
+    async def metadata(self, model_id: str = DEFAULT_MODEL_ID) -> dict[str, Any]:
+        """What ``GET /v2/models/{name}`` and responses report: name, version, backend, task, classes."""
+        model = await self._model_for(model_id)
+        described = model.describe()
+        described["max_batch_size"] = self.settings.max_batch_size
+        described["models"] = [DEFAULT_MODEL_ID, *self.app_config.models]
+        return described
+
+    async def check_health(self) -> None:
+        """Raise (so Serve restarts the replica) when the engine keeps failing."""
+        if self.consecutive_failures >= FAILURES_BEFORE_UNHEALTHY:
+            raise RuntimeError(f"the last {self.consecutive_failures} forwards failed: {self.last_error}")
+
+    async def ping(self) -> dict[str, Any]:
+        """Readiness probe of the ingress: this replica's process id, model and version."""
+        return {"pid": os.getpid(), "model": self.model.name, "version": self.model.version, "time": time.time()}

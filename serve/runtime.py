@@ -1,0 +1,296 @@
+"""The model a Detector replica holds, without Ray: resolve the source, pick and build the engine, run batches.
+
+``load_serving_model(source, ...)`` resolves a path or ``models:/NAME@alias`` to a local file, chooses the engine
+for this machine (TensorRT on an NVIDIA GPU, else OpenVINO, else ONNX Runtime; exported once from native weights
+and cached by the weights' sha256), and returns a :class:`ServingModel` whose :meth:`ServingModel.predict` runs one
+dynamic batch through the library's own pre/post-processing (``letterbox_batch`` / ``center_crop_batch``, the
+engine, ``detection_results`` / ``classification_results``). The benchmark calls the same object in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolov12.data.digest import file_sha256
+from yolov12.engines import Engine, available_backends, backend_for, is_exported_artifact, load_engine
+from yolov12.infer.postprocess import classification_results, detection_results
+from yolov12.infer.preprocess import center_crop_batch, letterbox_batch
+
+logger = logging.getLogger(__name__)
+
+EXPORT_FORMAT = {"openvino": "openvino", "onnxruntime": "onnx", "tensorrt": "engine"}
+
+
+class ModelSourceError(ValueError):
+    """The model source cannot be served (missing file, unknown registry model/alias, unusable backend)."""
+
+
+class RequestError(ValueError):
+    """One request's options do not fit the model (e.g. an image size a fixed-size engine cannot run)."""
+
+
+class UnknownModelError(RequestError):
+    """The request names a model id this application does not serve."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model source resolved to a local artifact: ``name`` and ``version`` are what responses report."""
+
+    uri: str
+    path: Path
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    """One decoded (H, W, 3) BGR uint8 image and its options (None: the deployment's current defaults)."""
+
+    image: np.ndarray
+    conf: float | None = None
+    iou: float | None = None
+    max_det: int | None = None
+    imgsz: int | None = None
+
+    def with_defaults(self, conf: float, iou: float, max_det: int) -> InferenceRequest:
+        return replace(self, conf=conf if self.conf is None else self.conf, iou=iou if self.iou is None else self.iou,
+                       max_det=max_det if self.max_det is None else self.max_det)
+
+
+@dataclass
+class Prediction:
+    """What the Detector returns for one image (no image pixels: the caller has them).
+
+    Attributes:
+        detections: (n, 6) float32 x1, y1, x2, y2, score, class in original pixels (detect), else (0, 6).
+        probs: (nc,) float32 class probabilities (classify), else None.
+        class_names: name per detection row (detect) or per class index (classify).
+        timing: milliseconds per image: preprocess, inference, postprocess; ``batch_size`` of its forward.
+    """
+
+    task: str
+    detections: np.ndarray
+    probs: np.ndarray | None
+    class_names: list[str]
+    model: str
+    version: str
+    backend: str
+    imgsz: int
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_source(source: str, tracking_uri: str | None = None) -> ModelSource:
+    """A path, or a registry URI resolved now (aliases move) to the version it names and its downloaded weights."""
+    if source.startswith("models:/"):
+        from pipelines.registry import RegistryError, lookup, mlflow_client, resolve_model_uri  # noqa: PLC0415
+
+        try:
+            version = lookup(source, mlflow_client(tracking_uri))
+            path = resolve_model_uri(f"models:/{version.name}/{version.version}", tracking_uri=tracking_uri)
+        except RegistryError as exc:
+            raise ModelSourceError(str(exc)) from None
+        return ModelSource(source, Path(path), version.name, str(version.version))
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ModelSourceError(f"model '{source}' does not exist; pass a weights file, an exported model or "
+                               "models:/NAME@alias")
+    version = file_sha256(path)[:12] if path.is_file() else "1"
+    name = path.name.removesuffix("_openvino") if path.is_dir() else path.stem
+    return ModelSource(source, path, name, version)
+
+
+def choose_backend(preference: str, path: Path, device: str) -> str:
+    """The backend to run ``path`` with: exported artifacts keep theirs; ``auto`` on native weights picks the best."""
+    if is_exported_artifact(path):
+        natural = backend_for(path)
+        if preference in ("auto", natural) or (preference == "openvino" and path.suffix == ".onnx"):
+            return natural if preference == "auto" else preference
+        raise ModelSourceError(f"{path.name} is a {natural} artifact; it cannot run on backend={preference} "
+                               "(serve the native weights to export for that backend, or use backend=auto)")
+    if preference != "auto":
+        return preference
+    available = available_backends()
+    if device.startswith("cuda") and "tensorrt" in available:
+        return "tensorrt"
+    for name in ("openvino", "onnxruntime"):
+        if name in available:
+            return name
+    return "torch"
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when this replica sees a GPU, else ``cpu``."""
+    if device != "auto":
+        return device
+    import torch  # noqa: PLC0415
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cache_root(cache_dir: str | None) -> Path:
+    if cache_dir:
+        return Path(cache_dir)
+    from yolov12.data.remote import cache_root as library_cache  # noqa: PLC0415
+
+    return library_cache() / "serve-engines"
+
+
+def build_artifact(source: ModelSource, backend: str, *, imgsz: int, max_batch: int, device: str,
+                   cache_dir: str | None = None) -> Path:
+    """Export native weights for ``backend`` once; later starts (and other replicas) reuse the cached artifact.
+
+    The cache key is the weights' sha256, the backend, the image size and the batch, so a new registry version or a
+    new size builds a new artifact. The export is written to a temporary name and renamed into place (atomic).
+    """
+    fmt = EXPORT_FORMAT[backend]
+    digest = file_sha256(source.path)[:16]
+    folder = cache_root(cache_dir) / f"{digest}-{backend}-{imgsz}-b{max_batch}"
+    artifact = folder / (f"{source.name}_openvino" if fmt == "openvino" else f"{source.name}.{fmt}")
+    if artifact.exists():
+        logger.info("using cached %s engine %s", backend, artifact)
+        return artifact
+    from yolov12.export import export_model  # noqa: PLC0415
+    from yolov12.weights import load_weights  # noqa: PLC0415
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        model, metadata = load_weights(source.path)
+        started = time.perf_counter()
+        built = export_model(model, fmt, source=source.path, source_metadata=metadata, imgsz=imgsz,
+                             batch=max_batch, dynamic=True, device=device if fmt == "engine" else "cpu",
+                             half=fmt == "engine", output=str(staging / artifact.name))
+        logger.info("built %s engine for %s in %.1fs", backend, source.uri, time.perf_counter() - started)
+        try:
+            staging.rename(folder)
+        except OSError:  # another replica finished first: use theirs
+            shutil.rmtree(staging, ignore_errors=True)
+        return folder / built.name
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def load_serving_model(source: str | ModelSource, *, backend: str = "auto", device: str = "auto", imgsz: int = 640,
+                       max_batch: int = 8, threads: int | None = None, cache_dir: str | None = None,
+                       tracking_uri: str | None = None, name: str | None = None) -> ServingModel:
+    """Resolve ``source`` and load it on the best engine for this replica (see the module docstring)."""
+    resolved = source if isinstance(source, ModelSource) else resolve_source(source, tracking_uri)
+    device = resolve_device(device)
+    chosen = choose_backend(backend, resolved.path, device)
+    artifact = resolved.path
+    if chosen != "torch" and not is_exported_artifact(artifact):
+        artifact = build_artifact(resolved, chosen, imgsz=imgsz, max_batch=max_batch, device=device,
+                                  cache_dir=cache_dir)
+    options: dict[str, Any] = {"threads": threads} if threads and chosen != "tensorrt" else {}
+    if chosen == "torch":
+        options["imgsz"] = imgsz
+    engine = load_engine(str(artifact), backend=chosen, device=device if chosen != "openvino" else "cpu", **options)
+    engine.warmup()
+    logger.info("serving %s (%s v%s) on %s", resolved.uri, resolved.name, resolved.version, engine)
+    return ServingModel(engine, resolved, name=name or resolved.name, default_imgsz=imgsz)
+
+
+class ServingModel:
+    """An engine plus what responses need (name, version, backend); :meth:`predict` runs one dynamic batch."""
+
+    def __init__(self, engine: Engine, source: ModelSource, name: str, default_imgsz: int = 640) -> None:
+        self.engine = engine
+        self.source = source
+        self.name = name
+        info = engine.info
+        self.default_imgsz = default_imgsz if info.dynamic_imgsz else int(info.imgsz[0])
+
+    @property
+    def version(self) -> str:
+        return self.source.version
+
+    @property
+    def task(self) -> str:
+        return self.engine.info.task
+
+    def describe(self) -> dict[str, Any]:
+        """Metadata for responses and ``GET /v2/models/{name}``: which engine serves which version."""
+        info = self.engine.info
+        return {"name": self.name, "version": self.version, "source": self.source.uri, "task": info.task,
+                "backend": info.backend, "device": info.device, "precision": info.precision,
+                "imgsz": self.default_imgsz, "dynamic_imgsz": info.dynamic_imgsz, "artifact": info.artifact,
+                "names": {str(k): v for k, v in info.names.items()}}
+
+    def input_size(self, requested: int | None) -> int:
+        """The input size for a requested ``imgsz``: rounded up to the stride (dynamic engines) or the fixed size."""
+        info = self.engine.info
+        if requested is None:
+            return self.default_imgsz
+        if info.dynamic_imgsz:
+            return max(info.stride, math.ceil(requested / info.stride) * info.stride)
+        if requested != self.default_imgsz:
+            raise RequestError(f"imgsz={requested} is not available: this {info.backend} engine runs "
+                               f"{self.default_imgsz}x{self.default_imgsz} only; omit imgsz or send "
+                               f"imgsz={self.default_imgsz}")
+        return requested
+
+    def predict(self, requests: Sequence[InferenceRequest]) -> list[Prediction | RequestError]:
+        """One dynamic batch: images of the same input size share one forward; a bad request fails alone."""
+        outcomes: list[Prediction | RequestError | None] = [None] * len(requests)
+        groups: dict[int, list[int]] = defaultdict(list)
+        for index, request in enumerate(requests):
+            try:
+                groups[self.input_size(request.imgsz)].append(index)
+            except RequestError as exc:
+                outcomes[index] = exc
+        for size, indices in groups.items():
+            for index, prediction in zip(indices, self._run([requests[i] for i in indices], size)):
+                outcomes[index] = prediction
+        return outcomes  # type: ignore[return-value]
+
+    def _run(self, requests: Sequence[InferenceRequest], size: int) -> list[Prediction]:
+        info = self.engine.info
+        images = [request.image for request in requests]
+        started = time.perf_counter()
+        batch = center_crop_batch(images, size) if info.task == "classify" else letterbox_batch(images, size)
+        inputs = batch.to_float_nchw()
+        prepared = time.perf_counter()
+        outputs = self.engine(inputs)
+        inferred = time.perf_counter()
+        predictions = [self._result(outputs[i:i + 1], request, batch, i) for i, request in enumerate(requests)]
+        finished = time.perf_counter()
+        per_image = 1000.0 / len(requests)
+        timing = {"preprocess": (prepared - started) * per_image, "inference": (inferred - prepared) * per_image,
+                  "postprocess": (finished - inferred) * per_image, "batch_size": float(len(requests))}
+        for prediction in predictions:
+            prediction.timing = dict(timing)
+        return predictions
+
+    def _result(self, output: np.ndarray, request: InferenceRequest, batch: Any, index: int) -> Prediction:
+        info = self.engine.info
+        names = info.names
+        common = {"model": self.name, "version": self.version, "backend": info.backend,
+                  "imgsz": batch.canvas.shape[1]}
+        if info.task == "classify":
+            (result,) = classification_results(output, [request.image], names)
+            probs = result.probs.data.numpy().astype(np.float32)
+            return Prediction("classify", np.zeros((0, 6), np.float32), probs,
+                              [names[i] for i in range(len(names))], **common)
+        (result,) = detection_results(output, [request.image], [batch.letterboxes[index]], names, conf=request.conf,
+                                      iou=request.iou, max_det=request.max_det, end2end=info.end2end)
+        data = result.boxes.data.numpy().astype(np.float32)
+        return Prediction("detect", data, None, [names.get(int(c), str(int(c))) for c in data[:, 5]], **common)
+
+
+def default_threads(num_cpus: float) -> int:
+    """Engine threads for a replica with ``num_cpus`` CPUs (at least one, at most the machine's cores)."""
+    return max(1, min(os.cpu_count() or 1, int(num_cpus) or 1))

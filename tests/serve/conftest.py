@@ -1,0 +1,20 @@
+"""Fixtures of the serving tests (helpers live in serve_support.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from serve_support import confident_checkpoint
+
+
+@pytest.fixture(scope="session")
+def confident_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return confident_checkpoint(tmp_path_factory.mktemp("serve-weights") / "confident.safetensors")
+
+
+@pytest.fixture(scope="session")
+def sample_jpegs() -> list[bytes]:
+    from yolov12.infer.samples import sample_images
+
+    return [Path(path).read_bytes() for path in sample_images()]

@@ -1,0 +1,66 @@
+"""Serving test helpers: a checkpoint that always detects, and a real Serve application on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+IMGSZ = 96  # small and fast; a multiple of the stride 32
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def confident_checkpoint(path: Path, bias: float = 6.0, name: str = "thing") -> Path:
+    """A one-class yolov12n whose class bias says 'object' everywhere (non-empty, image-dependent detections)."""
+    from yolov12.models import build_model, load_architecture
+    from yolov12.weights import save_checkpoint
+
+    model = build_model(load_architecture("yolov12n").with_overrides(num_classes=1), names={0: name})
+    for branch in model.model[-1].cv3:
+        branch[-1].bias.data[:] = bias
+    return save_checkpoint(model, path)
+
+
+@contextlib.contextmanager
+def running_app(args: dict[str, Any], name: str = "yolov12", timeout_s: float = 240) -> Iterator[str]:
+    """Start Ray (if needed) and Serve on a free loopback port, run ``build_app(args)``; yield the base URL."""
+    import ray
+    from ray import serve
+
+    from serve.app import build_app
+
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(address="local", num_cpus=8, include_dashboard=False, log_to_driver=False)  # never a shared cluster
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    try:
+        serve.run(build_app(args), name=name, route_prefix="/")
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(url, timeout_s)
+        yield url
+    finally:
+        serve.shutdown()
+        if started_ray:
+            ray.shutdown()
+
+
+def wait_until_ready(url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/v2/health/ready", timeout=5).status_code == 200:
+                return
+        time.sleep(0.5)
+    pytest.fail(f"the Serve app at {url} did not become ready within {timeout_s:.0f}s")

@@ -68,9 +68,18 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
         return False
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     options: dict[str, Any] = {"logging_level": logging.WARNING}
-    if address == "local":
-        options.update(num_cpus=num_cpus, include_dashboard=False)
-    ray.init(address=address, **options)
+    if address != "local":
+        ray.init(address=address, **options)
+        return True
+    for attempt in (1, 2):  # Ray gives a local raylet 30 s to register: a busy machine can miss it once
+        try:
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **options)
+            return True
+        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for this timeout
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
+            logger.warning("local Ray did not start in time (%s); trying once more", exc)
+            ray.shutdown()
     return True
 
 

@@ -29,12 +29,24 @@ def current_context() -> DistributedContext:
     return DistributedContext()
 
 
+def sum_gradients_hook(process_group, bucket):
+    """DDP communication hook: all-reduce gradients as a SUM over ranks (DDP's default is the mean).
+
+    Our losses are sums over the batch and ``plan_optimiser`` divides the accumulation by the world size, so the
+    gradient of one optimiser step covers ``nbs`` images whether they come from one process or from many.
+    """
+    work = dist.all_reduce(bucket.buffer(), group=process_group, async_op=True)
+    return work.get_future().then(lambda future: future.value()[0])
+
+
 def wrap_model(model: nn.Module, context: DistributedContext, device: torch.device) -> nn.Module:
-    """DistributedDataParallel when several processes train together, the model itself otherwise."""
+    """DistributedDataParallel (summing gradients) when several processes train together, the model otherwise."""
     if not context.is_distributed:
         return model
     device_ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    wrapped = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    wrapped.register_comm_hook(None, sum_gradients_hook)
+    return wrapped
 
 
 def broadcast_object(value, context: DistributedContext, source: int = 0):

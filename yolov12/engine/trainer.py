@@ -19,7 +19,7 @@ from yolov12.config.train import TrainConfig
 from yolov12.engine.callbacks import Callback, CallbackList, ProgressBar, ResultsCSV
 from yolov12.engine.checkpoint import load_resume_state, restore, save_run_checkpoint
 from yolov12.engine.data_setup import TrainingData, build_training_data
-from yolov12.engine.distributed import DistributedContext, current_context, wrap_model
+from yolov12.engine.distributed import DistributedContext, broadcast_object, current_context, wrap_model
 from yolov12.engine.ema import ModelEMA
 from yolov12.engine.evaluate import evaluate, fitness
 from yolov12.engine.loop import train_one_epoch
@@ -77,8 +77,6 @@ def _resolve_run_dir(config: TrainConfig, context: DistributedContext) -> Path:
         path = Path(run.resume) if isinstance(run.resume, str) else Path(run.project) / run.name
         return path.parent.parent if path.suffix else path  # accept a run folder or its weights/last.state.pt
     path = new_run_dir(run.project, run.name, run.exist_ok) if context.rank == 0 else None
-    from yolov12.engine.distributed import broadcast_object  # noqa: PLC0415
-
     return Path(broadcast_object(str(path) if path else None, context))
 
 
@@ -100,12 +98,17 @@ def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, conte
     )
 
 
-def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None = None) -> FitResult:
-    """Train ``model`` as ``config`` says; returns the run folder, checkpoint paths and final metrics."""
+def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None = None, *,
+        run_dir: str | Path | None = None) -> FitResult:
+    """Train ``model`` as ``config`` says; returns the run folder, checkpoint paths and final metrics.
+
+    ``run_dir``: the run folder chosen by the caller (e.g. each Ray Train worker's local folder), used as is on every
+    rank; with ``resume=True`` the run continues from its ``weights/last.state.pt``. Default: ``project/name``.
+    """
     context = current_context()
     run = config.run
     seed_everything(run.seed, run.deterministic)
-    run_dir = _resolve_run_dir(config, context)
+    run_dir = Path(run_dir) if run_dir is not None else _resolve_run_dir(config, context)
     saved = load_resume_state(run_dir) if run.resume else None
     if saved is not None:
         config = TrainConfig.from_overrides({**saved["config"], "resume": run.resume})
@@ -117,6 +120,7 @@ def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None 
         logger.info("resuming %s at epoch %d/%d", run_dir, state.epoch + 1, state.epochs)
     hooks = CallbackList([ResultsCSV(run_dir / "results.csv"), *([ProgressBar()] if run.verbose else []),
                           *(callbacks or [])])
+    hooks.on_train_data(state, data)
     hooks.on_fit_start(state)
     metrics: dict[str, float] = {}
     paths: dict[str, Path] = {}
@@ -127,6 +131,8 @@ def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None 
         metrics = train_one_epoch(state, data.train_loader, hooks)
         if run.val and state.is_main_process and data.val_loader is not None:
             metrics.update(evaluate(state.ema.ema, data.val_loader, data.names, state.device, config))
+        if context.is_distributed:  # every rank ranks, stops early and reports by rank 0's validation
+            metrics.update(broadcast_object({k: v for k, v in metrics.items() if k.startswith("metrics/")}, context))
         score = fitness(metrics, model.task)
         is_best = state.best_fitness is None or score > state.best_fitness
         state.best_fitness = score if is_best else state.best_fitness

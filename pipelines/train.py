@@ -1,0 +1,254 @@
+"""Driver of the Ray Train job: ``python -m pipelines.train --config configs/sample.yaml [key=value ...]``.
+
+Locally it starts a Ray instance; under ``ray job submit`` (or with ``RAY_ADDRESS`` set) it joins that cluster.
+Steps: parse the config → ``ray.init`` → MLflow run (optional) → ``TorchTrainer(...).fit()`` → copy the final run
+folder (weights, results.csv, plots, resume state) out of the result checkpoint → register the best weights → summary.
+
+Example:
+    >>> result = run_pipeline(load_pipeline_config("configs/sample.yaml", ["epochs=1"]))  # doctest: +SKIP
+    >>> result.best  # doctest: +SKIP
+    PosixPath('runs/train-ray/yolov12n-sample-20260101-120000/weights/best.safetensors')
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines import tracking
+from pipelines.config import PipelineConfig, load_pipeline_config
+from pipelines.storage import resolve_storage, worker_environment
+from yolov12.cli.commands import Command
+from yolov12.config.base import ConfigError
+from yolov12.engine.callbacks import Callback
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Where the job went: the local run folder, its weights, final metrics and the lineage ids."""
+
+    name: str
+    run_dir: Path  # storage.output/name: weights/, results.csv, plots, weights/last.state.pt
+    best: Path | None
+    last: Path | None
+    metrics: dict[str, Any]
+    checkpoint: str  # the final Ray Train checkpoint (in storage_path/name)
+    resumed: bool  # the run name already existed in storage: training continued from its latest checkpoint
+    run_id: str | None = None
+    model_version: str | None = None
+    onnx: Path | None = None
+
+
+def default_run_name(config: PipelineConfig) -> str:
+    """``<model>-<data>-<timestamp>``; give ``storage.name`` explicitly to be able to resubmit (resume) a run."""
+    model = Path(config.model.rstrip("/")).stem
+    data = Path(str(config.train.data.data).rstrip("/"))
+    data_name = data.parent.name if data.stem in ("data", "dataset") and data.parent.name else data.stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model}-{data_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def configured_teachers(config: PipelineConfig) -> list[str]:
+    """Teacher checkpoints named by the ``distill`` training section (empty without one)."""
+    distill = getattr(config.train, "distill", None)
+    return [str(t) for t in (getattr(distill, "teachers", None) or [])]
+
+
+def init_ray() -> bool:
+    """Join ``RAY_ADDRESS`` (set by ``ray job submit``) or start a private local instance; True if we started it."""
+    import ray  # noqa: PLC0415
+
+    if ray.is_initialized():
+        return False
+    address = os.environ.get("RAY_ADDRESS") or "local"
+    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+    return True
+
+
+def run_pipeline(config: PipelineConfig, callbacks: list[Callback] | None = None) -> PipelineResult:
+    """Run one Ray Train job (see the module docstring). ``callbacks``: extra engine callbacks for every worker."""
+    import ray.train  # noqa: PLC0415
+    from ray.train.torch import TorchConfig, TorchTrainer  # noqa: PLC0415
+
+    from pipelines.worker import train_loop_per_worker  # noqa: PLC0415
+
+    name = config.storage.name or default_run_name(config)
+    storage = resolve_storage(config.storage.storage_path)
+    resumed = storage.run_exists(name)
+    if resumed:
+        logger.info("run %s exists in %s: resuming from its latest checkpoint", name, storage.uri)
+    _check_options(config)
+    init_ray()
+    if config.tracking.enabled:  # workers log to the same store, wherever they run
+        config = config.model_copy(update={"tracking": config.tracking.resolved()})
+    run_id = _start_tracking(config, name) if config.tracking.enabled else None
+    scaling = config.scaling
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"pipeline": config.model_dump(mode="json"), "run_id": run_id,
+                           "callbacks": list(callbacks or [])},
+        torch_config=TorchConfig(backend="nccl" if scaling.use_gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
+            resources_per_worker=scaling.resources_per_worker, placement_strategy=scaling.placement_strategy),
+        run_config=ray.train.RunConfig(
+            name=name, storage_path=storage.storage_path, storage_filesystem=storage.filesystem,
+            failure_config=ray.train.FailureConfig(max_failures=config.failure.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=config.checkpoint.num_to_keep,
+                checkpoint_score_attribute=config.checkpoint.score_attribute,
+                checkpoint_score_order=config.checkpoint.score_order),
+            worker_runtime_env={"env_vars": worker_environment()},
+            logging_config=ray.train.LoggingConfig(log_level="WARNING")),  # our EpochLog is the progress line
+    )
+    try:
+        result = trainer.fit()
+        if result.checkpoint is None:
+            raise RuntimeError(f"run {name} finished without a checkpoint in {storage.run_uri(name)}")
+        run_dir = collect_run(result.checkpoint, Path(config.storage.output) / name)
+        best, last = run_dir / "weights/best.safetensors", run_dir / "weights/last.safetensors"
+        best, last = (best if best.is_file() else None), (last if last.is_file() else None)
+        onnx = export_onnx(best or last) if config.export_onnx and (best or last) else None
+        version = None
+        if run_id:
+            version = tracking.finish_training_run(config.tracking, run_id, run_dir=run_dir,
+                                                   best_weights=best or last, onnx=onnx)
+    except BaseException:
+        if run_id:  # a resubmission with the same name reopens this run
+            tracking.fail_training_run(config.tracking, run_id)
+        raise
+    return PipelineResult(name, run_dir, best, last, dict(result.metrics or {}), result.checkpoint.path, resumed,
+                          run_id, version, onnx)
+
+
+def collect_run(checkpoint: Any, target: Path) -> Path:
+    """Copy the final checkpoint (the complete run folder) to ``target``, replacing an older copy."""
+    staging = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.to_directory(str(staging))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+def export_onnx(weights: Path) -> Path:
+    """ONNX next to the weights, through the library's exporter."""
+    from yolov12 import YOLO  # noqa: PLC0415
+
+    model = YOLO(str(weights))
+    if not hasattr(model, "export"):
+        raise ConfigError("export_onnx=true needs the exporter (YOLO.export), which this build lacks; "
+                          "set export_onnx=false")
+    return Path(model.export(format="onnx"))
+
+
+def _check_options(config: PipelineConfig) -> None:
+    if config.export_onnx:
+        from yolov12 import YOLO  # noqa: PLC0415
+
+        if not hasattr(YOLO, "export"):
+            raise ConfigError("export_onnx=true needs the exporter (YOLO.export), which this build lacks; "
+                              "set export_onnx=false")
+    if not config.train.run.val and config.checkpoint.score_attribute != "fitness":
+        raise ConfigError(f"checkpoint.score_attribute={config.checkpoint.score_attribute} needs validation; "
+                          "set val=true or checkpoint.score_attribute=fitness")
+
+
+def _start_tracking(config: PipelineConfig, name: str) -> str:
+    """Open (or reopen, for a resubmitted run) the MLflow run with params, dataset, teachers and system info."""
+    import ray  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
+    digest, source = dataset_lineage(config.train.data.data)
+    system = {"world_size": max(config.scaling.num_workers, 1), "use_gpu": config.scaling.use_gpu,
+              "resources_per_worker": config.scaling.resources_per_worker, "ray_nodes": len(ray.nodes()),
+              "ray_version": ray.__version__, "torch_version": torch.__version__, "python": platform.python_version()}
+    return tracking.start_training_run(config.tracking, run_name=name, params=config.model_dump(mode="json"),
+                                       dataset_digest=digest, dataset_source=source,
+                                       teachers=configured_teachers(config), system=system)
+
+
+def dataset_lineage(data: str) -> tuple[str, str]:
+    """(digest, source) of the training split, for MLflow (the digest covers the full split, before ``fraction``)."""
+    from yolov12.data.detection_dataset import build_datasets  # noqa: PLC0415
+    from yolov12.data.digest import dataset_digest  # noqa: PLC0415
+
+    dataset, _ = build_datasets(data, "train")
+    source = data if "://" in data or not Path(data).exists() else str(Path(data).resolve())
+    return dataset_digest(dataset.records), source
+
+
+def summary(result: PipelineResult) -> str:
+    """What the job printed last: run, epochs, scores, where everything is."""
+    metrics = result.metrics
+    scores = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("fitness", "mAP50-95", "mAP50", "accuracy_top1")
+                       if k in metrics)
+    lines = [f"run {result.name}{' (resumed)' if result.resumed else ''}: {int(metrics.get('epoch', 0))} epochs; "
+             f"{scores or 'no validation metrics'}",
+             f"  run folder: {result.run_dir}", f"  best: {result.best}", f"  last: {result.last}",
+             f"  checkpoint: {result.checkpoint}"]
+    if result.onnx:
+        lines.append(f"  onnx: {result.onnx}")
+    if result.run_id:
+        lines.append(f"  MLflow run: {result.run_id}; registered version: {result.model_version}")
+    return "\n".join(lines)
+
+
+def parse_arguments(argv: list[str]) -> tuple[str | None, list[str]]:
+    """``--config PATH`` (or ``config=PATH``) and the ``key=value`` overrides."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", "-c", help="pipeline YAML, e.g. configs/sample.yaml")
+    parser.add_argument("overrides", nargs="*", help="key=value: epochs=3, scaling.num_workers=2, storage.name=r1")
+    arguments = parser.parse_args(argv)
+    config, overrides = arguments.config, []
+    for item in arguments.overrides:
+        if item.startswith("config="):
+            config = item.partition("=")[2]
+        else:
+            overrides.append(item)
+    return config, overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; a configuration or input error prints one line and returns 2, a failed run returns 1."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        path, overrides = parse_arguments(argv)
+        config = load_pipeline_config(path, overrides)
+        result = run_pipeline(config)
+    except (ConfigError, FileNotFoundError) as exc:
+        if os.environ.get("YOLOV12_DEBUG"):
+            raise
+        print(f"pipelines.train: error: {_first_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a failed run: one line, details are in the worker logs above
+        if os.environ.get("YOLOV12_DEBUG"):
+            raise
+        print(f"pipelines.train: training failed: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    print(summary(result))
+    return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+TRAIN_RAY_COMMAND = Command(
+    "train-ray", "train on Ray: yolov12 train-ray --config configs/sample.yaml epochs=3 scaling.num_workers=2", main)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -76,7 +76,8 @@ class Detector:
                                                  **(user_config or {})})
         async with self._reload_lock:
             current = self.model
-            resolved = await asyncio.to_thread(resolve_source, settings.model, self.app_config.tracking_uri)
+            resolved = await asyncio.to_thread(resolve_source, settings.model, self.app_config.tracking_uri,
+                                               self.app_config.cache_dir)
             changed = (resolved != current.source or settings.name != self.settings.name
                        or settings.revision != self.settings.revision)
             if changed:

@@ -92,14 +92,16 @@ class Prediction:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-def resolve_source(source: str, tracking_uri: str | None = None) -> ModelSource:
-    """A path, or a registry URI resolved now (aliases move) to the version it names and its downloaded weights."""
+def resolve_source(source: str, tracking_uri: str | None = None, cache_dir: str | None = None) -> ModelSource:
+    """A path, or a registry URI resolved now (aliases move) to the version it names and its downloaded weights
+    (kept under ``cache_dir/models`` when given, else the registry's default cache)."""
     if source.startswith("models:/"):
         from pipelines.registry import RegistryError, lookup, mlflow_client, resolve_model_uri  # noqa: PLC0415
 
         try:
             version = lookup(source, mlflow_client(tracking_uri))
-            path = resolve_model_uri(f"models:/{version.name}/{version.version}", tracking_uri=tracking_uri)
+            path = resolve_model_uri(f"models:/{version.name}/{version.version}", tracking_uri=tracking_uri,
+                                     cache_dir=Path(cache_dir) / "models" if cache_dir else None)
         except RegistryError as exc:
             raise ModelSourceError(str(exc)) from None
         return ModelSource(source, Path(path), version.name, str(version.version))
@@ -188,7 +190,7 @@ def load_serving_model(source: str | ModelSource, *, backend: str = "auto", devi
                        max_batch: int = 8, threads: int | None = None, cache_dir: str | None = None,
                        tracking_uri: str | None = None, name: str | None = None) -> ServingModel:
     """Resolve ``source`` and load it on the best engine for this replica (see the module docstring)."""
-    resolved = source if isinstance(source, ModelSource) else resolve_source(source, tracking_uri)
+    resolved = source if isinstance(source, ModelSource) else resolve_source(source, tracking_uri, cache_dir)
     device = resolve_device(device)
     chosen = choose_backend(backend, resolved.path, device)
     artifact = resolved.path

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_support import confident_checkpoint
+from serve_support import confident_checkpoint, serve_instance
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +19,10 @@ def sample_jpegs() -> list[bytes]:
     from yolov12.infer.samples import sample_images
 
     return [Path(path).read_bytes() for path in sample_images()]
+
+
+@pytest.fixture(scope="package")
+def serve_port() -> Iterator[int]:
+    """Ray + Serve started once for the serving tests (each module runs and deletes its own application)."""
+    with serve_instance() as port:
+        yield port

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,27 +35,37 @@ def confident_checkpoint(path: Path, bias: float = 6.0, name: str = "thing") -> 
 
 
 @contextlib.contextmanager
-def running_app(args: dict[str, Any], name: str = "yolov12", timeout_s: float = 240) -> Iterator[str]:
-    """Start Ray (if needed) and Serve on a free loopback port, run ``build_app(args)``; yield the base URL."""
+def serve_instance() -> Iterator[int]:
+    """A fresh local Ray node (never a shared cluster) with Serve's HTTP proxy on a free loopback port."""
     import ray
+    from ray import serve
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(address="local", num_cpus=8, include_dashboard=False, log_to_driver=False)
+    port = free_port()
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        yield port
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def running_app(port: int, args: dict[str, Any], name: str, timeout_s: float = 240) -> Iterator[str]:
+    """``build_app(args)`` running as application ``name`` on the Serve instance; yields the base URL."""
     from ray import serve
 
     from serve.app import build_app
 
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(address="local", num_cpus=8, include_dashboard=False, log_to_driver=False)  # never a shared cluster
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(args), name=name, route_prefix="/")
     try:
-        serve.run(build_app(args), name=name, route_prefix="/")
         url = f"http://127.0.0.1:{port}"
         wait_until_ready(url, timeout_s)
         yield url
     finally:
-        serve.shutdown()
-        if started_ray:
-            ray.shutdown()
+        serve.delete(name)
 
 
 def wait_until_ready(url: str, timeout_s: float) -> None:
@@ -64,3 +76,13 @@ def wait_until_ready(url: str, timeout_s: float) -> None:
                 return
         time.sleep(0.5)
     pytest.fail(f"the Serve app at {url} did not become ready within {timeout_s:.0f}s")
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG file whose header claims ``width`` x ``height`` (the first rows of zeros follow)."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + png_chunk(b"IDAT", zlib.compress(bytes(4096))) + png_chunk(b"IEND", b"")

@@ -10,17 +10,15 @@ import base64
 import os
 import random
 import signal
-import struct
 import threading
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
-from serve_support import IMGSZ, confident_checkpoint, running_app
+from serve_support import IMGSZ, confident_checkpoint, png_claiming, running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -34,11 +32,11 @@ def second_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_url(confident_weights: Path, second_weights: Path) -> str:
+def app_url(serve_port: int, confident_weights: Path, second_weights: Path) -> str:
     args = {"model": str(confident_weights), "backend": "torch", "imgsz": IMGSZ, "max_batch_size": 8,
             "batch_wait_timeout_s": 0.02, "num_cpus": 1, "threads": 1, "max_body_bytes": MAX_BODY,
             "models": {"second": str(second_weights)}}
-    with running_app(args, name=APP) as url:
+    with running_app(serve_port, args, name=APP) as url:
         yield url
 
 
@@ -148,11 +146,6 @@ def test_multiplexed_model_selected_by_header(app_url: str, sample_jpegs: list[b
     assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims ``width`` x ``height`` (no pixel data): a decompression bomb's calling card."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
 
 
 def bad_requests(jpeg: bytes) -> list[tuple[str, dict]]:
@@ -162,7 +155,7 @@ def bad_requests(jpeg: bytes) -> list[tuple[str, dict]]:
         ("empty body", {"data": b"", "headers": image}),
         ("random bytes", {"data": os.urandom(5000), "headers": image}),
         ("jpeg magic then garbage", {"data": jpeg[:3] + os.urandom(2000), "headers": image}),
-        ("20000x20000 png", {"data": png_header_only(20000, 20000), "headers": {"Content-Type": "image/png"}}),
+        ("20000x20000 png", {"data": png_claiming(20000, 20000), "headers": {"Content-Type": "image/png"}}),
         ("wrong content type", {"data": jpeg, "headers": {"Content-Type": "text/plain"}}),
         ("oversized body", {"data": b"\xff\xd8\xff" + bytes(MAX_BODY), "headers": image}),
         ("conf above 1", {"data": jpeg, "headers": image, "params": {"conf": "2"}}),

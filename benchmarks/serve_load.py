@@ -1,0 +1,151 @@
+"""Ray Serve vs the same engine in-process: throughput and latency at several concurrencies, and replica memory.
+
+For each concurrency C: the in-process row runs the ServingModel the Detector holds (same backend, threads, image
+size) on batches of min(C, max_batch_size) images, JPEG decode included, one batch after the other; the Serve row
+sends ``--requests`` POST /v1/detect requests from C client threads over HTTP to one Detector replica with dynamic
+batching. "added p50" is Serve's p50 minus the in-process per-request latency at batch 1 (concurrency 1 only).
+The resident memory is the Detector replica's VmRSS after the run.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/serve_load.py --imgsz 320 --requests 300 --concurrency 1 8 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import ray
+import requests
+from ray import serve
+
+from serve.app import build_app
+from serve.images import decode_image
+from serve.runtime import InferenceRequest, load_serving_model
+from yolov12.infer.samples import sample_images
+from yolov12.models import build_model, load_architecture
+from yolov12.weights import save_checkpoint
+
+
+def confident_weights(folder: Path) -> Path:
+    """yolov12n (1 class) whose class bias makes it detect everywhere: realistic NMS/postprocess work."""
+    model = build_model(load_architecture("yolov12n").with_overrides(num_classes=1), names={0: "thing"})
+    for branch in model.model[-1].cv3:
+        branch[-1].bias.data[:] = 2.0
+    return save_checkpoint(model, folder / "bench.safetensors")
+
+
+def in_process(model, jpegs: list[bytes], batch: int, seconds: float) -> tuple[float, float]:
+    """(images/s, ms per batch) of decode + predict on batches of ``batch`` for about ``seconds``."""
+    done, times = 0, []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(times) < 3:
+        started = time.perf_counter()
+        images = [decode_image(jpegs[(done + i) % len(jpegs)], 10**8) for i in range(batch)]
+        model.predict([InferenceRequest(image) for image in images])
+        times.append(time.perf_counter() - started)
+        done += batch
+    return done / sum(times), statistics.median(times) * 1000
+
+
+def over_http(url: str, jpegs: list[bytes], total: int, clients: int) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, errors) for ``total`` requests from ``clients`` threads."""
+    local = threading.local()
+
+    def one(index: int) -> tuple[bool, float]:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        started = time.perf_counter()
+        try:
+            ok = session.post(f"{url}/v1/detect", data=jpegs[index % len(jpegs)], timeout=300,
+                              headers={"Content-Type": "image/jpeg"}).status_code == 200
+        except requests.RequestException:
+            ok = False
+        return ok, (time.perf_counter() - started) * 1000
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(min(total, 2 * clients))))  # warm-up
+        started = time.perf_counter()
+        results = list(pool.map(one, range(total)))
+        wall = time.perf_counter() - started
+    latencies = [ms for _, ms in results]
+    p50, p99 = np.percentile(latencies, [50, 99])
+    return total / wall, float(p50), float(p99), sum(not ok for ok, _ in results)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="weights / exported model / models:/NAME@alias (default: a yolov12n)")
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("--max-batch-size", type=int, default=8)
+    parser.add_argument("--batch-wait", type=float, default=0.005)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--seconds", type=float, default=10.0, help="in-process measuring time per row")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    model_source = args.model or str(confident_weights(scratch))
+    jpegs = [Path(p).read_bytes() for p in sample_images()]
+    common = {"backend": args.backend, "imgsz": args.imgsz, "threads": args.threads, "cache_dir": str(scratch)}
+    local = load_serving_model(model_source, max_batch=args.max_batch_size, **common)
+    print(f"model {model_source}: {local.engine}", file=sys.stderr)
+    baseline = {c: in_process(local, jpegs, min(c, args.max_batch_size), args.seconds) for c in args.concurrency}
+    single_ms = in_process(local, jpegs, 1, args.seconds)[1]
+    del local
+
+    ray.init(address="local", num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
+    port = 18000 + os.getpid() % 1000
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    app = build_app({"model": model_source, "max_batch_size": args.max_batch_size, "num_replicas": 1,
+                     "batch_wait_timeout_s": args.batch_wait, "max_ongoing_requests": 2 * max(args.concurrency),
+                     "ingress_max_ongoing_requests": 4 * max(args.concurrency), "num_cpus": args.threads, **common})
+    serve.run(app, name="bench", route_prefix="/")
+    url = f"http://127.0.0.1:{port}"
+    rows = []
+    try:
+        for clients in args.concurrency:
+            throughput, p50, p99, errors = over_http(url, jpegs, args.requests, clients)
+            rows.append((clients, throughput, p50, p99, errors))
+        pid = serve.get_deployment_handle("Detector", app_name="bench").ping.remote().result()["pid"]
+        memory = rss_mb(pid)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}; {Path(model_source).name}, backend {args.backend}, imgsz {args.imgsz}, "
+          f"max_batch_size {args.max_batch_size}, batch wait {args.batch_wait * 1000:.0f} ms, {args.threads} threads\n")
+    print("| concurrency | in-process img/s (batch) | Serve req/s | ratio | Serve p50 ms | Serve p99 ms | errors |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for clients, throughput, p50, p99, errors in rows:
+        local_rate = baseline[clients][0]
+        print(f"| {clients} | {local_rate:.1f} ({min(clients, args.max_batch_size)}) | {throughput:.1f} | "
+              f"{throughput / local_rate:.2f} | {p50:.0f} | {p99:.0f} | {errors} |")
+    p50_one = next((p50 for clients, _, p50, _, _ in rows if clients == 1), None)
+    if p50_one is not None:
+        print(f"\nin-process latency at batch 1: {single_ms:.1f} ms; Serve p50 at concurrency 1: {p50_one:.1f} ms "
+              f"(added {p50_one - single_ms:.1f} ms)")
+    print(f"Detector replica RSS: {memory:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

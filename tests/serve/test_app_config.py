@@ -1,0 +1,110 @@
+"""Serving config, the application builder, image decoding and engine choice (no Ray cluster needed)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from serve_support import png_claiming
+
+from serve.app import build_app, detector_options
+from serve.config import ModelSettings, ServeAppConfig
+from serve.images import ImageError, decode_image
+from serve.runtime import ModelSourceError, choose_backend, resolve_source
+from yolov12.config.base import ConfigError
+from yolov12.infer.image_io import read_image
+from yolov12.infer.samples import sample_images
+
+
+def test_config_parses_cli_text_and_rejects_typos_with_a_hint() -> None:
+    config = ServeAppConfig.from_overrides({"model": "w.safetensors", "max_batch_size": "4",
+                                            "models": "{b: other.safetensors}",
+                                            "autoscaling": "{min_replicas: 1, max_replicas: 3}"})
+    assert config.max_batch_size == 4 and config.models == {"b": "other.safetensors"}
+    assert config.autoscaling.max_replicas == 3 and config.detector_max_ongoing_requests == 16
+    with pytest.raises(ConfigError, match="did you mean 'max_batch_size'"):
+        ServeAppConfig.from_overrides({"model": "w", "max_batch": 4})
+    with pytest.raises(ConfigError, match="min_replicas=3 is above max_replicas=1"):
+        ServeAppConfig.from_overrides({"model": "w", "autoscaling": {"min_replicas": 3, "max_replicas": 1}})
+    with pytest.raises(ConfigError, match="device"):
+        ServeAppConfig.from_overrides({"model": "w", "device": "tpu"})
+    assert config.source_for("") == "w.safetensors" and config.source_for("b") == "other.safetensors"
+    with pytest.raises(KeyError, match="serves: default, b"):
+        config.source_for("c")
+
+
+def test_build_app_maps_config_to_deployment_options() -> None:
+    config = ServeAppConfig.from_overrides({"model": "models:/m@champion", "max_batch_size": 16, "num_gpus": 1,
+                                            "autoscaling": {"min_replicas": 1, "max_replicas": 4,
+                                                            "target_ongoing_requests": 12}})
+    options = detector_options(config)
+    assert options["max_ongoing_requests"] == 32 and options["ray_actor_options"] == {"num_cpus": 1.0, "num_gpus": 1}
+    assert options["autoscaling_config"]["max_replicas"] == 4 and "num_replicas" not in options
+    assert ModelSettings.model_validate(options["user_config"]).model == "models:/m@champion"
+    app = build_app({"model": "models:/m@champion", "num_replicas": 2})
+    assert type(app).__name__ == "Application"
+    with pytest.raises(ConfigError, match="unknown key"):
+        build_app({"model": "x", "bogus": 1})
+
+
+def test_decode_gives_the_pixels_read_image_gives_and_refuses_the_rest() -> None:
+    path = sample_images()[0]
+    np.testing.assert_array_equal(decode_image(Path(path).read_bytes(), 10**8), read_image(path))
+    image = read_image(path)
+    for fmt in ("PNG", "BMP", "WEBP"):
+        buffer = io.BytesIO()
+        Image.fromarray(image[..., ::-1]).save(buffer, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+        np.testing.assert_array_equal(decode_image(buffer.getvalue(), 10**8), image)
+    cases = [(b"", 400, "no image"), (b"hello world", 415, "not a JPEG"), (png_claiming(20000, 20000), 413, "larger"),
+             (png_claiming(5000, 5000), 413, "above the limit"), (Path(path).read_bytes()[:300], 400, "")]
+    for data, status, fragment in cases:
+        with pytest.raises(ImageError, match=fragment) as error:
+            decode_image(data, max_pixels=4000 * 4000)
+        assert error.value.status == status
+    gray = cv2.imencode(".png", np.full((20, 30), 7, np.uint8))[1].tobytes()
+    assert decode_image(gray, 10**6).shape == (20, 30, 3)
+
+
+def test_engine_choice_follows_artifact_and_hardware(tmp_path: Path) -> None:
+    weights = tmp_path / "m.safetensors"
+    weights.write_bytes(b"x")
+    assert choose_backend("auto", weights, "cpu") == "openvino"  # OpenVINO is installed; no GPU here
+    assert choose_backend("torch", weights, "cpu") == "torch"
+    assert choose_backend("auto", tmp_path / "m.onnx", "cpu") == "onnxruntime"
+    assert choose_backend("openvino", tmp_path / "m.onnx", "cpu") == "openvino"
+    with pytest.raises(ModelSourceError, match="onnxruntime artifact"):
+        choose_backend("tensorrt", tmp_path / "m.onnx", "cuda")
+    source = resolve_source(str(weights))
+    assert source.name == "m" and len(source.version) == 12
+    with pytest.raises(ModelSourceError, match="does not exist"):
+        resolve_source(str(tmp_path / "missing.safetensors"))
+
+
+@pytest.mark.slow
+def test_native_weights_are_exported_once_for_the_cpu_engine_and_agree_with_torch(
+        confident_weights: Path, tmp_path: Path) -> None:
+    import time
+
+    from serve.runtime import InferenceRequest, RequestError, load_serving_model
+
+    image = read_image(sample_images()[0])
+    request = [InferenceRequest(image, conf=0.3, iou=0.6, max_det=300)]
+    torch_model = load_serving_model(str(confident_weights), backend="torch", imgsz=64, threads=1)
+    built = load_serving_model(str(confident_weights), imgsz=64, max_batch=4, threads=1, cache_dir=str(tmp_path))
+    assert built.describe()["backend"] == "openvino" and str(tmp_path) in built.describe()["artifact"]
+    started = time.perf_counter()
+    cached = load_serving_model(str(confident_weights), imgsz=64, max_batch=4, threads=1, cache_dir=str(tmp_path))
+    assert cached.describe()["artifact"] == built.describe()["artifact"] and time.perf_counter() - started < 20
+    assert len(list(tmp_path.iterdir())) == 1  # one cache entry, no leftovers of the staging folder
+    reference, exported = torch_model.predict(request)[0], cached.predict(request)[0]
+    assert len(reference.detections) > 0
+    assert abs(len(exported.detections) - len(reference.detections)) <= 1
+    count = min(len(exported.detections), len(reference.detections))
+    np.testing.assert_allclose(-np.sort(-exported.detections[:, 4])[:count],
+                               -np.sort(-reference.detections[:, 4])[:count], atol=1e-3)
+    refused = cached.predict([InferenceRequest(image, 0.3, 0.6, 300, imgsz=128)])[0]
+    assert isinstance(refused, RequestError) and "runs 64x64 only" in str(refused)

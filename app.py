@@ -3,7 +3,8 @@
 The model is any source ``YOLO(...)`` accepts (native checkpoint, exported ONNX/OpenVINO, imported ``.pt``, zoo name)
 or a registry URI ``models:/NAME@alias`` (resolved through MLflow by ``pipelines.registry``). Without ``--model`` the
 demo uses the newest ``best.safetensors`` under ``runs/`` (what the main job trains), else an untrained yolov12n and
-says so on the page. Everything is served from this machine; nothing is downloaded.
+says so on the page. With ``--endpoint http://HOST:PORT`` it calls a running Serve endpoint (``yolov12 serve``)
+instead. Everything is served from this machine; nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ def load_model(source: str | None) -> tuple[Any, str]:
     if trained is not None:
         return YOLO(trained), str(trained)
     return YOLO(UNTRAINED), f"{UNTRAINED} (untrained: train first, e.g. `bash scripts/dev.sh main`, to see real boxes)"
+
+
+def load_endpoint(url: str) -> tuple[Any, str]:
+    """``(remote model, description)`` for a running Serve endpoint: same ``predict -> Results`` calls, over HTTP."""
+    from serve.client import RemoteModel  # noqa: PLC0415 - only when an endpoint is given
+
+    model = RemoteModel(url)
+    return model, model.description
 
 
 def detect(model: Any, image_rgb: np.ndarray | None, conf: float, iou: float, imgsz: int
@@ -88,14 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="YOLOv12 Gradio demo")
     parser.add_argument("--model", default=os.environ.get("YOLOV12_DEMO_MODEL"),
                         help="weights / exported model / zoo name / models:/NAME@alias (default: newest trained run)")
+    parser.add_argument("--endpoint", default=os.environ.get("YOLOV12_DEMO_ENDPOINT"),
+                        help="URL of a running Serve endpoint (yolov12 serve ...) to call instead of a local model")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from an offline machine
     try:
-        model, description = load_model(args.model)
-    except (ValueError, FileNotFoundError, OSError) as exc:
+        model, description = load_endpoint(args.endpoint) if args.endpoint else load_model(args.model)
+    except (ValueError, FileNotFoundError, OSError, RuntimeError) as exc:
         parser.exit(2, f"error: cannot load the demo model: {exc}\n")
     logger.info("demo model: %s", description)
     build_demo(model, description).launch(server_name=args.host, server_port=args.port, show_error=True)

@@ -148,6 +148,17 @@ def parse_params(options: dict[str, Any]) -> DetectParams:
         raise ApiError(422, format_validation_error(exc)) from None
 
 
+def api_key_from(settings: IngressSettings) -> str | None:
+    """The key requests must send: the value of ``settings.api_key_env`` on this replica (None: no check)."""
+    return os.environ.get(settings.api_key_env) or None if settings.api_key_env else None
+
+
+def check_api_key(sent: str | None, expected: str | None) -> None:
+    """401 unless no key is configured or ``sent`` equals it (constant-time comparison)."""
+    if expected and not hmac.compare_digest((sent or "").encode(), expected.encode()):
+        raise ApiError(401, f"missing or wrong {API_KEY_HEADER} header")
+
+
 def detection_json(prediction: Prediction) -> list[dict[str, Any]]:
     return [{"box": [round(float(v), 2) for v in row[:4]], "score": round(float(row[4]), 5), "class_id": int(row[5]),
              "class_name": name} for row, name in zip(prediction.detections, prediction.class_names)]
@@ -185,12 +196,11 @@ class Ingress:
     def __init__(self, detector: DeploymentHandle, settings: dict[str, Any]) -> None:
         self.detector = detector
         self.config = IngressSettings.model_validate(settings)
-        self.api_key = os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
+        self.api_key = api_key_from(self.config)
 
     # -- helpers ------------------------------------------------------------------------------------------------------
     def _authorise(self, request: Request) -> None:
-        if self.api_key and not hmac.compare_digest(request.headers.get(API_KEY_HEADER, ""), self.api_key):
-            raise ApiError(401, f"missing or wrong {API_KEY_HEADER} header")
+        check_api_key(request.headers.get(API_KEY_HEADER), self.api_key)
 
     def _handle(self, model_id: str) -> DeploymentHandle:
         return self.detector.options(multiplexed_model_id=model_id) if model_id else self.detector

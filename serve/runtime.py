@@ -31,6 +31,7 @@ from yolov12.infer.preprocess import center_crop_batch, letterbox_batch
 logger = logging.getLogger(__name__)
 
 EXPORT_FORMAT = {"openvino": "openvino", "onnxruntime": "onnx", "tensorrt": "engine"}
+DEFAULT_OPTIONS = (0.25, 0.7, 300)  # conf, iou, max_det of a request that leaves them unset (as PredictConfig)
 
 
 class ModelSourceError(ValueError):
@@ -246,7 +247,11 @@ class ServingModel:
         return requested
 
     def predict(self, requests: Sequence[InferenceRequest]) -> list[Prediction | RequestError]:
-        """One dynamic batch: images of the same input size share one forward; a bad request fails alone."""
+        """One dynamic batch: images of the same input size share one forward; a bad request fails alone.
+
+        Unset ``conf`` / ``iou`` / ``max_det`` take :data:`DEFAULT_OPTIONS` (the Detector fills its own first).
+        """
+        requests = [request.with_defaults(*DEFAULT_OPTIONS) for request in requests]
         outcomes: list[Prediction | RequestError | None] = [None] * len(requests)
         groups: dict[int, list[int]] = defaultdict(list)
         for index, request in enumerate(requests):

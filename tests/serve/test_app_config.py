@@ -108,3 +108,32 @@ def test_native_weights_are_exported_once_for_the_cpu_engine_and_agree_with_torc
                                -np.sort(-reference.detections[:, 4])[:count], atol=1e-3)
     refused = cached.predict([InferenceRequest(image, 0.3, 0.6, 300, imgsz=128)])[0]
     assert isinstance(refused, RequestError) and "runs 64x64 only" in str(refused)
+
+
+def test_serve_command_checks_its_arguments_before_starting_anything() -> None:
+    from serve.cli import SERVE_COMMAND
+    from yolov12.cli.arguments import CommandLineError
+
+    assert SERVE_COMMAND.name == "serve"
+    with pytest.raises(CommandLineError, match="needs a model"):
+        SERVE_COMMAND.run([])
+    with pytest.raises(CommandLineError, match="did you mean 'imgsz'"):
+        SERVE_COMMAND.run(["model=w.safetensors", "imgszz=320"])
+    with pytest.raises(ConfigError, match="max_batch_size"):
+        SERVE_COMMAND.run(["model=w.safetensors", "max_batch_size=0"])
+
+
+def test_api_key_is_required_only_when_configured(monkeypatch) -> None:
+    from serve.config import IngressSettings
+    from serve.http_api import ApiError, api_key_from, check_api_key
+
+    settings = IngressSettings(api_key_env="YOLOV12_TEST_KEY")
+    monkeypatch.delenv("YOLOV12_TEST_KEY", raising=False)
+    assert api_key_from(settings) is None and api_key_from(IngressSettings()) is None
+    check_api_key(None, api_key_from(settings))  # not configured: open
+    monkeypatch.setenv("YOLOV12_TEST_KEY", "s3cret")
+    check_api_key("s3cret", api_key_from(settings))
+    for sent in (None, "", "wrong", "s3cret "):
+        with pytest.raises(ApiError) as error:
+            check_api_key(sent, api_key_from(settings))
+        assert error.value.status == 401

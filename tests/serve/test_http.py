@@ -148,6 +148,25 @@ def test_multiplexed_model_selected_by_header(app_url: str, sample_jpegs: list[b
 
 
 
+def test_remote_model_and_the_demo_use_the_endpoint(app_url: str, sample_jpegs: list[bytes]) -> None:
+    import app
+    from serve.client import EndpointError, RemoteModel
+    from yolov12.infer.image_io import read_image
+    from yolov12.infer.samples import sample_images
+
+    model, description = app.load_endpoint(app_url)
+    assert isinstance(model, RemoteModel) and model.task == "detect" and model.names == {0: "thing"}
+    assert "confident" in description
+    image = read_image(sample_images()[0])
+    result = model.predict(image, conf=0.3)[0]
+    expected = as_array(detect(app_url, sample_jpegs[0], conf=0.3).json()["detections"])
+    np.testing.assert_allclose(result.boxes.data.numpy(), expected, atol=1e-4)
+    annotated, rows, status = app.detect(model, image[..., ::-1], conf=0.3, iou=0.7, imgsz=IMGSZ)
+    assert annotated.shape == image.shape and len(rows) == len(expected) > 0 and status.startswith(f"{len(rows)} ")
+    with pytest.raises(EndpointError, match="422"):
+        model.predict(image, conf=5)
+
+
 def bad_requests(jpeg: bytes) -> list[tuple[str, dict]]:
     """(name, requests.post keyword arguments) of inputs that must be refused with a 4xx."""
     image = {"Content-Type": "image/jpeg"}

@@ -90,6 +90,9 @@ def _build_one(
             args.insert(2, repeats)
             repeats = 1
         kwargs = block_keyword_arguments(layer.module.removeprefix("nn."), config)
+    elif layer_type.channels == "fuse":  # a fusion node: (channels of every input, c2 scaled, *rest)
+        c2 = make_divisible(min(args[0], scale.max_channels) * scale.width, 8)
+        args = [tuple(source_channels), c2, *args[1:]]
     elif layer_type.channels == "classify":
         c2 = args[0]
         args = [c1, *args]

@@ -9,8 +9,10 @@ from typing import Literal
 from torch import nn
 
 from yolov12 import nn as blocks
+from yolov12.nn.aff import AFFusion
+from yolov12.nn.dyhead import DyHeadV3
 
-ChannelRule = Literal["scaled", "concat", "same", "detect", "classify"]
+ChannelRule = Literal["scaled", "concat", "same", "detect", "classify", "fuse"]
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,8 @@ class LayerType:
     Attributes:
         factory: the nn.Module class.
         channels: ``scaled`` (args[0] is c2, scaled by width), ``concat`` (sum of inputs), ``same`` (as input),
-            ``detect`` (head over several inputs), ``classify`` (args[0] is the class count).
+            ``detect`` (head over several inputs), ``classify`` (args[0] is the class count), ``fuse`` (args[0] is
+            c2, scaled by width; the layer also receives every input's channels first, e.g. the AFF fusion node).
         repeatable: the repeat count is passed to the block as its third argument instead of stacking copies.
     """
 
@@ -43,6 +46,8 @@ LAYER_TYPES: dict[str, LayerType] = {
     "Concat": LayerType(blocks.Concat, "concat"),
     "Upsample": LayerType(nn.Upsample, "same"),
     "Detect": LayerType(blocks.Detect, "detect"),
+    "DyHeadV3": LayerType(DyHeadV3, "detect"),
+    "AFFusion": LayerType(AFFusion, "fuse"),
     "Classify": LayerType(blocks.Classify, "classify"),
 }
 

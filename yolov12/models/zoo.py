@@ -12,6 +12,10 @@ name                   architecture                                 bundled conf
 ``yolov12{s}-cls``     YOLOv12 classifier                           ``yolov12-cls.yaml``
 ``yolo11{s}``          YOLO11 detection                             ``yolo11.yaml``
 ``yolov8{s}``          YOLOv8 detection                             ``yolov8.yaml``
+``yolov12{s}-aff``     turbo with the AFF neck (issue 6)            ``yolov12-aff.yaml``
+``yolov12{s}-dyhead``  turbo with Dynamic Head v3                   ``yolov12-dyhead.yaml``
+``yolov12{s}-aff-dyhead``  turbo with both                          ``yolov12-aff-dyhead.yaml``
+``yolov12{s}-v1-aff``  (and ``-v1-dyhead``, ``-v1-aff-dyhead``)     ``yolov12-v1-aff.yaml`` ...
 =====================  ==========================================  =========================
 
 ``{s}`` is one of n/s/m/l/x; a ``.yaml`` suffix is optional.
@@ -48,9 +52,11 @@ ZOO: dict[str, ZooEntry] = {
     "yolo11": ZooEntry("yolo11.yaml", "yolo11{}"),
     "yolov11": ZooEntry("yolo11.yaml", "yolo11{}"),
     "yolov8": ZooEntry("yolov8.yaml", "yolov8{}"),
+    **{f"yolov12{release}-{variant}": ZooEntry(f"yolov12{release}-{variant}.yaml", f"yolov12{{}}{release}-{variant}")
+       for release in ("", "-v1") for variant in ("aff", "dyhead", "aff-dyhead")},
 }
 
-_NAME = re.compile(r"^(?P<base>yolov?\d+)(?P<scale>[nsmlx])?(?P<suffix>-[a-z0-9.]+)?$")
+_NAME = re.compile(r"^(?P<base>yolov?\d+)(?P<scale>[nsmlx])?(?P<suffix>(?:-[a-z0-9.]+)*)$")
 
 
 class UnknownModelError(ValueError):
@@ -103,5 +109,6 @@ def load_architecture(name_or_path: str | Path) -> ArchitectureConfig:
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownModelError(
         f"'{name_or_path}' is neither a model file nor a zoo model.{hint} Zoo models: yolov12{{n,s,m,l,x}}, "
-        "yolov12{n..x}-v1, yolo12{n..x}, yolov12{n..x}-cls, yolo11{n..x}, yolov8{n..x}"
+        "yolov12{n..x}-v1, yolo12{n..x}, yolov12{n..x}-cls, yolo11{n..x}, yolov8{n..x}, "
+        "yolov12{n..x}[-v1]-{aff,dyhead,aff-dyhead}"
     )

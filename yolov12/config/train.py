@@ -1,8 +1,9 @@
 """Training settings: one validated object split by concern, built from the flat keys users type.
 
 ``TrainConfig.from_overrides(epochs=..., lr0=..., hsv_s=...)`` takes the Ultralytics argument names verbatim and routes
-each key to its section (data, augment, optim, loss, run). Each builder receives only its own section. ``to_flat()``
-gives the flat form back (for CLI echo, YAML files, MLflow params and Ray Tune search spaces).
+each key to its section (data, augment, optim, loss, run, distill; distillation keys are flat as ``distill_*``). Each
+builder receives only its own section. ``to_flat()`` gives the flat form back (for CLI echo, YAML files, MLflow
+params and Ray Tune search spaces).
 """
 
 from __future__ import annotations
@@ -100,10 +101,58 @@ class RunSection(Section):
     _normalise_device = field_validator("device", mode="before")(PredictConfig._normalise_device.__func__)
 
 
+class DistillSection(Section):
+    """Gradient-aware knowledge distillation (GKD) from frozen teachers; off while ``teachers`` is empty.
+
+    Flat keys carry a ``distill_`` prefix (``distill_teachers=a.safetensors,b.safetensors``); the section form is
+    ``distill={"teachers": [...], "temperature": 2.0, ...}`` (also in YAML).
+
+    Attributes:
+        teachers: teacher models (checkpoints or zoo names) with the student's classes and strides; averaged.
+        temperature: softening temperature T of the class and DFL-bin distributions.
+        ratio: gradient-aware mode: target of |grad distill| / |grad detection| at the student's last shared layer.
+        terms: distillation terms, any of ``cls`` (class KL), ``box`` (DFL-bin KL), ``feat`` (neck imitation).
+        fade_epochs: the distillation weight fades linearly to zero over the last N epochs (0 = no fade).
+        weighting: ``gradient`` (weight adapted every step to keep ``ratio``) or ``constant`` (``weight``).
+        weight: the distillation weight in ``constant`` mode.
+        teacher_half: run the teachers in fp16 (CUDA only; ignored on CPU).
+    """
+
+    teachers: list[str] = []
+    temperature: float = Field(2.0, gt=0.0, le=20.0)
+    ratio: float = Field(0.5, gt=0.0, le=10.0)
+    terms: list[Literal["cls", "box", "feat"]] = ["cls", "box"]
+    fade_epochs: int = Field(5, ge=0)
+    weighting: Literal["gradient", "constant"] = "gradient"
+    weight: float = Field(1.0, ge=0.0)
+    teacher_half: bool = False
+
+    @field_validator("teachers", "terms", mode="before")
+    @classmethod
+    def _split_comma_list(cls, value: object) -> object:
+        if isinstance(value, str):  # CLI: distill_teachers=a.safetensors,b.safetensors
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("terms")
+    @classmethod
+    def _terms_unique_and_present(cls, value: list[str]) -> list[str]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError("give each of cls, box, feat at most once, and at least one of them")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.teachers)
+
+
 SECTION_TYPES: dict[str, type[Section]] = {
     "data": DataSection, "augment": AugmentSection, "optim": OptimSection, "loss": LossSection, "run": RunSection,
+    "distill": DistillSection,
 }
-KEY_TO_SECTION: dict[str, str] = {key: name for name, cls in SECTION_TYPES.items() for key in cls.model_fields}
+FLAT_PREFIX: dict[str, str] = {"distill": "distill_"}  # sections whose generic field names are prefixed when flat
+KEY_TO_SECTION: dict[str, str] = {FLAT_PREFIX.get(name, "") + key: name for name, cls in SECTION_TYPES.items()
+                                  for key in cls.model_fields}
 COMMON_MISTAKES = {"lr": "lr0", "learning_rate": "lr0", "batch_size": "batch", "img_size": "imgsz",
                    "image_size": "imgsz", "epoch": "epochs", "num_workers": "workers", "wd": "weight_decay"}
 ULTRALYTICS_KEYS_WITHOUT_EFFECT = frozenset({"cache", "pretrained", "rect", "time", "profile", "overlap_mask"})
@@ -119,6 +168,7 @@ class TrainConfig(BaseModel):
     optim: OptimSection = OptimSection()
     loss: LossSection = LossSection()
     run: RunSection = RunSection()
+    distill: DistillSection = DistillSection()
 
     @classmethod
     def from_overrides(cls, overrides: dict[str, Any] | None = None, **kwargs: Any) -> TrainConfig:
@@ -130,7 +180,8 @@ class TrainConfig(BaseModel):
             if key in SECTION_TYPES and isinstance(value, dict):
                 sections[key].update(value)
             elif key in KEY_TO_SECTION:
-                sections[KEY_TO_SECTION[key]][key] = value
+                section = KEY_TO_SECTION[key]
+                sections[section][key.removeprefix(FLAT_PREFIX.get(section, ""))] = value
             elif key in ULTRALYTICS_KEYS_WITHOUT_EFFECT:
                 problems.append(f"'{key}' is an Ultralytics option this trainer does not implement; remove it")
             else:
@@ -149,7 +200,8 @@ class TrainConfig(BaseModel):
         """Flat ``{key: value}`` view, the inverse of :meth:`from_overrides`."""
         flat: dict[str, Any] = {}
         for name in SECTION_TYPES:
-            flat.update(getattr(self, name).model_dump())
+            prefix = FLAT_PREFIX.get(name, "")
+            flat.update({prefix + key: value for key, value in getattr(self, name).model_dump().items()})
         return flat
 
     def updated(self, **changes: Any) -> TrainConfig:

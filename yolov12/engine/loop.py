@@ -36,6 +36,8 @@ def train_one_epoch(state: TrainState, loader: Iterable[dict], callbacks: Callba
     totals: dict[str, float] = defaultdict(float)
     images_seen, batches, start = 0, 0, time.perf_counter()
     callbacks.on_epoch_start(state)
+    if hasattr(state.loss_fn, "start_epoch"):  # distillation: fade-out factor of this epoch
+        state.loss_fn.start_epoch(state.epoch, state.epochs)
     for batch in loader:
         apply_schedule(state.optimiser, optim, state.global_step, state.epoch, state.epochs, state.warmup_steps,
                        base_momentum=state.base_momentum)
@@ -62,4 +64,6 @@ def train_one_epoch(state: TrainState, loader: Iterable[dict], callbacks: Callba
     metrics["train/images_per_s"] = images_seen / elapsed if elapsed > 0 else 0.0
     metrics["train/skipped_steps"] = float(state.precision.skipped_steps)
     metrics["lr/pg0"] = state.optimiser.param_groups[0]["lr"]
+    if hasattr(state.loss_fn, "epoch_metrics"):  # distillation: adapted weight and gradient norms
+        metrics.update(state.loss_fn.epoch_metrics())
     return metrics

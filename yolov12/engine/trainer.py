@@ -88,11 +88,15 @@ def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, conte
     batches = len(data.train_loader)
     plan = plan_optimiser(config.optim, config.data.batch * context.world_size, batches * config.run.epochs,
                           model.num_classes)
+    optimiser = build_optimiser(model, plan)
+    loss_fn = build_loss(model, config.loss, distill=config.distill)  # with GKD when distill.teachers is set
+    if extra := list(getattr(loss_fn, "parameters", list)()):  # GKD feature adapters train with the student
+        optimiser.add_param_group({"params": extra, "weight_decay": 0.0, "initial_lr": plan.lr})
     return TrainState(
         config=config, model=wrap_model(model, context, device),
-        ema=ModelEMA(model, config.run.ema_decay, config.run.ema_tau), optimiser=build_optimiser(model, plan),
+        ema=ModelEMA(model, config.run.ema_decay, config.run.ema_tau), optimiser=optimiser,
         precision=MixedPrecision(device, config.run.amp, config.optim.max_grad_norm),
-        loss_fn=build_loss(model, config.loss), device=device, run_dir=run_dir, accumulate=plan.accumulate,
+        loss_fn=loss_fn, device=device, run_dir=run_dir, accumulate=plan.accumulate,
         batches_per_epoch=batches, warmup_steps=warmup_steps(config.optim, batches), epochs=config.run.epochs,
         base_momentum=plan.momentum, rank=context.rank, world_size=context.world_size,
     )

@@ -1,0 +1,90 @@
+"""Frozen teachers for distillation: loading, consistency checks, and one forward that returns maps and features."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+
+class TeacherError(ValueError):
+    """A teacher cannot distil into this student (other classes or strides, not a detector, missing file)."""
+
+
+@dataclass
+class TeacherOutput:
+    """Raw head maps [(B, 4*reg_max + nc, H_i, W_i)] and the head's input features [(B, C_i, H_i, W_i)]."""
+
+    maps: list[torch.Tensor]
+    features: list[torch.Tensor]
+
+
+def _build(spec: str | Path | nn.Module) -> nn.Module:
+    if isinstance(spec, nn.Module):
+        return spec
+    from yolov12.yolo import YOLO  # noqa: PLC0415 - the facade resolves zoo names, YAMLs and every checkpoint type
+
+    path = Path(spec)
+    if path.suffix.lower() in (".yaml", ".yml") or not path.suffix:
+        logger.warning("teacher '%s' is built from its architecture: random weights teach nothing useful", spec)
+    try:
+        return YOLO(spec).model
+    except (OSError, ValueError) as exc:
+        raise TeacherError(f"cannot load teacher '{spec}': {exc}") from None
+
+
+def check_compatible(teacher: nn.Module, student: nn.Module, label: str) -> None:
+    """Raise :class:`TeacherError` unless ``teacher`` predicts the student's classes at the student's strides."""
+    if getattr(teacher, "task", None) != "detect":
+        raise TeacherError(f"teacher {label} is a '{getattr(teacher, 'task', '?')}' model; distillation needs a "
+                           "detection teacher")
+    if list(teacher.names.values()) != list(student.names.values()):
+        raise TeacherError(f"teacher {label} predicts classes {list(teacher.names.values())[:10]} but the student "
+                           f"has {list(student.names.values())[:10]}; use a teacher trained on the same class set")
+    if not torch.equal(teacher.stride.cpu().float(), student.stride.cpu().float()):
+        raise TeacherError(f"teacher {label} has strides {teacher.stride.tolist()}, the student "
+                           f"{student.stride.tolist()}; anchors must coincide, so pick a teacher with the same strides")
+    if teacher.head.reg_max < 2:
+        raise TeacherError(f"teacher {label} has no DFL bins (reg_max {teacher.head.reg_max}); the box term needs them")
+
+
+def load_teachers(specs: Sequence[str | Path | nn.Module], student: nn.Module, device: torch.device | str,
+                  half: bool = False) -> list[nn.Module]:
+    """Frozen teachers (eval mode, no gradients) on ``device``; fp16 when ``half`` and the device is CUDA.
+
+    Args:
+        specs: checkpoint paths, zoo names or built models.
+        student: the (unwrapped) student detection model, already adapted to the dataset's classes.
+        device: where the student trains.
+    """
+    if not specs:
+        raise TeacherError("distillation needs at least one teacher: set distill={'teachers': ['teacher.safetensors']}")
+    device = torch.device(device)
+    teachers = []
+    for spec in specs:
+        teacher = _build(spec)
+        check_compatible(teacher, student, f"'{spec}'" if not isinstance(spec, nn.Module) else type(spec).__name__)
+        teacher = teacher.to(device).eval().requires_grad_(False)
+        if half and device.type == "cuda":
+            teacher = teacher.half()
+        teachers.append(teacher)
+    if half and device.type != "cuda":
+        logger.info("teacher_half is ignored on %s: teachers run in fp32", device)
+    return teachers
+
+
+@torch.no_grad()
+def teacher_forward(teacher: nn.Module, images: torch.Tensor) -> TeacherOutput:
+    """One forward of a frozen teacher on the student's (augmented) batch; outputs in float32."""
+    dtype = next(teacher.parameters()).dtype
+    _, outputs = teacher.run_layers(images.to(dtype), stop=-1)
+    source = teacher.layers[-1].source
+    features = [outputs[s] for s in (source if isinstance(source, tuple) else (source,))]
+    maps = teacher.head.forward_maps(features)
+    return TeacherOutput([m.float() for m in maps], [f.float() for f in features])

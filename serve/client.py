@@ -39,7 +39,8 @@ class RemoteModel:
         metadata = self._call("GET", f"/v2/models/{model_id or 'default'}")
         self.task: str = metadata["parameters"]["task"]
         self.names: dict[int, str] = {int(k): v for k, v in metadata["parameters"]["names"].items()}
-        self.description = f"{self.url} ({metadata['name']} v{metadata['versions'][0]}, {metadata['platform']})"
+        self.description = (f"{self.url} ({metadata['parameters']['model_name']} v{metadata['versions'][0]}, "
+                            f"{metadata['platform']})")
 
     def _call(self, method: str, path: str, body: bytes | None = None, query: dict[str, Any] | None = None,
               content_type: str | None = None) -> dict[str, Any]:

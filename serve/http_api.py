@@ -310,7 +310,8 @@ class Ingress:
             "inputs": [{"name": "images", "datatype": "BYTES", "shape": [-1]},
                        {"name": "images", "datatype": "UINT8", "shape": [-1, -1, -1, 3]}],
             "outputs": outputs,
-            "parameters": {key: metadata[key] for key in ("task", "backend", "device", "imgsz", "source", "names")},
+            "parameters": {"model_name": metadata["name"],
+                           **{key: metadata[key] for key in ("task", "backend", "device", "imgsz", "source", "names")}},
         })
 
     @api.get("/v2/models/{name}/ready")

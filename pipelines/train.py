@@ -225,9 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
+    started = False
     try:
         path, overrides = parse_arguments(argv)
         config = load_pipeline_config(path, overrides)
+        started = init_ray()
         result = run_pipeline(config)
     except (ConfigError, FileNotFoundError) as exc:
         if os.environ.get("YOLOV12_DEBUG"):
@@ -239,7 +241,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"pipelines.train: training failed: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
         return 1
-    print(summary(result))
+    finally:
+        if started:  # leave nothing behind (a job driver must exit for `ray job status` to say SUCCEEDED)
+            import ray  # noqa: PLC0415
+
+            ray.shutdown()
+    print(summary(result), flush=True)
     return 0
 
 

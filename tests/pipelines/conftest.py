@@ -7,6 +7,7 @@ teardown terminates by id (never ``ray stop``: that would also stop other Ray in
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -89,6 +90,7 @@ def ray_head() -> Iterator[RayHead]:
     finally:
         _terminate_group(head)
         log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _wait_for_jobs_api(url: str, env: dict[str, str], head: subprocess.Popen, log: Path, timeout: float = 180) -> None:

@@ -142,7 +142,8 @@ class Detector:
         for prediction in predictions:
             if isinstance(prediction, Prediction):
                 metrics.images.inc(tags={"model": model.name, "task": model.task})
-                metrics.detections.inc(len(prediction.detections), tags={"model": model.name})
+                if len(prediction.detections):  # Ray counters refuse inc(0)
+                    metrics.detections.inc(len(prediction.detections), tags={"model": model.name})
                 metrics.record_stages(prediction.timing, model.name)
         metrics.batch_size.observe(len(requests), tags={"model": model.name})
         return predictions

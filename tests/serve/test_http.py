@@ -87,6 +87,13 @@ def test_annotated_image_is_returned_on_request(app_url: str, sample_jpegs: list
     assert image.shape == original.shape and np.abs(image.astype(int) - original).mean() > 1.0
 
 
+def test_an_image_without_detections_is_an_empty_answer(app_url: str, sample_jpegs: list[bytes]) -> None:
+    response = detect(app_url, sample_jpegs[0], conf="1.0")
+    assert response.status_code == 200, response.text
+    assert response.json()["detections"] == []
+    assert detect(app_url, sample_jpegs[0]).json()["detections"]  # and the next request still finds objects
+
+
 def test_kserve_v2_through_tritonclient_json_and_binary(app_url: str, sample_jpegs: list[bytes]) -> None:
     import cv2
     import tritonclient.http as httpclient

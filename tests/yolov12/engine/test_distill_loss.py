@@ -78,6 +78,9 @@ def test_a_wider_teacher_and_feature_adapters() -> None:
     total, parts = loss_fn(student(batch["images"]), batch)
     total.backward()
     assert any(float(p.grad.abs().sum()) > 0 for p in loss_fn.parameters())
+    copied = copy.deepcopy(student)  # e.g. the EMA model: its copy of the feature hook stays empty
+    copied(batch["images"])
+    assert all(not getattr(h, "enabled", False) for h in copied.head._forward_pre_hooks.values())
     metrics = loss_fn.epoch_metrics()
     assert {"distill/weight", "distill/grad_norm_det", "distill/grad_norm_kd", "distill/grad_ratio"} <= set(metrics)
     assert metrics["distill/grad_norm_kd"] > 0 and metrics["distill/weight"] > 0

@@ -44,17 +44,21 @@ TERMS = ("cls", "box", "feat")
 
 
 class FeatureTap:
-    """Forward pre-hook keeping the student head's input features of the last training forward."""
+    """Forward pre-hook keeping the student head's input features of the last training forward.
 
-    def __init__(self) -> None:
+    Copies (the EMA model is a deep copy of the student) are disabled no-ops, so they never hold tensors.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.features: list[torch.Tensor] | None = None
 
     def __call__(self, module: nn.Module, args: tuple) -> None:
-        if module.training:
+        if self.enabled and module.training:
             self.features = list(args[0])
 
-    def __deepcopy__(self, memo: dict) -> FeatureTap:  # the EMA copy of the student gets an empty tap of its own
-        return FeatureTap()
+    def __deepcopy__(self, memo: dict) -> FeatureTap:
+        return FeatureTap(enabled=False)
 
 
 def last_shared_parameters(student: nn.Module) -> list[nn.Parameter]:

@@ -52,7 +52,7 @@ ensure_browser() {
 run_tests() {
   echo "==> lint (ruff)"
   # shellcheck disable=SC2046 - the word splitting of the existing paths is intended
-  "$VENV/bin/python" -m ruff check $(ls -d yolov12 pipelines serve tune tests benchmarks scripts app.py 2>/dev/null)
+  "$VENV/bin/python" -m ruff check $(ls -d yolov12 pipelines serve tune tests benchmarks scripts app.py main_job.py 2>/dev/null)
   echo "==> tests (pytest)"
   set +e
   "$VENV/bin/python" -m pytest "$@"
@@ -63,7 +63,7 @@ run_tests() {
 }
 
 case "${1:-}" in
-  main) shift; install; exec "$VENV/bin/python" -m yolov12.main_job "$@" ;;
+  main) shift; install; exec "$VENV/bin/python" main_job.py "$@" ;;
   test) shift; install; ensure_browser; run_tests "$@" ;;
   install) install ;;
   *) echo "usage: bash scripts/dev.sh {main|test|install} [args...]" >&2; exit 2 ;;

@@ -18,7 +18,16 @@ from yolov12.config.predict import PredictConfig
 
 
 class DataSection(Section):
-    """What to train on and how it is batched."""
+    """What to train on and how it is batched.
+
+    Attributes:
+        data: a data.yaml, an ImageNet-style folder, ``s3://bucket/prefix``, or a built-in name (``sample``,
+            ``sample-photo``, ``sample-cls``).
+        imgsz: training and validation image size in pixels (square).
+        batch: images per optimiser batch on each process (the global batch is batch x world size).
+        workers: data-loading worker processes per training process (0 loads in the training process).
+        fraction: share of the training images to use (seeded subset, for quick runs).
+    """
 
     data: str = "sample"
     imgsz: int = Field(640, ge=32, le=4096)
@@ -28,7 +37,22 @@ class DataSection(Section):
 
 
 class AugmentSection(Section):
-    """Augmentation strengths (Ultralytics names and defaults) and the optional AutoAlbument-Lite policy."""
+    """Augmentation strengths (Ultralytics names and defaults) and the optional AutoAlbument-Lite policy.
+
+    Attributes:
+        hsv_h, hsv_s, hsv_v: maximum hue / saturation / value gain of the HSV jitter (fractions).
+        degrees: maximum rotation of the random affine, in degrees.
+        translate: maximum translation, as a fraction of the image size.
+        scale: scale gain range (1 ± scale).
+        shear: maximum shear, in degrees.
+        perspective: perspective distortion (0 - 0.001).
+        flipud, fliplr: probability of a vertical / horizontal flip.
+        mosaic: probability of a 4-image mosaic.
+        mixup: probability of MixUp with a second (mosaic) sample.
+        copy_paste: probability of copy-paste for objects with segments.
+        close_mosaic: turn mosaic (and MixUp, copy-paste) off for the last N epochs.
+        augment_policy: path of an AutoAlbument-Lite policy (YAML/JSON list of albumentations transforms).
+    """
 
     hsv_h: float = Field(0.015, ge=0.0, le=1.0)
     hsv_s: float = Field(0.7, ge=0.0, le=1.0)
@@ -48,7 +72,21 @@ class AugmentSection(Section):
 
 
 class OptimSection(Section):
-    """Optimiser, learning-rate schedule and warm-up."""
+    """Optimiser, learning-rate schedule and warm-up.
+
+    Attributes:
+        optimizer: ``SGD``, ``Adam``, ``AdamW`` or ``auto`` (AdamW for short runs, SGD for long ones).
+        lr0: initial learning rate.
+        lrf: final learning rate as a fraction of lr0.
+        momentum: SGD momentum / Adam beta1.
+        weight_decay: weight decay of conv/linear weights (not norms or biases), scaled with the nominal batch.
+        warmup_epochs: linear warm-up length in epochs (fractions allowed).
+        warmup_momentum: momentum at the start of the warm-up.
+        warmup_bias_lr: bias learning rate at the start of the warm-up.
+        nbs: nominal batch size: gradients are accumulated up to it.
+        cos_lr: cosine instead of linear learning-rate decay.
+        max_grad_norm: gradient-norm clip (after unscaling).
+    """
 
     optimizer: Literal["SGD", "Adam", "AdamW", "auto"] = "auto"
     lr0: float = Field(0.01, gt=0.0, le=10.0)
@@ -70,7 +108,14 @@ class OptimSection(Section):
 
 
 class LossSection(Section):
-    """Loss gains (detection) and label smoothing (classification)."""
+    """Loss gains (detection) and label smoothing (classification).
+
+    Attributes:
+        box: CIoU box-loss gain.
+        cls: BCE class-loss gain.
+        dfl: distribution-focal-loss gain.
+        label_smoothing: label smoothing of the classification cross-entropy.
+    """
 
     box: float = Field(7.5, ge=0.0)
     cls: float = Field(0.5, ge=0.0)
@@ -79,7 +124,24 @@ class LossSection(Section):
 
 
 class RunSection(Section):
-    """Length, hardware, reproducibility, outputs."""
+    """Length, hardware, reproducibility, outputs.
+
+    Attributes:
+        epochs: training epochs.
+        device: ``cpu``, ``cuda``, ``cuda:0`` or a GPU index.
+        amp: mixed precision (bf16 autocast on CPUs that support it, fp16 + loss scaling on CUDA).
+        seed: random seed of the run.
+        deterministic: deterministic algorithms where available (bit-exact resume on CPU).
+        ema_decay, ema_tau: EMA decay d and ramp τ: d·(1 − exp(−updates/τ)).
+        project, name: the run folder is ``project/name`` (numbered when it exists).
+        exist_ok: reuse an existing run folder instead of numbering a new one.
+        resume: ``True`` (the run folder of project/name) or the path of a run folder / ``last.state.pt``.
+        patience: stop after this many epochs without improvement (0 = never).
+        save_period: also keep a checkpoint every N epochs (-1 = off).
+        val: validate every epoch.
+        plots: write plots to the run folder at the end.
+        verbose: progress bar and per-epoch lines.
+    """
 
     epochs: int = Field(100, ge=1)
     device: str = "cpu"

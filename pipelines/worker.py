@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import platform
 import shutil
 import tempfile
 import time
@@ -111,15 +112,11 @@ def resolve_teachers(train: TrainConfig) -> tuple[TrainConfig, list[str]]:
     for teacher in teachers:
         path = str(fetch_object(teacher)) if is_s3(teacher) else teacher
         if (path.endswith((".safetensors", ".pt", ".pth")) or is_s3(teacher)) and not Path(path).is_file():
-            raise FileNotFoundError(f"teacher checkpoint {teacher} does not exist on this node ({ray_node()}); "
+            raise FileNotFoundError(f"teacher checkpoint {teacher} does not exist on node {platform.node()}; "
                                     "use s3:// or a path on storage shared by every node")
         local.append(path)
     resolved = train.model_copy(update={"distill": distill.model_copy(update={"teachers": local})})
     return resolved, teachers
-
-
-def ray_node() -> str:
-    return ray.get_runtime_context().get_node_id()[:12]
 
 
 def build_student(config: PipelineConfig, sync_bn: bool) -> Any:

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from yolov12.engines.registry import is_exported_artifact
 from yolov12.models import YOLOModel, build_model, load_architecture
 
 logger = logging.getLogger(__name__)
@@ -24,38 +25,64 @@ class ModelLoadError(ValueError):
     """The model argument could not be turned into a model; the message says why and what to pass instead."""
 
 
+class ExportedModelError(ValueError):
+    """An exported model (ONNX, OpenVINO, TensorRT) was asked for something only PyTorch weights can do."""
+
+
 class YOLO:
     """A YOLO model plus what it needs to run: class names, task, checkpoint metadata.
 
     Args:
         model: a zoo name (``"yolov12n.yaml"``, ``"yolo11s"``), a model YAML path, a native ``.safetensors``
-            checkpoint, an Ultralytics / official YOLOv12 ``.pt`` checkpoint, or an already built ``YOLOModel``.
+            checkpoint, an Ultralytics / official YOLOv12 ``.pt`` checkpoint, an already built ``YOLOModel``, or an
+            exported model (``.onnx``, TensorRT ``.engine``, ``*_openvino/`` folder), which predicts through the
+            matching engine (``self.engine``; ``self.model`` is None then).
         task: optional check that the model is a ``"detect"`` or ``"classify"`` model.
     """
 
     def __init__(self, model: str | Path | YOLOModel = "yolov12n.yaml", task: str | None = None) -> None:
         self.metadata: Any = None
+        self.engine: Any = None
+        self.model: YOLOModel | None = None
         self.source = str(model) if not isinstance(model, YOLOModel) else "<in-memory model>"
         if isinstance(model, YOLOModel):
             self.model = model
+        elif is_exported_artifact(model):
+            from yolov12.engines import load_engine  # noqa: PLC0415 - engines import their runtimes lazily
+
+            if not Path(model).exists():
+                raise ModelLoadError(f"exported model '{model}' does not exist")
+            self.engine = load_engine(model)
+            self.metadata = self.engine.info.metadata
         else:
             self.model, self.metadata = _load(Path(model))
-        if task is not None and task != self.model.task:
-            raise ModelLoadError(f"{self.source} is a '{self.model.task}' model, but task='{task}' was requested")
+        if task is not None and task != self.task:
+            raise ModelLoadError(f"{self.source} is a '{self.task}' model, but task='{task}' was requested")
         self._predictor = None
 
     # -- properties users reach for ---------------------------------------------------------------------------------
     @property
     def task(self) -> str:
-        return self.model.task
+        return self.engine.info.task if self.engine is not None else self.model.task
 
     @property
     def names(self) -> dict[int, str]:
-        return self.model.names
+        return self.engine.info.names if self.engine is not None else self.model.names
 
     @property
     def device(self):
+        if self.engine is not None:
+            return self.engine.info.device
         return next(self.model.parameters()).device
+
+    def _torch_model(self, action: str) -> YOLOModel:
+        """The PyTorch model, or a clear error for an exported one (which can only predict)."""
+        if self.model is None:
+            raise ExportedModelError(
+                f"cannot {action} '{self.source}': it is an exported {self.engine.info.backend} model and can only "
+                "predict; use the PyTorch weights it was exported from (.safetensors / .pt / .yaml)"
+            )
+        return self.model
 
     # -- actions ----------------------------------------------------------------------------------------------------
     def predict(self, source: Any = None, stream: bool = False, **kwargs: Any):
@@ -65,7 +92,8 @@ class YOLO:
         """
         from yolov12.config import PredictConfig  # noqa: PLC0415 - keep `import yolov12` light
 
-        if self.task == "classify" and "imgsz" not in kwargs:
+        fixed_size = self.engine is not None and not self.engine.info.dynamic_imgsz
+        if self.task == "classify" and "imgsz" not in kwargs and not fixed_size:
             kwargs["imgsz"] = 224  # classifiers are trained and published at 224 px
         config = PredictConfig.from_overrides(kwargs)
         from yolov12.infer import Predictor, sample_images  # noqa: PLC0415
@@ -73,8 +101,35 @@ class YOLO:
         if source is None:
             source = [str(p) for p in sample_images()]
             logger.info("no source given: predicting on the bundled sample photos %s", source)
-        predictor = Predictor(self.model, config)
+        predictor = Predictor(self._engine_for(config.device) if self.engine is not None else self.model, config)
         return predictor.stream(source) if stream else predictor(source)
+
+    def _engine_for(self, device: str) -> Any:
+        """The loaded engine; an ONNX Runtime one is reloaded when predict asks for another device (cpu / cuda).
+
+        OpenVINO runs on the CPU and TensorRT on the GPU whatever ``device`` says.
+        """
+        current, wanted = str(self.engine.info.device).lower(), str(device).lower()
+        same = current == wanted or (wanted == "cuda" and current.startswith("cuda"))
+        if self.engine.info.backend == "onnxruntime" and not same:
+            from yolov12.engines import load_engine  # noqa: PLC0415
+
+            self.engine = load_engine(self.source, device=device)
+        return self.engine
+
+    def export(self, format: str = "onnx", **kwargs: Any) -> Path:  # noqa: A002 - the Ultralytics keyword
+        """Export to ``format`` (``onnx``, ``openvino``, ``engine``); returns the artifact path.
+
+        Keywords (see :class:`yolov12.export.ExportConfig`): ``imgsz``, ``half``, ``dynamic``, ``batch``, ``opset``,
+        ``simplify``, ``nms`` (+ ``conf``, ``iou``, ``max_det``), ``int8`` + ``data``, ``device``, ``precision``,
+        ``output``. The artifact embeds task, class names, stride, size and this model's source digest, and loads
+        back with ``YOLO(path)``.
+        """
+        from yolov12.export import export_model  # noqa: PLC0415 - export pulls in onnx
+
+        model = self._torch_model("export")
+        source = self.source if Path(self.source).is_file() else None
+        return export_model(model, format, source=source, source_metadata=self.metadata, **kwargs)
 
     def __call__(self, source: Any = None, stream: bool = False, **kwargs: Any):
         """Same as :meth:`predict`."""
@@ -89,6 +144,7 @@ class YOLO:
         from yolov12.config.train import TrainConfig  # noqa: PLC0415
         from yolov12.engine.trainer import fit  # noqa: PLC0415
 
+        self._torch_model("train")
         overrides = _read_cfg(kwargs.pop("cfg", None))
         overrides.update(kwargs)
         if data is not None:
@@ -107,6 +163,7 @@ class YOLO:
         """
         from yolov12.engine.validate import validate  # noqa: PLC0415
 
+        self._torch_model("validate")
         if data is None and getattr(self, "trainer_result", None) is not None:
             data = self.trainer_result.data
         if data is None:
@@ -115,24 +172,31 @@ class YOLO:
 
     def info(self, verbose: bool = True, imgsz: int | None = None, include_attention: bool = False) -> dict:
         """Layer table, parameters and GFLOPs (see :meth:`YOLOModel.info`)."""
-        return self.model.info(verbose=verbose, image_size=imgsz, include_attention=include_attention)
+        model = self._torch_model("describe")
+        return model.info(verbose=verbose, image_size=imgsz, include_attention=include_attention)
 
     def fuse(self) -> YOLO:
         """Fold Conv+BN for faster inference (in place)."""
-        self.model.fuse()
+        self._torch_model("fuse").fuse()
         return self
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write a native checkpoint (``.safetensors`` with JSON metadata)."""
         from yolov12.weights import save_checkpoint  # noqa: PLC0415
 
-        return save_checkpoint(self.model, Path(path), overwrite=overwrite)
+        return save_checkpoint(self._torch_model("save"), Path(path), overwrite=overwrite)
 
     def to(self, device: str) -> YOLO:
+        if self.engine is not None:
+            self._engine_for(device)
+            return self
         self.model.to(device)
         return self
 
     def __repr__(self) -> str:
+        if self.engine is not None:
+            info = self.engine.info
+            return f"YOLO({self.source!r}, task={self.task!r}, classes={len(info.names)}, backend={info.backend!r})"
         config = self.model.config
         return f"YOLO({config.name!r}, task={self.task!r}, classes={config.num_classes}, version={config.version!r})"
 

@@ -10,7 +10,10 @@ Run ONLY with the python of the separate ultralytics virtual environment
 
 The model is built from its YAML (random weights, nothing is downloaded), fused (Conv+BN) and put in eval mode.
 Latency does not depend on the weight values. The ONNX model is exported with ultralytics' own
-``Model.export(format="onnx")`` into a temporary directory and run with onnxruntime's CPU provider.
+``Model.export(format="onnx")`` into a temporary directory and run with onnxruntime's CPU provider; when
+``openvino`` is importable in this venv, the same ONNX file is also timed in OpenVINO (CPU, latency hint, the
+``--openvino-precision`` hints). ``--save-onnx PATH`` keeps a copy of the exported file, so that a caller can time
+that very file in its own runtimes too (benchmarks/export_speed.py does, interleaved with our engines).
 Prints exactly one JSON object on stdout; all logs go to stderr.
 """
 
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -148,8 +152,33 @@ def run(args) -> dict:
             }
             if y_ort.shape == y_torch.shape:
                 result["onnxruntime"]["max_abs_diff_vs_torch"] = float(np.abs(y_ort - y_torch).max())
+            if args.save_onnx:
+                Path(args.save_onnx).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, args.save_onnx)
+                result["onnx_saved_to"] = str(args.save_onnx)
+            result["openvino"] = _time_openvino(path, x_np, args)
     result["machine"]["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)  # >> threads means a contended machine
     return result
+
+
+def _time_openvino(path: Path, x_np, args) -> dict:
+    """The exported ONNX file in OpenVINO on the CPU, per precision hint; {"skipped": why} without openvino."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return {"skipped": "openvino is not installed in this venv"}
+    core = ov.Core()
+    out: dict = {"version": ov.__version__}
+    for precision in args.openvino_precision:
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": args.threads,
+                  "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision]}
+        compiled = core.compile_model(str(path), "CPU", config)
+        request = compiled.create_infer_request()
+        in_effect = compiled.get_property("INFERENCE_PRECISION_HINT")
+        name = in_effect.get_type_name() if hasattr(in_effect, "get_type_name") else str(in_effect)
+        out[precision] = {**_stats(_time(lambda r=request: r.infer({0: x_np}), args.runs, args.warmup)),
+                          "precision_in_effect": name}
+    return out
 
 
 def main() -> None:
@@ -163,6 +192,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--opset", type=int, default=17)
     ap.add_argument("--skip-onnx", action="store_true")
+    ap.add_argument("--save-onnx", default=None, help="copy the exported ONNX file to this path")
+    ap.add_argument("--openvino-precision", nargs="*", default=["bf16"], choices=["fp32", "bf16"],
+                    help="OpenVINO precision hints to time the ONNX file with (when openvino is installed here)")
     ap.add_argument(
         "--omp-wait-policy",
         default=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
@@ -175,6 +207,8 @@ def main() -> None:
     os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()  # read when torch's OpenMP runtime starts
     if Path(args.model).is_file():  # a local YAML: resolve before moving into the scratch directory
         args.model = str(Path(args.model).resolve())
+    if args.save_onnx:
+        args.save_onnx = str(Path(args.save_onnx).resolve())
 
     # Keep stdout for the JSON alone: point fd 1 (and anything that writes to it, e.g. loggers created at import
     # time or native libraries) at stderr while working.

@@ -68,6 +68,19 @@ def val_command(arguments: list[str]) -> int:
     return 0
 
 
+def export_command(arguments: list[str]) -> int:
+    from yolov12 import YOLO  # noqa: PLC0415
+    from yolov12.export import ExportConfig  # noqa: PLC0415
+
+    values = parse_key_values(arguments, ["model", *ExportConfig.model_fields], positional=("model",))
+    if "model" not in values:
+        raise CommandLineError("export needs a model: yolov12 export model=weights.safetensors format=onnx imgsz=640")
+    model = YOLO(values.pop("model"))
+    path = model.export(**values)
+    print(f"exported {path}")
+    return 0
+
+
 def info_command(arguments: list[str]) -> int:
     from yolov12 import YOLO  # noqa: PLC0415
 
@@ -107,6 +120,8 @@ CORE_COMMANDS: dict[str, Command] = {
     "train": Command("train", "train: yolov12 train model=yolov12n.yaml data=sample epochs=10 imgsz=320",
                      train_command),
     "val": Command("val", "validate: yolov12 val model=best.safetensors data=data.yaml save_json=true", val_command),
+    "export": Command("export", "export: yolov12 export model=best.safetensors format=onnx|openvino|engine imgsz=640",
+                      export_command),
     "info": Command("info", "layers, parameters and GFLOPs: yolov12 info model=yolov12n.yaml", info_command),
     "convert": Command("convert", "foreign .pt -> native .safetensors: yolov12 convert model=yolo12n.pt",
                        convert_command),

@@ -13,8 +13,6 @@ import cv2
 import numpy as np
 import torch
 
-from yolov12.infer.letterbox import images_to_tensor
-
 logger = logging.getLogger(__name__)
 
 
@@ -33,5 +31,6 @@ def preprocess_classify_batch(
     images: Sequence[np.ndarray], size: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
     """(H_i, W_i, 3) BGR uint8 images -> (B, 3, size, size) RGB tensor in [0, 1]."""
-    batch = np.stack([resize_center_crop(image, size) for image in images])
-    return images_to_tensor(batch, device, dtype)
+    from yolov12.infer.preprocess import center_crop_batch  # noqa: PLC0415 - preprocess builds on this module
+
+    return center_crop_batch(images, size).to_tensor(device, dtype)

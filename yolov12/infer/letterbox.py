@@ -61,10 +61,7 @@ def letterbox(
     """
     height, width = image_bgr.shape[:2]
     target_h, target_w = (new_shape, new_shape) if isinstance(new_shape, int) else new_shape
-    gain = min(target_h / height, target_w / width)
-    if not scaleup:
-        gain = min(gain, 1.0)
-    new_w, new_h = max(1, round(width * gain)), max(1, round(height * gain))
+    new_w, new_h = letterbox_size(height, width, target_h, target_w, scaleup)
     pad_w, pad_h = target_w - new_w, target_h - new_h
     if auto:
         pad_w, pad_h = pad_w % stride, pad_h % stride
@@ -76,6 +73,14 @@ def letterbox(
             image_bgr, top, pad_h - top, left, pad_w - left, cv2.BORDER_CONSTANT, value=(pad_value,) * 3
         )
     return image_bgr, LetterboxInfo(ratio=(new_w / width, new_h / height), pad=(left, top))
+
+
+def letterbox_size(height: int, width: int, target_h: int, target_w: int, scaleup: bool = True) -> tuple[int, int]:
+    """(new_w, new_h) of an image resized to fit (target_h, target_w) keeping its aspect ratio."""
+    gain = min(target_h / height, target_w / width)
+    if not scaleup:
+        gain = min(gain, 1.0)
+    return max(1, round(width * gain)), max(1, round(height * gain))
 
 
 def images_to_tensor(images_bgr: np.ndarray, device: torch.device | str, dtype: torch.dtype) -> torch.Tensor:
@@ -100,9 +105,10 @@ def preprocess_batch(
     Returns:
         (B, 3, imgsz, imgsz) RGB tensor in [0, 1] and one :class:`LetterboxInfo` per image.
     """
-    boxed = [letterbox(image, imgsz, stride=stride, auto=False) for image in images]
-    batch = np.stack([image for image, _ in boxed])
-    return images_to_tensor(batch, device, dtype), [info for _, info in boxed]
+    from yolov12.infer.preprocess import letterbox_batch  # noqa: PLC0415 - preprocess builds on this module
+
+    prepared = letterbox_batch(images, imgsz, stride)
+    return prepared.to_tensor(device, dtype), prepared.letterboxes
 
 
 def _float_copy(boxes: BoxArray) -> BoxArray:

@@ -121,7 +121,7 @@ def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_o
 
 
 def non_max_suppression(
-    prediction: torch.Tensor,
+    prediction: torch.Tensor | np.ndarray,
     conf: float = 0.25,
     iou: float = 0.7,
     classes: Sequence[int] | None = None,
@@ -135,8 +135,11 @@ def non_max_suppression(
     apart with the coordinate offset trick: each box is shifted by ``class * (max - min coordinate + 1)`` so boxes
     of different classes never overlap, and one NMS serves all classes.
 
+    The dense part is batched: the best score of every anchor of every image is one reduction over (B, nc, A), and
+    the class argmax is taken only for the anchors above ``conf``; the greedy NMS then runs per image on those few.
+
     Args:
-        prediction: (B, 4 + nc, A) boxes (cx, cy, w, h) then per-class scores.
+        prediction: (B, 4 + nc, A) boxes (cx, cy, w, h) then per-class scores (torch or numpy).
         conf: keep anchors whose best score is greater than this.
         iou: NMS IoU threshold.
         classes: keep only these class ids.
@@ -145,7 +148,7 @@ def non_max_suppression(
         max_candidates: only the highest-scoring candidates enter NMS.
 
     Returns:
-        B tensors (n, 6): x1, y1, x2, y2, score, class, by descending score.
+        B tensors (n, 6): x1, y1, x2, y2, score, class, by descending score (on the device of a torch input).
 
     Example:
         >>> out = non_max_suppression(torch.rand(2, 84, 8400) * 100, conf=0.5)
@@ -154,16 +157,22 @@ def non_max_suppression(
     """
     # numpy from here on: this is small, sequential work, and torch's CPU ops each start a parallel region that can
     # cost milliseconds when the cores are busy (e.g. several replicas on one node).
-    values = prediction.detach().float().cpu().numpy()
+    if isinstance(prediction, torch.Tensor):
+        device = prediction.device
+        values = prediction.detach().float().cpu().numpy()
+    else:
+        device, values = torch.device("cpu"), np.asarray(prediction, dtype=np.float32)
     wanted = None if classes is None else np.asarray(list(classes))
+    best = values[:, 4:].max(1) if values.shape[2] else np.zeros(values.shape[::2], np.float32)  # (B, A)
     outputs = []
-    for image in values:  # (4 + nc, A)
-        labels = image[4:].argmax(0)
-        scores = np.take_along_axis(image[4:], labels[None], 0)[0]
-        mask = scores > conf
+    for image, image_best in zip(values, best):  # (4 + nc, A), (A,)
+        candidates = np.flatnonzero(image_best > conf)
+        labels = image[4:, candidates].argmax(0) if len(candidates) else np.zeros(0, np.int64)
+        scores = image_best[candidates]
         if wanted is not None:
-            mask &= np.isin(labels, wanted)
-        boxes, scores, labels = xywh_to_xyxy(image[:4, mask].T), scores[mask], labels[mask]
+            keep_class = np.isin(labels, wanted)
+            candidates, labels, scores = candidates[keep_class], labels[keep_class], scores[keep_class]
+        boxes = xywh_to_xyxy(image[:4, candidates].T)
         if len(scores) > max_candidates:
             top = np.argsort(-scores, kind="stable")[:max_candidates]
             boxes, scores, labels = boxes[top], scores[top], labels[top]
@@ -173,5 +182,5 @@ def non_max_suppression(
             shifted = boxes + (labels * span).astype(boxes.dtype)[:, None]
         keep = nms_numpy(shifted, scores, iou, max_output=max_det)
         rows = np.concatenate((boxes[keep], scores[keep, None], labels[keep, None].astype(boxes.dtype)), 1)
-        outputs.append(torch.from_numpy(np.ascontiguousarray(rows)).to(prediction.device))
+        outputs.append(torch.from_numpy(np.ascontiguousarray(rows)).to(device))
     return outputs

@@ -1,24 +1,29 @@
-"""Run a detection or classification model over a source: batches, preprocessing, forward, postprocessing."""
+"""Run a detection or classification model over a source: batches, preprocessing, engine, postprocessing.
+
+The model runs through an :class:`yolov12.engines.Engine` (a live model through the torch engine), so predict on a
+checkpoint, an ONNX file, an OpenVINO folder or a TensorRT engine shares one pre- and post-processing path, the same
+one serving uses.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from yolov12.config.predict import PredictConfig
-from yolov12.infer.classify_transform import preprocess_classify_batch
-from yolov12.infer.device import select_device
-from yolov12.infer.letterbox import LetterboxInfo, preprocess_batch, scale_boxes
-from yolov12.infer.nms import non_max_suppression
-from yolov12.infer.results import Boxes, Probs, Results
+from yolov12.engines.base import Engine
+from yolov12.infer.letterbox import LetterboxInfo
+from yolov12.infer.postprocess import classification_results, detection_results
+from yolov12.infer.preprocess import PreparedBatch, center_crop_batch, letterbox_batch
+from yolov12.infer.results import Results
 from yolov12.infer.samples import sample_images
 from yolov12.infer.sources import IMAGE_SUFFIXES, Source, iter_batches
 
@@ -28,11 +33,13 @@ TASKS = ("detect", "classify")
 
 
 class Predictor:
-    """Prediction with a built model and a :class:`PredictConfig`.
+    """Prediction with a built model or a loaded engine, and a :class:`PredictConfig`.
 
-    The model is moved to ``config.device`` (in place). With ``half=True`` it is converted to fp16 on a GPU; on the
-    CPU it stays fp32 and runs under bfloat16 autocast. Each forward is done in eval mode under ``torch.no_grad()``
-    and the model's previous train/eval mode is restored afterwards.
+    A model is wrapped in a :class:`TorchEngine`: moved to ``config.device`` (in place); with ``half=True`` it is
+    converted to fp16 on a GPU, while on the CPU it stays fp32 and runs under bfloat16 autocast; each forward is done
+    in eval mode under ``torch.no_grad()`` and the model's previous train/eval mode is restored afterwards. An engine
+    (``yolov12.engines.load_engine(...)``) is used as loaded; an engine exported for a fixed input size runs at that
+    size whatever ``imgsz`` says.
 
     Example:
         >>> from yolov12.models import build_model, load_architecture
@@ -42,24 +49,47 @@ class Predictor:
         4
     """
 
-    def __init__(self, model: nn.Module, config: PredictConfig | None = None) -> None:
+    def __init__(self, model: nn.Module | Engine, config: PredictConfig | None = None) -> None:
+        # imported here: the torch engine imports yolov12.infer (device selection), which imports this module
+        from yolov12.engines.torch_engine import TorchEngine  # noqa: PLC0415
+
         self.config = config or PredictConfig()
-        task = getattr(model, "task", None)
-        if task not in TASKS:
-            raise ValueError(f"cannot predict with a model whose task is {task!r}; supported tasks: {', '.join(TASKS)}")
-        self.task: str = task
-        self.device = select_device(self.config.device)
-        self.fp16 = self.config.half and self.device.type != "cpu"
-        self.bf16_autocast = self.config.half and self.device.type == "cpu"
-        self.model = model.to(self.device)
-        if self.fp16:
-            self.model.half()
-        self.input_dtype = torch.float16 if self.fp16 else torch.float32
-        self.max_stride = max(int(torch.as_tensor(model.stride).max()), 1)
-        self.image_size = math.ceil(self.config.imgsz / self.max_stride) * self.max_stride
-        if self.image_size != self.config.imgsz:
-            logger.warning("imgsz=%d is not a multiple of the max stride %d; using %d",
-                           self.config.imgsz, self.max_stride, self.image_size)
+        if isinstance(model, nn.Module):
+            engine: Any = TorchEngine(model, device=self.config.device, half=self.config.half)
+        elif hasattr(model, "info") and callable(model):
+            engine = model
+        else:
+            raise ValueError(f"cannot predict with {type(model).__name__}: pass a YOLO model or an engine")
+        self.engine = engine
+        self._on_torch = isinstance(engine, TorchEngine)
+        info = engine.info
+        if info.task not in TASKS:
+            raise ValueError(f"cannot predict with a model whose task is {info.task!r}; supported: {', '.join(TASKS)}")
+        self.task: str = info.task
+        self.model = getattr(engine, "model", None)
+        self.device = getattr(engine, "device", torch.device("cpu"))
+        self.fp16 = bool(getattr(engine, "fp16", False))
+        self.bf16_autocast = bool(getattr(engine, "bf16_autocast", False))
+        self.input_dtype = getattr(engine, "input_dtype", torch.float32)
+        self.max_stride = info.stride
+        self.input_size = self._input_size(info)
+        height, width = self.input_size
+        self.image_size: int | tuple[int, int] = height if height == width else (height, width)
+        self._buffer: np.ndarray | None = None
+        self._warned_conf = False
+
+    def _input_size(self, info: Any) -> tuple[int, int]:
+        requested = self.config.imgsz
+        if not info.dynamic_imgsz:
+            if "imgsz" in self.config.model_fields_set and (requested, requested) != tuple(info.imgsz):
+                logger.warning("%s was exported for %dx%d inputs; predicting at that size, not imgsz=%d",
+                               info.artifact, *info.imgsz, requested)
+            return tuple(info.imgsz)
+        size = math.ceil(requested / self.max_stride) * self.max_stride
+        if size != requested:
+            logger.warning("imgsz=%d is not a multiple of the max stride %d; using %d", requested, self.max_stride,
+                           size)
+        return (size, size)
 
     def __call__(self, source: Source | None = None) -> list[Results]:
         """All results for ``source`` (the bundled sample images when None); use :meth:`stream` for long videos."""
@@ -95,55 +125,48 @@ class Predictor:
             result.speed = dict(speed)
         return results
 
-    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[LetterboxInfo] | None]:
-        """Images -> (B, 3, S, S) input; letterboxed for detection (with their infos), centre-cropped for classify."""
+    def prepare(self, images: Sequence[np.ndarray]) -> PreparedBatch:
+        """Images -> one uint8 canvas at the input size: letterboxed (detection) or centre-cropped (classification)."""
         if self.task == "classify":
-            return preprocess_classify_batch(images, self.image_size, self.device, self.input_dtype), None
-        return preprocess_batch(images, self.image_size, self.max_stride, self.device, self.input_dtype)
+            return center_crop_batch(images, self.input_size[0])
+        return letterbox_batch(images, self.input_size, self.max_stride)
 
-    @torch.no_grad()
-    def inference(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Forward in eval mode: (B, 3, S, S) -> (B, 4 + nc, A) detections or (B, nc) probabilities.
+    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor | np.ndarray, list[LetterboxInfo] | None]:
+        """Images -> (B, 3, H, W) engine input (a tensor on the torch engine's device, else float32 numpy) and the
+        letterbox of each image (None for classification)."""
+        prepared = self.prepare(images)
+        if self._on_torch:
+            return prepared.to_tensor(self.device, self.input_dtype), prepared.letterboxes
+        self._buffer = prepared.to_float_nchw(out=self._buffer)  # reused: the engine is done with it by the next batch
+        return self._buffer, prepared.letterboxes
 
-        ``no_grad`` rather than ``inference_mode``: the detect head caches anchors, and inference tensors in that
-        cache would break a later training step on the same model.
-        """
-        was_training = self.model.training
-        self.model.eval()
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16_autocast else contextlib.nullcontext()
-        try:
-            with autocast:
-                return self.model(inputs)
-        finally:
-            self.model.train(was_training)
+    def inference(self, inputs: torch.Tensor | np.ndarray) -> np.ndarray:
+        """The engine's raw output: (B, 4 + nc, A) detections, (B, max_det, 6) end-to-end, or (B, nc) probabilities."""
+        return self.engine(inputs)
 
     def postprocess(
         self,
-        outputs: torch.Tensor,
+        outputs: np.ndarray | torch.Tensor,
         names: Sequence[str],
         images: Sequence[np.ndarray],
         letterboxes: Sequence[LetterboxInfo] | None,
     ) -> list[Results]:
-        """Model outputs -> one :class:`Results` per image, boxes in original-image pixels."""
-        class_names = dict(self.model.names)
+        """Model outputs -> one :class:`Results` per image, boxes in original-image pixels.
+
+        The same functions serving uses (:mod:`yolov12.infer.postprocess`): batched NMS for raw detector output, a
+        confidence filter for end-to-end output, probabilities for classifiers.
+        """
+        info = self.engine.info
         if self.task == "classify":
-            return [
-                Results(orig_img=image, path=name, names=class_names, probs=Probs(probs))
-                for name, image, probs in zip(names, images, outputs.float())
-            ]
-        if outputs.shape[1] != 4 + len(class_names):
-            raise ValueError(f"detector output has {outputs.shape[1]} rows, expected 4 + {len(class_names)} classes")
+            return classification_results(outputs, images, info.names, paths=names)
         config = self.config
-        detections = non_max_suppression(
-            outputs, conf=config.conf, iou=config.iou, classes=config.classes, agnostic=config.agnostic_nms,
-            max_det=config.max_det,
-        )
-        results = []
-        for name, image, letterbox_info, det in zip(names, images, letterboxes, detections):
-            det[:, :4] = scale_boxes(det[:, :4], letterbox_info, image.shape[:2])
-            boxes = Boxes(det, image.shape[:2])
-            results.append(Results(orig_img=image, path=name, names=class_names, boxes=boxes))
-        return results
+        if info.end2end and not self._warned_conf and config.conf < (info.metadata.get("nms") or {}).get("conf", 0):
+            logger.warning("the model's in-graph NMS already dropped scores <= %.3g; conf=%.3g cannot bring them back",
+                           info.metadata["nms"]["conf"], config.conf)
+            self._warned_conf = True
+        return detection_results(outputs, images, letterboxes, info.names, conf=config.conf, iou=config.iou,
+                                 max_det=config.max_det, classes=config.classes, agnostic=config.agnostic_nms,
+                                 end2end=info.end2end, paths=names)
 
     def _clock(self) -> float:
         if self.device.type == "cuda":

@@ -22,8 +22,9 @@ def make_anchors(
     dtype, device = features[0].dtype, features[0].device
     for feature, stride in zip(features, strides):
         _, _, h, w = feature.shape
-        sx = torch.arange(w, device=device, dtype=dtype) + offset
-        sy = torch.arange(h, device=device, dtype=dtype) + offset
+        # arange in float32, then cast: the ONNX exporter cannot build a float16 Range (fp16 exports)
+        sx = (torch.arange(w, device=device, dtype=torch.float32) + offset).to(dtype)
+        sy = (torch.arange(h, device=device, dtype=torch.float32) + offset).to(dtype)
         grid_y, grid_x = torch.meshgrid(sy, sx, indexing="ij")
         points.append(torch.stack((grid_x, grid_y), -1).view(-1, 2))
         stride_column.append(torch.full((h * w, 1), float(stride), dtype=dtype, device=device))

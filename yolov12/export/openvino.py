@@ -1,0 +1,69 @@
+"""OpenVINO export: the ONNX graph converted to OpenVINO IR in a ``<stem>_openvino/`` folder with ``metadata.yaml``.
+
+The folder holds ``<stem>.xml`` (graph), ``<stem>.bin`` (weights) and ``metadata.yaml`` (the :class:`ExportMetadata`
+document, the same as in the ONNX props). Weights stay fp32 unless ``half`` (then stored as fp16 and expanded at
+load). The inference precision (``fp32`` or ``bf16``) is a runtime hint recorded as the default in the metadata;
+bf16 runs natively only on CPUs with AVX512-BF16/AMX, elsewhere OpenVINO keeps fp32.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import openvino as ov
+import yaml
+
+from yolov12.export.metadata import ExportMetadata
+
+logger = logging.getLogger(__name__)
+
+FOLDER_SUFFIX = "_openvino"
+METADATA_FILE = "metadata.yaml"
+PRECISIONS = ("fp32", "bf16")
+
+
+def openvino_folder(path: Path) -> Path:
+    """``x.onnx`` / ``x`` -> ``x_openvino`` (a path already ending in ``_openvino`` is kept)."""
+    return path if path.name.endswith(FOLDER_SUFFIX) else path.with_name(f"{path.stem}{FOLDER_SUFFIX}")
+
+
+def export_openvino(onnx_path: Path, folder: Path, metadata: ExportMetadata, half: bool = False) -> Path:
+    """Convert ``onnx_path`` to IR in ``folder`` (replaced if it exists); returns the folder.
+
+    Static ONNX shapes stay static in the IR, which lets the CPU plugin plan memory once.
+    """
+    model = ov.convert_model(str(onnx_path))
+    model.set_rt_info(metadata.to_json(), ["model_info", "yolov12"])
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    xml = folder / f"{folder.name.removesuffix(FOLDER_SUFFIX)}.xml"
+    ov.save_model(model, str(xml), compress_to_fp16=half)
+    write_metadata(folder, metadata)
+    logger.info("OpenVINO export: %s (%s weights, default precision %s)", folder, "fp16" if half else "fp32",
+                metadata.precision)
+    return folder
+
+
+def write_metadata(folder: Path, metadata: ExportMetadata) -> Path:
+    path = folder / METADATA_FILE
+    path.write_text(yaml.safe_dump(metadata.to_dict(), sort_keys=False, allow_unicode=True))
+    return path
+
+
+def read_openvino_metadata(folder: str | Path) -> ExportMetadata:
+    """The :class:`ExportMetadata` of an ``*_openvino`` folder (from its ``metadata.yaml``)."""
+    path = Path(folder) / METADATA_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"'{folder}' has no {METADATA_FILE}: not an OpenVINO folder written by yolov12 export")
+    return ExportMetadata.from_dict(yaml.safe_load(path.read_text()), origin=str(path))
+
+
+def find_ir(folder: str | Path) -> Path:
+    """The single ``.xml`` graph inside an OpenVINO folder."""
+    graphs = sorted(Path(folder).glob("*.xml"))
+    if len(graphs) != 1:
+        raise FileNotFoundError(f"'{folder}' must hold exactly one OpenVINO .xml graph, found {len(graphs)}")
+    return graphs[0]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from yolov12 import YOLO
 from yolov12.engine.losses import build_loss
 from yolov12.models import build_model, load_architecture, zoo_names
 from yolov12.nn.aff import AFFusion
@@ -66,8 +66,8 @@ def test_training_step_reaches_the_new_layers(name: str) -> None:
         assert sum(float(g.abs().sum()) for g in grads) > 0
 
 
-def test_fused_and_onnx_outputs_match_eager() -> None:
-    """The combined model exercises both new modules (AFFusion nodes and DyHeadV3) in one export."""
+def test_fused_and_onnx_outputs_match_eager(tmp_path: Path) -> None:
+    """The combined model exercises both new modules (AFFusion nodes and DyHeadV3); exported with yolov12.export."""
     onnxruntime = pytest.importorskip("onnxruntime")
     model = _model("yolov12n-aff-dyhead").eval()
     for module in model.modules():  # non-trivial BatchNorm statistics, so a broken fold would show
@@ -77,16 +77,14 @@ def test_fused_and_onnx_outputs_match_eager() -> None:
     x = torch.rand(1, 3, 128, 128)
     with torch.no_grad():
         eager = model(x)
+        path = YOLO(model).export(format="onnx", imgsz=128, output=str(tmp_path / "aff-dyhead.onnx"))
         model.fuse()
         fused = model(x)
     torch.testing.assert_close(fused, eager, atol=1e-3, rtol=1e-4)
-    buffer = io.BytesIO()
-    torch.onnx.export(model, (x,), buffer, dynamo=False, opset_version=17, input_names=["images"],
-                      output_names=["output0"])
-    session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
-    exported = session.run(None, {"images": x.numpy()})[0]
-    assert exported.shape == tuple(fused.shape)
-    assert np.abs(exported - fused.numpy()).max() <= 1e-3
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    exported = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert exported.shape == tuple(eager.shape)
+    assert np.abs(exported - eager.numpy()).max() <= 1e-3
 
 
 def test_native_checkpoint_round_trip(tmp_path: Path) -> None:

@@ -118,7 +118,7 @@ def run_pipeline(config: PipelineConfig, callbacks: list[Callback] | None = None
         run_dir = collect_run(result.checkpoint, Path(config.storage.output) / name)
         best, last = run_dir / "weights/best.safetensors", run_dir / "weights/last.safetensors"
         best, last = (best if best.is_file() else None), (last if last.is_file() else None)
-        onnx = export_onnx(best or last) if config.export_onnx and (best or last) else None
+        onnx = export_onnx(best or last, config.train.data.imgsz) if config.export_onnx and (best or last) else None
         version = None
         if run_id:
             version = tracking.finish_training_run(config.tracking, run_id, run_dir=run_dir,
@@ -142,15 +142,15 @@ def collect_run(checkpoint: Any, target: Path) -> Path:
     return target
 
 
-def export_onnx(weights: Path) -> Path:
-    """ONNX next to the weights, through the library's exporter."""
+def export_onnx(weights: Path, imgsz: int) -> Path:
+    """ONNX of ``weights`` at the training image size, through the library's exporter."""
     from yolov12 import YOLO  # noqa: PLC0415
 
     model = YOLO(str(weights))
     if not hasattr(model, "export"):
         raise ConfigError("export_onnx=true needs the exporter (YOLO.export), which this build lacks; "
                           "set export_onnx=false")
-    return Path(model.export(format="onnx"))
+    return Path(model.export(format="onnx", imgsz=imgsz))
 
 
 def _check_options(config: PipelineConfig) -> None:

@@ -160,31 +160,37 @@ def load_pipeline_config(path: str | Path | None = None, overrides: list[str] | 
     """Read a pipeline YAML (or start from defaults) and apply ``key=value`` overrides (strings or a dict)."""
     values: dict[str, Any] = {}
     if path is not None:
-        values = _read_yaml(Path(path))
-        values = {key: dict(value) if isinstance(value, dict) else value for key, value in values.items()}
-    pairs = overrides.items() if isinstance(overrides, dict) else [_split(item) for item in overrides or []]
+        values = read_config_yaml(Path(path), "pipeline config", "model:, train:, scaling:, ...", "configs/")
+    pairs = override_pairs(overrides, "epochs=3 or scaling.num_workers=2")
     for key, value in pairs:
         route_override(key, value, values)
     return build_pipeline_config(values)
 
 
-def _split(item: str) -> tuple[str, Any]:
-    key, sep, text = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override '{item}' is not key=value (e.g. epochs=3 or scaling.num_workers=2)")
-    return key.strip().lstrip("-").replace("-", "_"), parse_value(text.strip())
+def override_pairs(overrides: list[str] | dict[str, Any] | None, example: str) -> list[tuple[str, Any]]:
+    """``(key, value)`` pairs from a dict or from ``key=value`` strings (values parsed like the CLI's)."""
+    if isinstance(overrides, dict):
+        return list(overrides.items())
+    pairs = []
+    for item in overrides or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{item}' is not key=value (e.g. {example})")
+        pairs.append((key.strip().lstrip("-").replace("-", "_"), parse_value(text.strip())))
+    return pairs
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_config_yaml(path: Path, what: str, shape: str, examples: str) -> dict[str, Any]:
+    """A config file's top-level mapping (sections copied, so overrides can be routed into them)."""
     if not path.is_file():
-        raise ConfigError(f"pipeline config {path} does not exist (see configs/ for examples)")
+        raise ConfigError(f"{what} {path} does not exist (see {examples} for examples)")
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(values, dict):
-        raise ConfigError(f"{path} must hold a mapping (model:, train:, scaling:, ...), got {type(values).__name__}")
-    return values
+        raise ConfigError(f"{path} must hold a mapping ({shape}), got {type(values).__name__}")
+    return {key: dict(value) if isinstance(value, dict) else value for key, value in values.items()}
 
 
 def _unknown(key: str, valid: list[str], what: str) -> str:

@@ -23,10 +23,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.config import PipelineConfig, load_pipeline_config
+from pipelines.config import PipelineConfig, load_pipeline_config, override_pairs, read_config_yaml
 from pipelines.tracking import TrackingConfig
 from tune.space import SearchSpace, SearchSpaceError
-from yolov12.cli.arguments import parse_value
 from yolov12.config.base import ConfigError, Section, format_validation_error
 from yolov12.config.train import KEY_TO_SECTION, TrainConfig
 from yolov12.data.augment.policy import AugmentPolicy, PolicyError
@@ -234,27 +233,10 @@ def load_sweep_config(path: str | Path | None, overrides: list[str] | dict[str, 
     """Read a sweep YAML and apply ``key=value`` overrides; raises :class:`ConfigError` naming the key."""
     values: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"sweep config {path} does not exist (see configs/sweeps/ for examples)")
-        try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path} must hold a mapping (name:, train:, space:, ...)")
-        values = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
-    pairs = overrides.items() if isinstance(overrides, dict) else [_split(item) for item in overrides or []]
-    for key, value in pairs:
+        values = read_config_yaml(Path(path), "sweep config", "name:, train:, space:, ...", "configs/sweeps/")
+    for key, value in override_pairs(overrides, "search.num_samples=4 or epochs=3"):
         route_override(key, value, values)
     return build_sweep_config(values)
-
-
-def _split(item: str) -> tuple[str, Any]:
-    key, sep, text = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override '{item}' is not key=value (e.g. search.num_samples=4 or epochs=3)")
-    return key.strip().lstrip("-").replace("-", "_"), parse_value(text.strip())
 
 
 def _hint(word: str, valid: list[str]) -> str:

@@ -13,6 +13,7 @@ that is renamed into place, and reused afterwards.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import importlib.util
@@ -313,26 +314,34 @@ def _spec_key(spec: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _build_once(target: Path, spec: object, writer: Callable[[Path], object]) -> None:
-    """Build into a temporary sibling folder and rename it to ``target``; reuse ``target`` when it is complete."""
+def _is_complete(target: Path, key: str) -> bool:
     marker = target / ".complete"
+    return marker.is_file() and marker.read_text(encoding="utf-8") == key
+
+
+def _build_once(target: Path, spec: object, writer: Callable[[Path], object]) -> None:
+    """Build into a temporary sibling folder and rename it to ``target``; reuse ``target`` when it is complete.
+
+    Builders on one machine (the ranks of a DDP job, parallel tests) take an exclusive lock on a sibling file and
+    check again under it, so a finished build is never replaced while another process reads it.
+    """
     key = _spec_key(spec)
-    if marker.is_file() and marker.read_text(encoding="utf-8") == key:
+    if _is_complete(target, key):
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        logger.info("building the %s dataset in %s (once)", target.name, target)
-        writer(temporary)
-        (temporary / ".complete").write_text(key, encoding="utf-8")
-        if target.exists():  # an older generator's build: move it aside, then replace it
-            stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.stale.", dir=target.parent))
-            os.rename(target, stale / "old")
-            shutil.rmtree(stale, ignore_errors=True)
-        os.rename(temporary, target)
-    except OSError:
-        if not (marker.is_file() and marker.read_text(encoding="utf-8") == key):
-            raise
-        logger.debug("another process built %s first; using it", target)  # lost a benign race
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _is_complete(target, key):  # another process built it while this one waited
+            return
+        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            logger.info("building the %s dataset in %s (once)", target.name, target)
+            writer(temporary)
+            (temporary / ".complete").write_text(key, encoding="utf-8")
+            if target.exists():  # an older generator's build: move it aside, then replace it
+                stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.stale.", dir=target.parent))
+                os.rename(target, stale / "old")
+                shutil.rmtree(stale, ignore_errors=True)
+            os.rename(temporary, target)
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)

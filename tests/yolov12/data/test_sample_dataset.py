@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from yolov12.data.dataset_config import load_dataset_config
@@ -82,7 +84,7 @@ def test_builtin_is_built_once_and_reused(sample_root) -> None:
     assert data == sample_root / "sample" / "data.yaml"
     stamp = data.stat().st_mtime_ns
     assert ensure_sample_detection() == data and data.stat().st_mtime_ns == stamp
-    assert not [p for p in sample_root.iterdir() if p.name.startswith(".")]  # no temporary folders left
+    assert not [p for p in sample_root.iterdir() if p.name.startswith(".") and p.is_dir()]  # no temporary folders
     config = load_dataset_config("sample")
     assert len(config.resolve_split("train")) == 96 and len(config.resolve_split("val")) == 32
     records, report = load_labels(config, "val")
@@ -98,3 +100,38 @@ def test_stale_build_is_replaced(tmp_path) -> None:
     (data.parent / "leftover.txt").write_text("x")
     assert ensure_sample_detection(tmp_path, SMALL) == data
     assert not (data.parent / "leftover.txt").exists()
+
+
+
+def _slow_writer(out: Path) -> None:
+    """A dataset writer that takes long enough for every racing process to be inside the build at once."""
+    import time
+
+    with open(out.parent / "writer-calls.txt", "a") as calls:
+        calls.write("x")
+    time.sleep(2.0)
+    write_sample_detection(out, SMALL)
+
+
+def _race(root: str, start) -> None:
+    from yolov12.data.sample_dataset import _build_once
+
+    start.wait()
+    _build_once(Path(root) / "sample", SMALL, _slow_writer)
+    assert (Path(root) / "sample" / "data.yaml").is_file()
+
+
+def test_concurrent_builders_build_once_and_never_replace_a_finished_build(tmp_path) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [context.Process(target=_race, args=(str(tmp_path), start)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    start.set()  # all three race for the same empty folder, as the ranks of a DDP job on a fresh machine do
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    assert (tmp_path / "writer-calls.txt").read_text() == "x", "the dataset was built more than once"
+    assert not [p for p in tmp_path.iterdir() if p.is_dir() and p.name.startswith(".")], "temporary folders left"

@@ -7,6 +7,7 @@ teardown terminates by id (never ``ray stop``: that would also stop other Ray in
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -74,10 +75,15 @@ class RayHead:
 
 @pytest.fixture(scope="module")
 def ray_head() -> Iterator[RayHead]:
-    """``ray start --head --block`` on 127.0.0.1 with free ports, 2 CPUs, token auth as Ray 2.60 sets it up."""
+    """``ray start --head --block`` on 127.0.0.1 with free ports, 2 CPUs, token auth on with its own token.
+
+    The token goes to the head and to every client through ``RAY_AUTH_TOKEN``, as on a real cluster: with
+    ``RAY_AUTH_MODE=token`` set, ``ray start`` does not create ``~/.ray/auth_token`` on a fresh machine.
+    """
     port, dashboard_port = free_port(), free_port()
     temp_dir = tempfile.mkdtemp(prefix="rayh-", dir="/tmp")  # short: Ray's unix socket paths have a length limit
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "PATH": f"{RAY_CLI.parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+           "PATH": f"{RAY_CLI.parent}{os.pathsep}{os.environ['PATH']}"}
     command = [str(RAY_CLI), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
                "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port), "--num-cpus", "2",
                "--temp-dir", temp_dir, "--disable-usage-stats", "--include-dashboard", "true"]

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.fs
-
 from pipelines.storage import RunStorage, resolve_storage
 from tune.config import ResolvedSweep, SweepConfig, load_sweep_config
+from tune.experiment_files import read_experiment_file, write_experiment_file
 from tune.report import (
     format_table,
     plot_metric_vs_epoch,
@@ -37,6 +36,7 @@ from tune.report import (
     write_best_config,
     write_table_csv,
 )
+from tune.resumable_asha import ResumableASHA
 from tune.trainable import TrialSetup, trainable_for
 from yolov12.config.base import ConfigError
 
@@ -105,13 +105,14 @@ def build_search(resolved: ResolvedSweep) -> Any:
                                  random_state=search.seed)
 
 
-def build_scheduler(resolved: ResolvedSweep) -> Any:
+def build_scheduler(resolved: ResolvedSweep, storage: RunStorage) -> Any:
     """ASHA over epochs, PBT over the searched keys (it needs the per-epoch checkpoints trials report), or none."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining  # noqa: PLC0415
+    from ray.tune.schedulers import FIFOScheduler, PopulationBasedTraining  # noqa: PLC0415
 
     scheduler = resolved.sweep.scheduler
     if scheduler.kind == "asha":
-        return ASHAScheduler(time_attr="epoch", max_t=resolved.max_epochs, grace_period=scheduler.grace_period,
+        return ResumableASHA(storage_path=storage.uri, name=resolved.sweep.name, time_attr="epoch",
+                             max_t=resolved.max_epochs, grace_period=scheduler.grace_period,
                              reduction_factor=scheduler.reduction_factor, brackets=scheduler.brackets)
     if scheduler.kind == "pbt":
         return PopulationBasedTraining(time_attr="epoch", perturbation_interval=scheduler.perturbation_interval,
@@ -133,25 +134,12 @@ def trial_setup(resolved: ResolvedSweep) -> TrialSetup:
     )
 
 
-def _filesystem(storage: RunStorage) -> pyarrow.fs.FileSystem:
-    return storage.filesystem or pyarrow.fs.LocalFileSystem()
-
-
 def read_sweep_file(storage: RunStorage, name: str) -> dict[str, Any] | None:
-    path = f"{storage.storage_path.rstrip('/')}/{name}/{SWEEP_FILE}"
-    filesystem = _filesystem(storage)
-    if filesystem.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
-        return None
-    with filesystem.open_input_stream(path) as handle:
-        return json.loads(handle.read().decode())
+    return read_experiment_file(storage, name, SWEEP_FILE)
 
 
 def write_sweep_file(storage: RunStorage, name: str, content: dict[str, Any]) -> None:
-    folder = f"{storage.storage_path.rstrip('/')}/{name}"
-    filesystem = _filesystem(storage)
-    filesystem.create_dir(folder, recursive=True)
-    with filesystem.open_output_stream(f"{folder}/{SWEEP_FILE}") as handle:
-        handle.write(json.dumps(content, indent=2, default=str).encode())
+    write_experiment_file(storage, name, SWEEP_FILE, content)
 
 
 def build_tracker(resolved: ResolvedSweep, sweep_id: str) -> Any:
@@ -183,7 +171,7 @@ def build_tuner(resolved: ResolvedSweep, storage: RunStorage, restore: bool, tra
         param_space=resolved.space.to_tune(),
         tune_config=tune.TuneConfig(
             metric=objective.metric, mode=objective.direction, search_alg=build_search(resolved),
-            scheduler=build_scheduler(resolved), num_samples=sweep.search.num_samples,
+            scheduler=build_scheduler(resolved, storage), num_samples=sweep.search.num_samples,
             max_concurrent_trials=sweep.search.max_concurrent, trial_dirname_creator=trial_dirname,
             reuse_actors=sweep.reuse_actors and sweep.resources.num_workers == 0),
         run_config=tune.RunConfig(

@@ -10,16 +10,47 @@ per-worker rate), and a ``torch.utils.data.DataLoader`` with ``--workers`` proce
 ``--ops`` adds the per-op timings behind the albumentations-vs-hand-written choices cited in
 ``yolov12/data/augment/*.py``.
 
-    .venv/bin/python benchmarks/dataloader.py --imgsz 640 --images 192 --workers 2 --batch 16 --ops
+``--ultralytics-python PATH`` (the separate Ultralytics venv's python) also runs
+``benchmarks/reference/ultralytics_loader.py`` in that venv, in this invocation, right after our full-pipeline row:
+Ultralytics' own training dataset (``build_yolo_dataset(..., mode="train")``, their ``default.yaml`` hyper-parameters
+plus the same ``--hyp`` overrides) on the same data.yaml, imgsz and number of images, ``dataset[i]`` timed in one
+process with 1 OpenCV/torch thread after 3 untimed calls, exactly like our row. It adds the row "Ultralytics 8.4 full
+pipeline, one process" and the ratio ours/theirs, and checks that both sides report the same augmentation
+hyper-parameters (mosaic 1.0, translate 0.1, scale 0.5, hsv 0.015/0.7/0.4, fliplr 0.5; degrees, shear, perspective,
+flipud, mixup, copy-paste 0; their cutmix and bgr 0). The steps are the same (load + long-side resize, 4-image mosaic
+on a 2·imgsz canvas, one affine warp into imgsz with boxes from the warped polygons, candidate filter, HSV LUT,
+flips, CHW RGB output). Differences that remain, all in how the work is done, not in the augmentation:
+
+* **Mosaic partners.** Theirs keeps the last min(n, 8·batch, 1000) loaded images (decoded and resized) in RAM and
+  draws the three mosaic partners from that buffer; with ``--batch 16`` the 96-image sample set fits, so after the
+  first pass their ``dataset[i]`` decodes no JPEG at all. Ours decodes and resizes all four images of every mosaic
+  (about 4 decodes per sample; the "decode only" row gives their cost). On this small set that favours theirs; on a
+  set larger than 8·batch images theirs still decodes about one image per sample. Their buffer costs RAM instead
+  (up to 8·batch images of up to imgsz² each, per worker: ~120 MB for the sample set at 640 px).
+* **Polygons.** Theirs resamples every polygon to 1000 points on each ``dataset[i]`` and warps those; ours warps
+  the polygon's own vertices (clipped). Both take the boxes from the warped polygons.
+* **Albumentations.** Their pipeline has an ``Albumentations`` step (Blur, MedianBlur, ToGray, CLAHE, each p=0.01)
+  that only runs when albumentations imports in their venv; the reference venv does not install it (the JSON says
+  so), so it is a no-op there, and ours has no such step.
+* **Formatting.** Theirs returns torch tensors plus ``batch_idx`` per sample; ours returns numpy arrays
+  (``to_training_arrays``) and makes tensors in ``collate_detection``.
+
+Their dataset writes a label cache next to the labels, so the reference copies our sample dataset to a temporary
+folder first (see its docstring); our dataset folder is not written to.
+
+    .venv/bin/python benchmarks/dataloader.py --imgsz 640 --images 192 --workers 2 --batch 16 --ops \
+        --ultralytics-python ~/.cache/yolov12-platform/ultralytics-venv/bin/python
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -30,7 +61,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from yolov12.data.augment import build_detection_transforms, collate_detection, to_training_arrays
+from yolov12.data.augment import (
+    DetectionAugmentParams,
+    build_detection_transforms,
+    collate_detection,
+    to_training_arrays,
+)
 from yolov12.data.augment._albumentations import load_albumentations, pascal_voc_bbox_params
 from yolov12.data.augment.affine import RandomAffine
 from yolov12.data.augment.mosaic import Mosaic, build_mosaic, resize_long_side
@@ -38,6 +74,8 @@ from yolov12.data.augment.photometric import RandomHSV, flip_sample
 from yolov12.data.detection_dataset import build_datasets
 from yolov12.data.sample_dataset import ensure_sample_detection
 from yolov12.infer.letterbox import letterbox
+
+REFERENCE = Path(__file__).parent / "reference" / "ultralytics_loader.py"
 
 
 class AugmentedArrays(Dataset):
@@ -97,6 +135,45 @@ def loader_rate(dataset: Dataset, workers: int, batch: int, count: int) -> float
             if seen >= count:
                 break
     return seen / (time.perf_counter() - start)
+
+
+def ultralytics_rate(python: str, data_yaml: Path, args: argparse.Namespace, hyp: dict[str, float]) -> dict:
+    """Run ``reference/ultralytics_loader.py`` with the Ultralytics venv's ``python``; its JSON result."""
+    overrides = [f"{key}={value}" for key, value in hyp.items()]
+    options = {"--data": data_yaml, "--imgsz": args.imgsz, "--images": args.images, "--batch": args.batch}
+    options["--seed"] = args.seed
+    command = [python, str(REFERENCE), *[str(x) for item in options.items() for x in item], *overrides]
+    env = {**os.environ, "YOLO_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def hyp_differences(ours: DetectionAugmentParams, theirs: dict[str, float]) -> list[str]:
+    """Augmentation settings that differ; keys only Ultralytics has (cutmix, bgr) must be 0 there."""
+    differences = []
+    for key, value in theirs.items():
+        mine = getattr(ours, key, 0.0)
+        if abs(float(mine) - float(value)) > 1e-12:
+            differences.append(f"{key}: ours {mine}, Ultralytics {value}")
+    return differences
+
+
+def print_ultralytics_side(theirs: dict, ours: DetectionAugmentParams) -> None:
+    """Their versions and mosaic buffer, and whether both sides ran the same augmentation settings."""
+    albumentations = theirs["albumentations"] or "not installed (their Albumentations step is a no-op)"
+    print(
+        f"Ultralytics side: ultralytics {theirs['ultralytics']}, torch {theirs['torch']}, OpenCV {theirs['opencv']}, "
+        f"albumentations {albumentations}; {theirs['train_images']} train images, mosaic buffer "
+        f"{theirs['mosaic_buffer_images']} images\n"
+    )
+    differences = hyp_differences(ours, theirs["hyp"])
+    settings = ", ".join(f"{key} {value}" for key, value in theirs["hyp"].items())
+    print(
+        f"Augmentation: {'DIFFERENT: ' + '; '.join(differences) if differences else 'same on both sides'} "
+        f"({settings})\n"
+    )
 
 
 def machine() -> str:
@@ -231,10 +308,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hyp", nargs="*", default=[], help="augmentation overrides, e.g. mixup=0.1 degrees=5")
     parser.add_argument("--ops", action="store_true", help="also time single ops against albumentations")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ultralytics-python", help="the Ultralytics venv's python: add their loader's row")
     args = parser.parse_args(argv)
     _one_thread()
     np.random.seed(args.seed)
-    dataset, _ = build_datasets(ensure_sample_detection(), "train")
+    data_yaml = ensure_sample_detection()
+    dataset, _ = build_datasets(data_yaml, "train")
     hyp = _parse_hyp(args.hyp)
     pipeline = build_detection_transforms(hyp, args.imgsz, dataset, training=True)
     augmented = AugmentedArrays(dataset, pipeline)
@@ -243,19 +322,30 @@ def main(argv: list[str] | None = None) -> None:
     rows = [
         ("decode only (cv2.imread)", 1, rate(dataset.load_sample, args.images, size)),
         ("full pipeline, one process, no DataLoader", 1, rate(augmented.__getitem__, args.images, size)),
+    ]
+    theirs = None
+    if args.ultralytics_python:  # right after our full-pipeline row, so that both see the same machine load
+        theirs = ultralytics_rate(args.ultralytics_python, data_yaml, args, hyp)
+        major_minor = ".".join(theirs["ultralytics"].split(".")[:2])
+        rows.append((f"Ultralytics {major_minor} full pipeline, one process", 1, theirs["images_per_s"]))
+    rows.append(
         (
             f"DataLoader, {args.workers} workers, batch {args.batch}",
             args.workers,
             loader_rate(augmented, args.workers, args.batch, args.images),
-        ),
-    ]
+        )
+    )
     print(f"Command: `{shlex.join([Path(sys.executable).name, *sys.argv])}`\n")
     print(f"Machine: {header}\n")
     print(f"Data: sample dataset, {size} train images (320x320 JPEG); imgsz {args.imgsz}; overrides: {hyp or 'none'}\n")
+    if theirs is not None:
+        print_ultralytics_side(theirs, DetectionAugmentParams.from_hyp(hyp))
     print("| what | processes | images/s | images/s per process |")
     print("| --- | ---: | ---: | ---: |")
     for what, processes, value in rows:
         print(f"| {what} | {processes} | {value:.1f} | {value / processes:.1f} |")
+    if theirs is not None:
+        print(f"\nours / Ultralytics, full pipeline in one process: {rows[1][2] / theirs['images_per_s']:.2f}x")
     if args.ops:
         print(f"\n| operation (imgsz {args.imgsz}) | implementation | ms (median of 5 x 30) |")
         print("| --- | --- | ---: |")

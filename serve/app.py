@@ -28,7 +28,7 @@ def detector_options(config: ServeAppConfig) -> dict[str, Any]:
         "user_config": ModelSettings.from_app(config).model_dump(),
     }
     if config.autoscaling is not None:
-        options["autoscaling_config"] = config.autoscaling.model_dump()
+        options["autoscaling_config"] = config.autoscaling.model_dump(exclude_none=True)  # None: Ray's default
     elif config.num_replicas is not None:
         options["num_replicas"] = config.num_replicas
     return options

@@ -20,18 +20,31 @@ _MODEL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class AutoscalingSettings(Section):
-    """Serve autoscaling of one deployment (replicas follow the ongoing requests per replica)."""
+    """Serve autoscaling of one deployment (replicas follow the ongoing requests per replica).
+
+    ``look_back_period_s`` (the window the ongoing requests are averaged over) and ``metrics_interval_s`` (how often
+    handles and replicas report them to the controller) are Ray's own keys; left unset (None), Ray's defaults apply
+    (30 s and 10 s in Ray 2.60): the controller then hears of a burst up to ~10 s late, before ``upscale_delay_s``
+    starts. Ray 2.60 warns that ``metrics_interval_s`` will become an environment variable, but it is still the
+    interval its handles and replicas push with.
+    """
 
     min_replicas: int = Field(1, ge=0)
     max_replicas: int = Field(1, ge=1)
     target_ongoing_requests: float = Field(8.0, gt=0)
     upscale_delay_s: float = Field(10.0, ge=0)
     downscale_delay_s: float = Field(120.0, ge=0)
+    look_back_period_s: float | None = Field(None, gt=0)
+    metrics_interval_s: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> AutoscalingSettings:
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas={self.min_replicas} is above max_replicas={self.max_replicas}")
+        if (self.look_back_period_s is not None and self.metrics_interval_s is not None
+                and self.look_back_period_s <= self.metrics_interval_s):
+            raise ValueError(f"look_back_period_s={self.look_back_period_s} must be above "
+                             f"metrics_interval_s={self.metrics_interval_s} (the window needs several reports)")
         return self
 
 

@@ -51,6 +51,21 @@ def test_build_app_maps_config_to_deployment_options() -> None:
         build_app({"model": "x", "bogus": 1})
 
 
+@pytest.mark.filterwarnings("ignore:The `metrics_interval_s` field:DeprecationWarning")
+def test_autoscaling_reaction_keys_reach_ray_only_when_given() -> None:
+    from ray.serve.config import AutoscalingConfig
+
+    default = detector_options(ServeAppConfig.from_overrides({"model": "w", "autoscaling": {"max_replicas": 2}}))
+    assert not {"look_back_period_s", "metrics_interval_s"} & set(default["autoscaling_config"])  # Ray's defaults
+    fast = {"max_replicas": 2, "upscale_delay_s": 1, "look_back_period_s": 2, "metrics_interval_s": 0.5}
+    options = detector_options(ServeAppConfig.from_overrides({"model": "w", "autoscaling": fast}))
+    ray_config = AutoscalingConfig(**options["autoscaling_config"])
+    assert (ray_config.look_back_period_s, ray_config.metrics_interval_s, ray_config.upscale_delay_s) == (2, 0.5, 1)
+    with pytest.raises(ConfigError, match="look_back_period_s=0.5 must be above metrics_interval_s=1.0"):
+        ServeAppConfig.from_overrides({"model": "w", "autoscaling": {"look_back_period_s": 0.5,
+                                                                     "metrics_interval_s": 1}})
+
+
 def test_decode_gives_the_pixels_read_image_gives_and_refuses_the_rest() -> None:
     path = sample_images()[0]
     np.testing.assert_array_equal(decode_image(Path(path).read_bytes(), 10**8), read_image(path))

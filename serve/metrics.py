@@ -1,7 +1,16 @@
 """Our Prometheus metrics beside Ray Serve's own: images, detections and per-stage latency.
 
-Exported through Ray's metrics agent (``ray_yolov12_*`` on each node's metrics port, scraped with Serve's
-``ray_serve_*``). Metrics are created inside replicas (by :func:`serving_metrics`), never at import.
+Exported through Ray's metrics agent on each node's metrics port (``ray start --metrics-export-port``, or
+``ray.init(_metrics_export_port=...)``), scraped beside Serve's ``ray_serve_*``. Metrics are created inside replicas
+(by :func:`serving_metrics`), never at import. Names as exported by Ray 2.60 (prefix ``ray_``, ``_total`` on counters):
+
+- ``ray_yolov12_images_total{model, task}``, ``ray_yolov12_detections_total{model}`` (Detector)
+- ``ray_yolov12_request_errors_total{status, route}`` (Ingress; ``route`` is the first path part, e.g. ``v1``)
+- ``ray_yolov12_stage_latency_ms_bucket|_count|_sum{stage, model}`` (milliseconds)
+- ``ray_yolov12_batch_size_bucket|_count|_sum{model}`` (images per forward)
+
+Ray adds ``application``, ``deployment`` and ``replica`` (and node/worker) labels. Histogram buckets and counts are
+exact, but Ray rebuilds ``_sum`` from bucket midpoints, so use the buckets (``histogram_quantile``), not ``_sum``.
 
 Stages: ``decode`` (ingress: bytes -> pixels), ``preprocess``, ``inference``, ``postprocess`` (Detector, per image
 share of its batch), ``request`` (ingress: whole request).

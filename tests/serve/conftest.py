@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_support import confident_checkpoint, serve_instance
+from serve_support import ServeNode, confident_checkpoint, serve_instance
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,13 @@ def sample_jpegs() -> list[bytes]:
 
 
 @pytest.fixture(scope="package")
-def serve_port() -> Iterator[int]:
+def serve_node() -> Iterator[ServeNode]:
     """Ray + Serve started once for the serving tests (each module runs and deletes its own application)."""
-    with serve_instance() as port:
-        yield port
+    with serve_instance() as node:
+        yield node
+
+
+@pytest.fixture(scope="package")
+def serve_port(serve_node: ServeNode) -> int:
+    """The HTTP port of Serve's proxy on :func:`serve_node`."""
+    return serve_node.http_port

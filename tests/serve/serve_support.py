@@ -8,6 +8,7 @@ import struct
 import time
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,19 +35,39 @@ def confident_checkpoint(path: Path, bias: float = 6.0, name: str = "thing") -> 
     return save_checkpoint(model, path)
 
 
+@dataclass(frozen=True)
+class ServeNode:
+    """Where the test Ray node listens: Serve's HTTP proxy and the Prometheus endpoint of its metrics agent."""
+
+    http_port: int
+    metrics_port: int
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+
+# Ray exports metrics every 10 s by default; 2 s keeps the metrics test short and costs little.
+METRICS_REPORT_INTERVAL_MS = 2000
+
+
 @contextlib.contextmanager
-def serve_instance() -> Iterator[int]:
-    """A fresh local Ray node (never a shared cluster) with Serve's HTTP proxy on a free loopback port."""
+def serve_instance() -> Iterator[ServeNode]:
+    """A fresh local Ray node (never a shared cluster): Serve's HTTP proxy on a free loopback port, the metrics
+    agent's Prometheus endpoint on another free port, metrics reported every ``METRICS_REPORT_INTERVAL_MS``."""
     import ray
     from ray import serve
 
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(address="local", num_cpus=8, include_dashboard=False, log_to_driver=False)
+    metrics_port = free_port()
+    ray.init(address="local", num_cpus=8, include_dashboard=False, log_to_driver=False,
+             _metrics_export_port=metrics_port,
+             _system_config={"metrics_report_interval_ms": METRICS_REPORT_INTERVAL_MS})
     port = free_port()
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        yield port
+        yield ServeNode(http_port=port, metrics_port=metrics_port)
     finally:
         serve.shutdown()
         ray.shutdown()

@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -59,6 +58,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from bench_common import machine_line
 from torch.utils.data import DataLoader, Dataset
 
 from yolov12.data.augment import (
@@ -173,22 +173,6 @@ def print_ultralytics_side(theirs: dict, ours: DetectionAugmentParams) -> None:
     print(
         f"Augmentation: {'DIFFERENT: ' + '; '.join(differences) if differences else 'same on both sides'} "
         f"({settings})\n"
-    )
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    albumentations = load_albumentations()
-    return (
-        f"{cpu}, {os.cpu_count()} logical cores (load average {load} at start), Python {platform.python_version()}, "
-        f"torch {torch.__version__}, OpenCV {cv2.__version__}, albumentations {albumentations.__version__}"
     )
 
 
@@ -318,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     pipeline = build_detection_transforms(hyp, args.imgsz, dataset, training=True)
     augmented = AugmentedArrays(dataset, pipeline)
     size = len(dataset)
-    header = machine()
+    header = f"{machine_line()}, OpenCV {cv2.__version__}, albumentations {load_albumentations().__version__}"
     rows = [
         ("decode only (cv2.imread)", 1, rate(dataset.load_sample, args.images, size)),
         ("full pipeline, one process, no DataLoader", 1, rate(augmented.__getitem__, args.images, size)),

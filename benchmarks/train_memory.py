@@ -28,23 +28,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
-import yaml
+from bench_common import copy_dataset, machine_line, ultralytics_version
 
 from yolov12 import YOLO
-from yolov12.data.sample_dataset import ensure_sample_detection
 
 REFERENCE = Path(__file__).parent / "reference" / "ultralytics_train.py"
 OUR_MODEL, THEIR_MODEL = "yolov12n-v1.yaml", "yolo12n.yaml"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 # Runs one side as its child and reports the child's peak RSS; standard library only, so it stays small.
 WRAPPER = """
@@ -58,18 +54,6 @@ print(json.dumps({"returncode": done.returncode, "wall_s": wall, "last_line": li
 """
 
 
-def copy_sample_dataset(destination: Path) -> tuple[Path, int]:
-    """Images and labels of the sample dataset (no cache files) under ``destination``: the copy's data.yaml and its
-    number of train images."""
-    data_yaml = Path(ensure_sample_detection())
-    config = yaml.safe_load(data_yaml.read_text())
-    root = Path(config.get("path") or data_yaml.parent)
-    copy = destination / root.name
-    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("*.cache", "*.cache.json", ".complete"))
-    config["path"] = str(copy)
-    (copy / "data.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    train_images = sum(1 for f in (copy / config["train"]).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-    return copy / "data.yaml", train_images
 
 
 def train_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -132,29 +116,8 @@ def _tail(log: Path, lines: int = 40) -> str:
     return "".join(log.read_text(errors="replace").splitlines(keepends=True)[-lines:])
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    memory = ""
-    for path, key in ((Path("/proc/cpuinfo"), "model name"), (Path("/proc/meminfo"), "MemTotal")):
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if line.startswith(key):
-                    value = line.split(":", 1)[1].strip()
-                    if key == "MemTotal":
-                        memory = f", {int(value.split()[0]) / 2**20:.0f} GiB RAM"
-                    else:
-                        cpu = value
-                    break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{cpu}, {os.cpu_count()} logical cores{memory} (load average {load} at start), "
-        f"Python {platform.python_version()}, torch {torch.__version__}"
-    )
 
 
-def ultralytics_version(python: str) -> str:
-    code = "import importlib.metadata as m; print(m.version('ultralytics'))"
-    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,13 +138,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.ultralytics_python:
         parser.error("--ultralytics-python PATH is required (the python of the Ultralytics venv)")
-    header = machine()
+    header = machine_line()
     threads = str(args.threads)
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "YOLO_OFFLINE": "1"}
     with tempfile.TemporaryDirectory(prefix="train-memory-") as scratch:
         work = Path(args.workdir or scratch)
         work.mkdir(parents=True, exist_ok=True)
-        data_yaml, train_images = copy_sample_dataset(work / "data")
+        data_yaml, train_images = copy_dataset("sample", work / "data")
         used = max(1, round(train_images * args.fraction))
         commands = side_commands(args, data_yaml, work / "runs", used)
         results = {side: measure(command, env, work / f"{side}.log") for side, command in commands.items()}

@@ -81,6 +81,13 @@ class Parameter(BaseModel):
 
         return DOMAINS[self.kind](tune, self)
 
+    def clip(self, value: Any) -> Any:
+        """``value`` moved into ``[low, high]`` (``randint``: rounded); a choice is returned as is."""
+        if self.kind == "choice":
+            return value
+        clipped = min(max(float(plain(value)), self.low), self.high)
+        return int(round(clipped)) if self.kind == "randint" else clipped
+
 
 DOMAINS: dict[str, Callable[[Any, Parameter], Any]] = {
     "uniform": lambda tune, p: tune.uniform(p.low, p.high),
@@ -206,8 +213,28 @@ class SearchSpace(BaseModel):
         return [p.key for p in self.parameters]
 
     def to_tune(self) -> dict[str, Any]:
-        """``{key: ray.tune domain}`` for ``Tuner(param_space=...)`` (and PBT's ``hyperparam_mutations``)."""
+        """``{key: ray.tune domain}`` for ``Tuner(param_space=...)``."""
         return {p.key: p.to_tune() for p in self.parameters}
+
+    def to_pbt_mutations(self) -> dict[str, Any]:
+        """PBT's ``hyperparam_mutations``: the domain of a range, the value list of a choice.
+
+        PBT perturbs a domain's value by multiplying it (x0.8 / x1.2), which a choice cannot take (``"SGD" * 1.2``
+        fails, a numeric choice leaves its values); a list is perturbed by moving to a neighbouring value.
+        """
+        return {p.key: list(p.values) if p.kind == "choice" else p.to_tune() for p in self.parameters}
+
+    def clip(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """``config`` with each searched value moved back into its range (PBT's ``custom_explore_fn``).
+
+        A x1.2 perturbation can leave the range, e.g. a probability or policy magnitude above 1, which the
+        training config or the policy then rejects.
+        """
+        out = dict(config)
+        for parameter in self.parameters:
+            if parameter.key in out:
+                out[parameter.key] = parameter.clip(out[parameter.key])
+        return out
 
     def defaults(self, base: TrainConfig, policy: AugmentPolicy | None) -> dict[str, Any]:
         """Each key's value in the base training config (absent policy ops: p 0, magnitude 0.5, i.e. off)."""

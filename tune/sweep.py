@@ -116,7 +116,8 @@ def build_scheduler(resolved: ResolvedSweep, storage: RunStorage) -> Any:
                              reduction_factor=scheduler.reduction_factor, brackets=scheduler.brackets)
     if scheduler.kind == "pbt":
         return PopulationBasedTraining(time_attr="epoch", perturbation_interval=scheduler.perturbation_interval,
-                                       hyperparam_mutations=resolved.space.to_tune(),
+                                       hyperparam_mutations=resolved.space.to_pbt_mutations(),
+                                       custom_explore_fn=resolved.space.clip,  # x1.2 can leave a range
                                        quantile_fraction=scheduler.quantile_fraction,
                                        resample_probability=scheduler.resample_probability)
     return FIFOScheduler()

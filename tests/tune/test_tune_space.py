@@ -89,3 +89,17 @@ def test_trial_config_applies_values_and_writes_the_policy_file(tmp_path):
     assert [(op.name, op.p) for op in written.ops] == [("Blur", 0.4)]
     without_policy = trial_train_config(base, None, {"lr0": 0.003}, tmp_path / "unused.yaml")
     assert without_policy.augment.augment_policy is None and not (tmp_path / "unused.yaml").exists()
+
+
+def test_pbt_explore_keeps_values_in_their_ranges_and_moves_choices_to_neighbours():
+    from ray.tune.schedulers.pbt import _explore  # what PopulationBasedTraining calls on an exploit
+
+    space = SearchSpace.from_dict({"mixup": {"uniform": [0.0, 0.3]}, "policy.Blur.magnitude": {"uniform": [0, 1]},
+                                   "close_mosaic": {"randint": [0, 3]}, "optimizer": {"choice": ["SGD", "AdamW"]}})
+    config = {"mixup": 0.3, "policy.Blur.magnitude": 0.9, "close_mosaic": 3, "optimizer": "SGD"}
+    with pytest.raises(TypeError):  # Ray multiplies a domain's value: a string choice cannot take it
+        _explore(config, space.to_tune(), 0.0, (1.2,), None)
+    explored, _ = _explore(config, space.to_pbt_mutations(), 0.0, (1.2,), space.clip)  # x1.2 leaves every range
+    assert explored["mixup"] == 0.3 and explored["policy.Blur.magnitude"] == 1.0 and explored["close_mosaic"] == 3
+    assert explored["optimizer"] in ("SGD", "AdamW")
+    assert space.clip({"mixup": -0.1, "lr_not_searched": 5}) == {"mixup": 0.0, "lr_not_searched": 5}

@@ -100,12 +100,34 @@ def restore_run_config(run_dir: Path, config: TrainConfig) -> None:
 
     The engine resumes with the config stored in ``weights/last.state.pt``; PBT changes hyperparameters between
     epochs, so the stored config is replaced by this trial's one (same epochs, its learning rate, augmentation and
-    policy file inside ``run_dir``).
+    policy file inside ``run_dir``). The optimiser groups' own copies are reset by :class:`KeepTrialHyperparameters`.
     """
     state_path = run_dir / "weights" / "last.state.pt"
     state = torch.load(state_path, map_location="cpu", weights_only=True)
     state["config"] = config.updated(resume=False).to_flat()
     torch.save(state, state_path)
+
+
+class KeepTrialHyperparameters(Callback):
+    """After a resume, the optimiser's parameter groups take this trial's ``lr0`` and weight decay again.
+
+    Loading the resume state's optimiser state dict also loads its groups' hyperparameters (``initial_lr``,
+    ``weight_decay``...), those of the run that wrote it: after a PBT exploit, another trial's. The schedule sets each
+    step's lr from ``initial_lr``, so without this the exploiting trial trains at the donor's learning rate. The moment
+    buffers stay; the groups get the values a fresh optimiser for this config has (the same builder the engine uses).
+    """
+
+    def on_fit_start(self, state: Any) -> None:
+        from yolov12.engine.ema import unwrap  # noqa: PLC0415
+        from yolov12.engine.optim import build_optimiser, plan_optimiser  # noqa: PLC0415
+
+        model = unwrap(state.model)
+        config = state.config
+        plan = plan_optimiser(config.optim, config.data.batch * state.world_size,
+                              state.batches_per_epoch * state.epochs, model.num_classes)
+        fresh = build_optimiser(model, plan)  # its groups only: no optimiser step is taken
+        for group, own in zip(state.optimiser.param_groups, fresh.param_groups):
+            group.update({key: value for key, value in own.items() if key != "params"})
 
 
 def single_worker_trial(values: dict[str, Any], setup: TrialSetup) -> None:
@@ -121,12 +143,14 @@ def single_worker_trial(values: dict[str, Any], setup: TrialSetup) -> None:
     else:
         shutil.rmtree(run_dir, ignore_errors=True)  # a retried trial without a checkpoint starts over
     config = setup.train_config(values, run_dir)
+    callbacks: list[Callback] = []
     if checkpoint is not None:
         restore_run_config(run_dir, config)
         config = config.updated(resume=True)
+        callbacks.append(KeepTrialHyperparameters())
         logger.info("trial %s resumes from %s", ray.tune.get_context().get_trial_id(), checkpoint.path)
     model = YOLO(setup.model).model
-    fit(model, config, callbacks=[TuneReport(model.task, started)], run_dir=run_dir)
+    fit(model, config, callbacks=[*callbacks, TuneReport(model.task, started)], run_dir=run_dir)
 
 
 def train_in_tune_trial(values: dict[str, Any], setup: TrialSetup) -> None:

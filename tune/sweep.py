@@ -36,6 +36,7 @@ from tune.report import (
     write_best_config,
     write_table_csv,
 )
+from tune.result_logs import result_loggers
 from tune.resumable_asha import ResumableASHA
 from tune.trainable import TrialSetup, trainable_for
 from yolov12.config.base import ConfigError
@@ -179,7 +180,7 @@ def build_tuner(resolved: ResolvedSweep, storage: RunStorage, restore: bool, tra
             name=sweep.name, storage_path=storage.storage_path, storage_filesystem=storage.filesystem,
             failure_config=tune.FailureConfig(max_failures=sweep.failure.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=sweep.checkpoints_to_keep),
-            callbacks=[tracker], verbose=1),
+            callbacks=[tracker, *result_loggers()], verbose=1),
     )
 
 

@@ -56,6 +56,7 @@ class SchedulerSection(Section):
     perturbation_interval: int = Field(1, ge=1)  # PBT: epochs between exploit/explore steps
     quantile_fraction: float = Field(0.25, gt=0.0, le=0.5)
     resample_probability: float = Field(0.25, ge=0.0, le=1.0)
+    synch: bool = False  # PBT: perturb once every trial reached the interval (all pause there; fair to slow trials)
 
 
 class ObjectiveSection(Section):
@@ -126,6 +127,10 @@ class SweepConfig(BaseModel):
         if self.scheduler.kind == "pbt" and self.search.algorithm != "random":
             raise ConfigError("scheduler.kind=pbt cannot be combined with search.algorithm=optuna (PBT proposes the "
                               "configurations itself); set search.algorithm=random")
+        if self.scheduler.kind == "pbt" and "optimizer" in self.space:
+            raise ConfigError("scheduler.kind=pbt cannot search 'optimizer': an exploiting trial continues from "
+                              "another trial's optimiser state, which only fits the same optimiser; fix optimizer "
+                              "under train: or use scheduler.kind=asha")
         if self.scheduler.kind == "pbt" and self.resources.num_workers > 0:
             raise ConfigError("scheduler.kind=pbt needs in-process trials (it copies checkpoints between them); "
                               "set resources.num_workers=0")

@@ -120,8 +120,17 @@ def build_scheduler(resolved: ResolvedSweep, storage: RunStorage) -> Any:
                                        hyperparam_mutations=resolved.space.to_pbt_mutations(),
                                        custom_explore_fn=resolved.space.clip,  # x1.2 can leave a range
                                        quantile_fraction=scheduler.quantile_fraction,
-                                       resample_probability=scheduler.resample_probability)
+                                       resample_probability=scheduler.resample_probability, synch=scheduler.synch)
     return FIFOScheduler()
+
+
+def final_epoch_stop(resolved: ResolvedSweep) -> dict[str, int] | None:
+    """PBT: end a trial at its last epoch before the scheduler sees it (Tune checks ``stop`` first).
+
+    Otherwise PBT perturbs there too: an exploiting trial restarts from a finished run and trains nothing (or
+    repeats the donor's last epoch). Trials end after their last epoch anyway; ASHA stops them itself.
+    """
+    return {"epoch": resolved.max_epochs} if resolved.sweep.scheduler.kind == "pbt" else None
 
 
 def trial_setup(resolved: ResolvedSweep) -> TrialSetup:
@@ -178,6 +187,7 @@ def build_tuner(resolved: ResolvedSweep, storage: RunStorage, restore: bool, tra
             reuse_actors=sweep.reuse_actors and sweep.resources.num_workers == 0),
         run_config=tune.RunConfig(
             name=sweep.name, storage_path=storage.storage_path, storage_filesystem=storage.filesystem,
+            stop=final_epoch_stop(resolved),
             failure_config=tune.FailureConfig(max_failures=sweep.failure.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=sweep.checkpoints_to_keep),
             callbacks=[tracker, *result_loggers()], verbose=1),

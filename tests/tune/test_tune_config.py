@@ -42,6 +42,7 @@ def test_overrides_route_to_sections():
     (["schedular.kind=asha"], "did you mean 'scheduler'"),
     (["objective.metric=map"], "objective.metric='map'"),
     (["scheduler.kind=pbt", "search.algorithm=optuna"], "cannot be combined"),
+    (["scheduler.kind=pbt"], "cannot search 'optimizer'"),  # sample-asha searches optimizer
     (["name=bad name"], "name='bad name'"),
     (["epoch=3"], "did you mean 'epochs'"),
 ])

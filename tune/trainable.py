@@ -22,6 +22,7 @@ from typing import Any
 
 import ray.tune
 import torch
+from ray.tune.integration.ray_train import TuneReportCallback
 
 from pipelines.tracking import metric_key
 from pipelines.worker import ray_metrics
@@ -58,14 +59,21 @@ class TrialSetup:
         return config.updated(verbose=False, plots=False, exist_ok=True, resume=False)
 
 
-def trial_metrics(metrics: dict[str, float], epoch: int, epochs: int, task: str) -> dict[str, float]:
-    """The pipeline's reported names (``mAP50-95``, ``fitness``, ``epoch``...) plus ``loss`` (sum of train losses).
+def tune_names(reported: dict[str, float]) -> dict[str, float]:
+    """What the pipeline reports to Ray Train (:func:`pipelines.worker.ray_metrics`) as trials report it to Tune.
 
-    Keys are made MLflow/TensorBoard-safe (``metrics/mAP50-95(B)`` -> ``metrics/mAP50-95_B``).
+    Keys are made MLflow/TensorBoard-safe (``metrics/mAP50-95(B)`` -> ``metrics/mAP50-95_B``) and ``loss`` (the sum
+    of the training loss parts) is added: both trial kinds report the names ``tune.config.OBJECTIVES`` lists.
     """
-    out = {metric_key(k): v for k, v in ray_metrics(metrics, epoch, epochs, task).items()}
-    out["loss"] = float(sum(v for k, v in metrics.items() if k.startswith("train/") and k.endswith("_loss")))
+    out = {metric_key(k): v for k, v in reported.items()}
+    out["loss"] = float(sum(v for k, v in reported.items() if k.startswith("train/") and k.endswith("_loss")))
     return out
+
+
+def trial_metrics(metrics: dict[str, float], epoch: int, epochs: int, task: str) -> dict[str, float]:
+    """An epoch's engine metrics under the pipeline's reported names (``mAP50-95``, ``fitness``, ``epoch``...) and
+    :func:`tune_names`."""
+    return tune_names(ray_metrics(metrics, epoch, epochs, task))
 
 
 class TuneReport(Callback):
@@ -153,11 +161,23 @@ def single_worker_trial(values: dict[str, Any], setup: TrialSetup) -> None:
     fit(model, config, callbacks=[*callbacks, TuneReport(model.task, started)], run_dir=run_dir)
 
 
+class TrialReportCallback(TuneReportCallback):
+    """Ray's ``TuneReportCallback`` (a Ray Train job's reports -> its trial's Tune results) under :func:`tune_names`.
+
+    With Ray's own callback a Train-in-Tune trial reported the pipeline's raw names, without ``loss``: a sweep ranked
+    by ``objective.metric=loss`` failed at the first epoch ("did not include the specified metric(s) `loss`").
+    ``train_workers`` says how many Ray Train workers reported. Build it inside the trial (it needs the Tune session).
+    """
+
+    def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
+        rank0 = {**tune_names(metrics[0]), "train_workers": float(len(metrics))}
+        super().after_report(run_context, [rank0, *metrics[1:]], checkpoint)
+
+
 def train_in_tune_trial(values: dict[str, Any], setup: TrialSetup) -> None:
     """Ray Tune function trainable that drives one Ray Train job (``setup.num_workers`` workers) per trial."""
     import ray.train  # noqa: PLC0415
     from ray.train.torch import TorchConfig, TorchTrainer  # noqa: PLC0415
-    from ray.tune.integration.ray_train import TuneReportCallback  # noqa: PLC0415
 
     from pipelines.config import PipelineConfig  # noqa: PLC0415
     from pipelines.storage import resolve_storage, worker_environment  # noqa: PLC0415
@@ -178,7 +198,7 @@ def train_in_tune_trial(values: dict[str, Any], setup: TrialSetup) -> None:
             storage_path=storage.storage_path, storage_filesystem=storage.filesystem,
             failure_config=ray.train.FailureConfig(max_failures=setup.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            callbacks=[TuneReportCallback()], worker_runtime_env={"env_vars": worker_environment()}),
+            callbacks=[TrialReportCallback()], worker_runtime_env={"env_vars": worker_environment()}),
     )
     trainer.fit()
 

@@ -1,0 +1,95 @@
+"""A real Train-in-Tune sweep: one trial that is a Ray Train job of 2 DDP workers (gloo), on a local Ray of 3 CPUs.
+
+configs/sweeps/sample-asha.yaml with ``resources.num_workers=2``: the trial function (1 CPU) builds a
+``TorchTrainer`` with ``RunConfig(name=<sweep>-<trial id>)`` whose report callback forwards every epoch of the Train
+job to Tune. 1 trial, 2 epochs, 64 px, fraction 0.25, no scheduler, no MLflow; ranked by the summed training loss
+(which the Train job does not report itself: the trial's callback adds it, as in-process trials do).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SWEEP_CONFIG = ROOT / "configs" / "sweeps" / "sample-asha.yaml"
+NAME = "ci-train-in-tune"
+EPOCHS = 2
+WORKERS = 2
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@dataclass(frozen=True)
+class TrainInTuneSweep:
+    storage: Path
+    experiment: Path
+    output: str
+    trial_id: str
+    rows: list[dict]  # the trial's result.json rows
+
+
+@pytest.fixture(scope="module")
+def train_in_tune_sweep(tmp_path_factory) -> TrainInTuneSweep:
+    workdir = tmp_path_factory.mktemp("train-in-tune")
+    storage = workdir / "runs"
+    command = [sys.executable, "-m", "tune.sweep", "--config", str(SWEEP_CONFIG), "--ray-address", "local",
+               "--num-cpus", str(1 + WORKERS), f"name={NAME}", f"storage_path={storage}",
+               f"base={ROOT / 'configs' / 'sample.yaml'}", "search.num_samples=1", "search.max_concurrent=1",
+               f"epochs={EPOCHS}", "scheduler.kind=none", "objective.metric=loss", f"resources.num_workers={WORKERS}",
+               "failure.max_failures=0", "tracking.enabled=false"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900,
+                            start_new_session=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"Train-in-Tune sweep failed:\n{output[-4000:]}"
+    experiment = storage / NAME
+    trials = sorted(path.name.removeprefix("trial_") for path in experiment.glob("trial_*"))
+    assert len(trials) == 1, trials
+    rows = [json.loads(line) for line in (experiment / f"trial_{trials[0]}" / "result.json").read_text().splitlines()
+            if line.strip()]
+    return TrainInTuneSweep(storage, experiment, output, trials[0], rows)
+
+
+def test_each_epoch_of_the_train_job_is_a_tune_result(train_in_tune_sweep):
+    rows = train_in_tune_sweep.rows
+    epochs = [row["epoch"] for row in rows if not row.get("final")]
+    assert epochs == list(range(1, EPOCHS + 1)), [(row["epoch"], row.get("final")) for row in rows]
+    for row in rows:
+        assert row["train_workers"] == WORKERS  # every report came from a Train job of 2 workers
+        assert row["loss"] > 0 and row["loss"] == pytest.approx(
+            sum(row[f"train/{part}_loss"] for part in ("box", "cls", "dfl")))
+        assert "mAP50-95" in row and "metrics/mAP50-95_B" in row  # the names in-process trials report
+    summary = json.loads((train_in_tune_sweep.experiment / "summary" / "summary.json").read_text())
+    assert summary["trials"] == 1 and summary["errored"] == 0 and summary["epochs_trained"] == EPOCHS
+    assert summary["best_trial_id"] == train_in_tune_sweep.trial_id
+
+
+def test_the_trial_has_its_own_ray_train_run(train_in_tune_sweep):
+    run = train_in_tune_sweep.storage / f"{NAME}-train" / f"{NAME}-{train_in_tune_sweep.trial_id}"
+    assert run.is_dir(), sorted(p.name for p in train_in_tune_sweep.storage.iterdir())
+    # each epoch's checkpoint is one of the Train run's (which keeps the newest 2: CheckpointConfig(num_to_keep=2))
+    assert all(Path(row["checkpoint_path"]).parent == run for row in train_in_tune_sweep.rows)
+    final = Path(train_in_tune_sweep.rows[-1]["checkpoint_path"])
+    assert (final / "weights" / "last.safetensors").is_file() and (final / "weights" / "last.state.pt").is_file()
+    results = (final / "results.csv").read_text().splitlines()
+    assert len(results) == 1 + EPOCHS  # the engine's own per-epoch log, from rank 0
+
+
+def test_best_config_is_written_with_the_trial_values(train_in_tune_sweep):
+    from yolov12.config.train import TrainConfig
+
+    summary = train_in_tune_sweep.experiment / "summary"
+    config = TrainConfig.from_overrides(yaml.safe_load((summary / "best_train.yaml").read_text()))
+    params = json.loads((train_in_tune_sweep.experiment / f"trial_{train_in_tune_sweep.trial_id}" / "params.json")
+                        .read_text())
+    assert config.optim.lr0 == pytest.approx(params["lr0"]) and config.optim.optimizer == params["optimizer"]
+    assert config.run.epochs == EPOCHS and (summary / "best_pipeline.yaml").is_file()

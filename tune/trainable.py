@@ -138,11 +138,23 @@ class KeepTrialHyperparameters(Callback):
             group.update({key: value for key, value in own.items() if key != "params"})
 
 
+def show_trial_logs() -> None:
+    """A trial process is an entry point: show this package's INFO lines, which Ray forwards to the driver's output
+    (without a handler Python prints only warnings, so "trial ... resumes from ..." was never seen)."""
+    package = logging.getLogger(__name__.split(".")[0])
+    if not package.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        package.addHandler(handler)
+        package.setLevel(logging.INFO)
+
+
 def single_worker_trial(values: dict[str, Any], setup: TrialSetup) -> None:
     """Ray Tune function trainable: build the model, train with the engine, report every epoch."""
     from yolov12 import YOLO  # noqa: PLC0415 - heavy import inside the trial process
     from yolov12.engine.trainer import fit  # noqa: PLC0415
 
+    show_trial_logs()
     started = time.perf_counter()
     run_dir = Path(ray.tune.get_context().get_trial_dir()) / RUN_FOLDER
     checkpoint = ray.tune.get_checkpoint()

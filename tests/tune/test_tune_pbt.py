@@ -1,14 +1,18 @@
 """A real Population Based Training sweep (Ray Tune on a local 2-CPU Ray), shared by every assertion of this module.
 
 configs/sweeps/lr-aug-pbt.yaml (learning rate, augmentation strengths, policy magnitudes) made tiny: 2 trials of
-YOLOv12-N on the sample dataset at 64 px, fraction 0.25, 4 epochs, a perturbation after every epoch and
+YOLOv12-N on the sample dataset at 64 px, fraction 0.25, 5 epochs, a perturbation after every epoch and
 quantile_fraction 0.5 (of two trials, the worse one exploits the better one). No MLflow (``tracking.enabled=false``).
 
 Objective: the summed training loss, with the classification loss gain ``cls`` searched too. Untrained mAP is 0 for
 every trial; the loss alone differs between trials by about what one epoch improves it, so which trial ranks higher
-would depend on which reported first. The reported loss scales with ``cls``, so one trial is clearly worse and
-exploits the other by its second report at the latest (asynchronous PBT clones only a trial that ranked top at its
-own last report, and the run's last epoch is not a perturbation).
+would depend on which reported first. The reported loss scales with ``cls``, so one trial stays clearly worse until
+it exploits the other.
+
+When that happens depends on timing: asynchronous PBT ranks a report only once both trials have a score, and clones
+only a trial that ranked top at its own last report. The worse trial exploits at its first report after the better
+trial's first report after the worse one's first, usually its 2nd or 3rd; the last epoch is no perturbation, so 5
+epochs leave room for one trial running 2 epochs ahead of the other on a loaded machine.
 
 What is checked comes from what Ray Tune and the trials wrote: ``pbt_global.txt`` (one line per exploit),
 ``trial_*/result.json`` (the rows with each row's config) and the checkpoints (``weights/last.state.pt`` holds the
@@ -34,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SWEEP_CONFIG = ROOT / "configs" / "sweeps" / "lr-aug-pbt.yaml"
 NAME = "ci-pbt"
 TRIALS = 2
-EPOCHS = 4
+EPOCHS = 5
 SPACE = {"lr0": (1.0e-4, 1.0e-2), "mosaic": (0.3, 1.0), "mixup": (0.0, 0.3), "scale": (0.2, 0.7),
          "translate": (0.0, 0.2), "hsv_v": (0.1, 0.6), "policy.HueSaturationValue.p": (0.0, 0.5),
          "policy.HueSaturationValue.magnitude": (0.0, 1.0), "policy.GaussNoise.magnitude": (0.0, 1.0),
@@ -104,6 +108,7 @@ def pbt_sweep(tmp_path_factory) -> PbtSweep:
                "scheduler.quantile_fraction=0.5", "objective.metric=loss", "space.cls={uniform: [0.2, 2.0]}",
                f"checkpoints_to_keep={EPOCHS}", "tracking.enabled=false"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    env["RAY_DEDUP_LOGS"] = "0"  # every trial's "resumes from" line reaches the output, none folded into another
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900,
                             start_new_session=True)
@@ -135,6 +140,8 @@ def test_a_trial_exploits_another_and_goes_on_with_perturbed_values(pbt_sweep):
     for exploit in pbt_sweep.exploits:
         assert exploit.target != exploit.donor
         assert (pbt_sweep.experiment / f"pbt_policy_{exploit.target}.txt").is_file()
+        assert f"trial {exploit.target} resumes from {pbt_sweep.experiment}/trial_{exploit.donor}/checkpoint_" in \
+            pbt_sweep.output, "the trial's log does not say it resumed from the donor's checkpoint"
         assert not _same_config(exploit.new_config, exploit.donor_config), "nothing was perturbed"
         for key, (low, high) in SPACE.items():  # x1.2 perturbations are kept inside the searched range
             assert low <= exploit.new_config[key] <= high, (key, exploit.new_config[key])

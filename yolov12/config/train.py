@@ -80,7 +80,8 @@ class OptimSection(Section):
         lrf: final learning rate as a fraction of lr0.
         momentum: SGD momentum / Adam beta1.
         weight_decay: weight decay of conv/linear weights (not norms or biases), scaled with the nominal batch.
-        warmup_epochs: linear warm-up length in epochs (fractions allowed).
+        warmup_epochs: linear warm-up length in epochs (fractions allowed; never into the last epoch). Gradient
+            accumulation also ramps from 1 batch to round(nbs / batch) over it.
         warmup_momentum: momentum at the start of the warm-up.
         warmup_bias_lr: bias learning rate at the start of the warm-up.
         nbs: nominal batch size: gradients are accumulated up to it.

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import torch
 
 from yolov12.engine.callbacks import Callback
-from yolov12.engine.schedule import apply_schedule
+from yolov12.engine.schedule import accumulation_at, apply_schedule
 from yolov12.engine.state import TrainState
 
 
@@ -28,8 +28,8 @@ def to_device(batch: dict, device: torch.device) -> dict:
 def train_one_epoch(state: TrainState, loader: Iterable[dict], callbacks: Callback) -> dict[str, float]:
     """Train for one pass over ``loader``; returns the mean loss parts and throughput of this rank.
 
-    Gradients of ``state.accumulate`` batches are summed before each optimiser step; the EMA follows every
-    applied step. Learning rate and momentum are set per batch from the global step (so resume is exact).
+    Gradients of ``state.accumulate`` batches (fewer during warm-up) are summed before each optimiser step; the EMA
+    follows every applied step. Learning rate and momentum are set per batch from the global step (so resume is exact).
     """
     state.model.train()
     optim = state.config.optim
@@ -41,6 +41,7 @@ def train_one_epoch(state: TrainState, loader: Iterable[dict], callbacks: Callba
     for batch in loader:
         apply_schedule(state.optimiser, optim, state.global_step, state.epoch, state.epochs, state.warmup_steps,
                        base_momentum=state.base_momentum)
+        accumulate = accumulation_at(state.global_step, state.warmup_steps, state.accumulate)
         batch = to_device(batch, state.device)
         with state.precision.autocast():
             outputs = state.model(batch["images"])
@@ -49,7 +50,7 @@ def train_one_epoch(state: TrainState, loader: Iterable[dict], callbacks: Callba
             raise NonFiniteLossError(f"loss is {loss.item()} at epoch {state.epoch + 1}, step {state.global_step}")
         state.precision.backward(loss)
         state.global_step += 1
-        if state.global_step - state.last_optimiser_step >= state.accumulate:
+        if state.global_step - state.last_optimiser_step >= accumulate:
             if state.precision.step(state.optimiser, state.model.parameters()):
                 state.ema.update(state.model)
             state.last_optimiser_step = state.global_step

@@ -1,4 +1,7 @@
-"""Per-iteration learning-rate and momentum: warm-up ramp, then a per-epoch linear or cosine decay."""
+"""Per-iteration learning rate, momentum and gradient accumulation: a warm-up ramp, then per-epoch linear or cosine
+decay. The recipe is the current Ultralytics one (8.4): warm-up lasts ``warmup_epochs`` epochs (no 100-batch floor,
+which on small datasets stretched warm-up over most of the run) but never into the last epoch, and accumulation
+ramps from 1 batch to ``round(nbs / batch)`` during warm-up."""
 
 from __future__ import annotations
 
@@ -8,15 +11,20 @@ import torch
 from yolov12.config.train import OptimSection
 from yolov12.engine.optim import lr_factor
 
-MIN_WARMUP_STEPS = 100
 BIAS_GROUP = 2  # index of the bias parameter group (see build_optimiser)
 
 
-def warmup_steps(config: OptimSection, batches_per_epoch: int) -> int:
-    """Number of warm-up iterations: ``warmup_epochs`` epochs but at least 100 batches (0 when warm-up is off)."""
-    if config.warmup_epochs <= 0:
-        return 0
-    return max(round(config.warmup_epochs * batches_per_epoch), MIN_WARMUP_STEPS)
+def warmup_steps(config: OptimSection, batches_per_epoch: int, epochs: int) -> int:
+    """Warm-up iterations: ``warmup_epochs`` epochs, at most ``epochs - 1`` of them (0 when warm-up is off)."""
+    warmup_epochs = min(config.warmup_epochs, max(epochs - 1, 0))
+    return round(warmup_epochs * batches_per_epoch) if warmup_epochs > 0 else 0
+
+
+def accumulation_at(step: int, warmup: int, accumulate: int) -> int:
+    """Batches per optimiser step at iteration ``step``: from 1 up to ``accumulate`` over the warm-up."""
+    if warmup and step <= warmup:
+        return max(1, int(np.round(np.interp(step, [0, warmup], [1, accumulate]))))
+    return accumulate
 
 
 def apply_schedule(optimiser: torch.optim.Optimizer, config: OptimSection, step: int, epoch: int, epochs: int,

@@ -12,7 +12,7 @@ from yolov12.config.train import OptimSection
 from yolov12.engine.ema import ModelEMA
 from yolov12.engine.optim import build_optimiser, lr_factor, parameter_groups, plan_optimiser
 from yolov12.engine.precision import MixedPrecision
-from yolov12.engine.schedule import apply_schedule, warmup_steps
+from yolov12.engine.schedule import accumulation_at, apply_schedule, warmup_steps
 
 
 def _tiny() -> nn.Module:
@@ -49,14 +49,23 @@ def test_linear_and_cosine_factors_end_at_lrf() -> None:
 def test_warmup_ramps_bias_lr_down_and_others_up() -> None:
     section = OptimSection(optimizer="SGD", lr0=0.01, warmup_epochs=1, warmup_bias_lr=0.1, warmup_momentum=0.8)
     optimiser = build_optimiser(_tiny(), plan_optimiser(section, 16, 50_000, 2))
-    warm = warmup_steps(section, batches_per_epoch=10)
-    assert warm == 100  # at least 100 iterations
+    warm = warmup_steps(section, batches_per_epoch=10, epochs=10)
+    assert warm == 10
     apply_schedule(optimiser, section, 0, 0, 10, warm, base_momentum=0.937)
     assert [g["lr"] for g in optimiser.param_groups] == [0.0, 0.0, 0.1]
     assert optimiser.param_groups[0]["momentum"] == pytest.approx(0.8)
     apply_schedule(optimiser, section, warm, 1, 10, warm, base_momentum=0.937)
     assert all(g["lr"] == pytest.approx(0.01 * lr_factor(1, 10, 0.01, False)) for g in optimiser.param_groups)
     assert optimiser.param_groups[2]["momentum"] == pytest.approx(0.937)
+
+
+def test_warmup_never_reaches_into_the_last_epoch_and_accumulation_ramps_up() -> None:
+    assert warmup_steps(OptimSection(warmup_epochs=3), batches_per_epoch=6, epochs=35) == 18
+    assert warmup_steps(OptimSection(warmup_epochs=3), batches_per_epoch=6, epochs=2) == 6  # 1 epoch, not 3
+    assert warmup_steps(OptimSection(warmup_epochs=3), batches_per_epoch=6, epochs=1) == 0
+    assert warmup_steps(OptimSection(warmup_epochs=0), batches_per_epoch=6, epochs=35) == 0
+    assert [accumulation_at(step, 12, 4) for step in range(0, 16, 2)] == [1, 2, 2, 2, 3, 4, 4, 4]
+    assert accumulation_at(5, 0, 4) == 4
 
 
 def test_ema_decay_ramps_and_averages_buffers() -> None:

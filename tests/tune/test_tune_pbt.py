@@ -32,6 +32,7 @@ import pytest
 import torch
 import yaml
 
+from tune.config import load_sweep_config
 from yolov12.engine.optim import lr_factor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,11 +40,14 @@ SWEEP_CONFIG = ROOT / "configs" / "sweeps" / "lr-aug-pbt.yaml"
 NAME = "ci-pbt"
 TRIALS = 2
 EPOCHS = 5
-SPACE = {"lr0": (1.0e-4, 1.0e-2), "mosaic": (0.3, 1.0), "mixup": (0.0, 0.3), "scale": (0.2, 0.7),
-         "translate": (0.0, 0.2), "hsv_v": (0.1, 0.6), "policy.HueSaturationValue.p": (0.0, 0.5),
-         "policy.HueSaturationValue.magnitude": (0.0, 1.0), "policy.GaussNoise.magnitude": (0.0, 1.0),
-         "policy.CoarseDropout.p": (0.0, 0.4), "cls": (0.2, 2.0)}  # the YAML's space plus cls (see above)
 LOSS_PARTS = ("train/box_loss", "train/cls_loss", "train/dfl_loss")
+OVERRIDES = [f"name={NAME}", f"base={ROOT / 'configs' / 'sample.yaml'}", f"search.num_samples={TRIALS}",
+             f"search.max_concurrent={TRIALS}", f"epochs={EPOCHS}", "imgsz=64", "fraction=0.25", "batch=8",
+             "warmup_epochs=0", "close_mosaic=0", "scheduler.perturbation_interval=1",
+             "scheduler.quantile_fraction=0.5", "objective.metric=loss", "space.cls={uniform: [0.2, 2.0]}",
+             "tracking.enabled=false"]
+RESOLVED = load_sweep_config(SWEEP_CONFIG, OVERRIDES).resolve()  # the YAML's space plus cls (see above)
+SPACE = {parameter.key: (parameter.low, parameter.high) for parameter in RESOLVED.space.parameters}
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -102,11 +106,7 @@ def pbt_sweep(tmp_path_factory) -> PbtSweep:
     workdir = tmp_path_factory.mktemp("pbt")
     storage = workdir / "runs"
     command = [sys.executable, "-m", "tune.sweep", "--config", str(SWEEP_CONFIG), "--ray-address", "local",
-               "--num-cpus", "2", f"name={NAME}", f"storage_path={storage}", f"base={ROOT / 'configs' / 'sample.yaml'}",
-               f"search.num_samples={TRIALS}", f"search.max_concurrent={TRIALS}", f"epochs={EPOCHS}", "imgsz=64",
-               "fraction=0.25", "batch=8", "warmup_epochs=0", "close_mosaic=0", "scheduler.perturbation_interval=1",
-               "scheduler.quantile_fraction=0.5", "objective.metric=loss", "space.cls={uniform: [0.2, 2.0]}",
-               f"checkpoints_to_keep={EPOCHS}", "tracking.enabled=false"]
+               "--num-cpus", "2", f"storage_path={storage}", *OVERRIDES]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
     env["RAY_DEDUP_LOGS"] = "0"  # every trial's "resumes from" line reaches the output, none folded into another
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -150,42 +150,45 @@ def test_a_trial_exploits_another_and_goes_on_with_perturbed_values(pbt_sweep):
         assert not _same_config(rows[0]["config"], exploit.new_config), "the trial's config did not change"
 
 
-def _checked_exploits(sweep: PbtSweep) -> list[tuple[Exploit, dict]]:
-    """Each exploit with the target's first row under the new config, when that row's checkpoint is still its own.
-
-    A report that triggers an exploit keeps a checkpoint Tune does not register, and the trial's next report is
-    written to the same folder; so a first row that itself triggered the next exploit is left out (a trial's last
-    exploit never is).
-    """
-    checked = []
-    for exploit in sweep.exploits:
-        rows = sweep.rows[exploit.target]
-        index = next(i for i, row in enumerate(rows) if _same_config(row["config"], exploit.new_config))
-        if all(row["checkpoint_dir_name"] != rows[index]["checkpoint_dir_name"] for row in rows[index + 1:]):
-            checked.append((exploit, rows[index]))
-    return checked
+def _first_row_under(rows: list[dict], config: dict) -> dict:
+    return next(row for row in rows if _same_config(row["config"], config))
 
 
-def test_the_exploiting_trial_continues_the_copied_run_with_its_new_values(pbt_sweep):
-    checked = _checked_exploits(pbt_sweep)
-    assert checked, "no exploit whose checkpoint can be read"
-    for exploit, first in checked:
+def test_the_exploiting_trial_continues_the_copied_run_with_its_new_learning_rate(pbt_sweep):
+    optim = RESOLVED.train.optim  # lrf, cos_lr (not searched)
+    for exploit in pbt_sweep.exploits:
+        first = _first_row_under(pbt_sweep.rows[exploit.target], exploit.new_config)
         copied_epoch = first["epoch"] - 1  # the donor's epoch whose checkpoint was copied
         assert copied_epoch >= 1, "the exploiting trial started over at epoch 1"
+        assert any(row["epoch"] == copied_epoch and _same_config(row["config"], exploit.donor_config)
+                   for row in pbt_sweep.rows[exploit.donor]), "the donor never reported the copied epoch"
+        factor = lr_factor(copied_epoch, EPOCHS, optim.lrf, optim.cos_lr)  # no warm-up: lr = lr0 x factor(epoch)
+        assert first["lr/pg0"] == pytest.approx(exploit.new_config["lr0"] * factor, rel=1e-6), \
+            "trained at another trial's learning rate"
+
+
+def test_the_final_run_is_the_donors_history_then_its_own_epochs_with_its_values(pbt_sweep):
+    """Each exploiting trial's last exploit, read from the trial's final checkpoint (``weights/last.state.pt``)."""
+    last_exploits = {exploit.target: exploit for exploit in pbt_sweep.exploits}  # pbt_global.txt is in time order
+    for target, exploit in last_exploits.items():
+        rows = pbt_sweep.rows[target]
+        assert _same_config(rows[-1]["config"], exploit.new_config)
+        copied_epoch = _first_row_under(rows, exploit.new_config)["epoch"] - 1
         donor_row = next(row for row in pbt_sweep.rows[exploit.donor]
                          if row["epoch"] == copied_epoch and _same_config(row["config"], exploit.donor_config))
-        folder = pbt_sweep.experiment / f"trial_{exploit.target}" / first["checkpoint_dir_name"]
+        own_rows = {row["epoch"]: row for row in rows if _same_config(row["config"], exploit.new_config)}
+        folder = pbt_sweep.experiment / f"trial_{target}" / rows[-1]["checkpoint_dir_name"]
         state = torch.load(folder / "weights" / "last.state.pt", map_location="cpu", weights_only=True)
         history = state["history"]
-        assert [entry["epoch"] for entry in history] == list(range(1, first["epoch"] + 1))
+        assert [entry["epoch"] for entry in history] == list(range(1, EPOCHS + 1))
+        assert sorted(own_rows) == list(range(copied_epoch + 1, EPOCHS + 1))
         for part in LOSS_PARTS:  # the run it continued is the donor's (its losses up to the copied epoch) ...
             assert history[copied_epoch - 1][part] == pytest.approx(donor_row[part], rel=1e-6), part
-            assert history[-1][part] == pytest.approx(first[part], rel=1e-6), part  # ... then its own epoch
-        config = state["config"]  # what the engine trained that epoch with: this trial's new values
+            for epoch, row in own_rows.items():  # ... then its own epochs
+                assert history[epoch - 1][part] == pytest.approx(row[part], rel=1e-6), (part, epoch)
+        config = state["config"]  # what the engine trained with: this trial's new values
         for key in ("lr0", "mosaic", "mixup", "scale", "translate", "hsv_v", "cls"):
             assert config[key] == pytest.approx(exploit.new_config[key], rel=1e-9), key
-        expected_lr = exploit.new_config["lr0"] * lr_factor(copied_epoch, EPOCHS, config["lrf"], config["cos_lr"])
-        assert first["lr/pg0"] == pytest.approx(expected_lr, rel=1e-6), "trained at another trial's learning rate"
         ops = {op["name"]: op for op in yaml.safe_load((folder / "policy.yaml").read_text())["ops"]}
         for key, value in exploit.new_config.items():
             if key.startswith("policy."):

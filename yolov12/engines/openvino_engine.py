@@ -1,4 +1,9 @@
-"""The OpenVINO backend (CPU): an ``*_openvino`` IR folder, a ``.xml`` graph, or an ``.onnx`` file read directly."""
+"""The OpenVINO backend (CPU): an ``*_openvino`` IR folder, a ``.xml`` graph, or an ``.onnx`` file read directly.
+
+An int8 folder (``export(format="openvino", int8=True, data=...)``) is an IR like the others: its quantised ops run
+in int8 (VNNI / AMX kernels where the CPU has them) whatever the precision hint, which only sets the precision of the
+ops left in float (the detection post-processing); fp32 unless asked, so bf16 is never forced onto an int8 model.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,8 @@ class OpenVINOEngine(BaseEngine):
         path: ``<stem>_openvino/`` folder (or its ``.xml``), or an ``.onnx`` file.
         device: ``cpu`` (OpenVINO's ``CPU`` plugin); other OpenVINO device names (``GPU``, ``NPU``) pass through.
         precision: inference precision hint ``fp32`` or ``bf16`` (default: the one recorded at export). bf16 is
-            native on CPUs with AVX512-BF16 / AMX; elsewhere OpenVINO keeps fp32 (``info.precision`` says which).
+            native on CPUs with AVX512-BF16 / AMX; elsewhere OpenVINO keeps fp32 (``info.precision`` says which;
+            ``int8`` for a quantised model, whose float parts follow the hint).
         threads: CPU inference threads (None: OpenVINO's default, all cores).
         hint: ``latency`` (one stream, all threads on one request; default) or ``throughput`` (several streams).
     """
@@ -75,7 +81,8 @@ class OpenVINOEngine(BaseEngine):
             backend="openvino", task=metadata.task, names=metadata.names, stride=metadata.stride,
             imgsz=metadata.imgsz if dynamic_size else (height, width), dynamic_imgsz=dynamic_size,
             min_batch=batch_dim or 1, max_batch=batch_dim, end2end=metadata.end2end, input_dtype="float32",
-            device=ov_device, precision=in_effect, artifact=str(path), metadata=metadata.to_dict(),
+            device=ov_device, precision="int8" if metadata.int8 else in_effect, artifact=str(path),
+            metadata=metadata.to_dict(),
         )
 
     def forward(self, images: ArrayLike) -> np.ndarray:

@@ -6,34 +6,36 @@ Example:
     PosixPath('yolov12n.onnx')
     >>> export_model(model, format="openvino", precision="bf16")                  # doctest: +SKIP
     PosixPath('yolov12n_openvino')
+    >>> export_model(model, format="openvino", int8=True, data="sample")          # doctest: +SKIP
+    PosixPath('yolov12n_openvino')
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 from torch import nn
 
 from yolov12.config.base import Section
 from yolov12.export import tensorrt as trt_export
+from yolov12.export.calibration import CalibrationImages
 from yolov12.export.metadata import ExportMetadata, file_digest, max_stride, weights_digest
 from yolov12.export.onnx import DEFAULT_OPSET, NMSSettings, export_onnx
 from yolov12.export.openvino import FOLDER_SUFFIX, export_openvino, openvino_folder
 from yolov12.infer.device import select_device
-from yolov12.infer.preprocess import letterbox_batch
-from yolov12.infer.sources import iter_batches
 
 logger = logging.getLogger(__name__)
 
 FORMAT_ALIASES = {"tensorrt": "engine", "trt": "engine", "ov": "openvino"}
 DEFAULT_IMGSZ = {"detect": 640, "classify": 224}
+INT8_FORMATS = ("openvino", "engine")
 
 
 class ExportError(ValueError):
@@ -52,13 +54,15 @@ class ExportConfig(Section):
         dynamic_imgsz: dynamic height/width too (ONNX / OpenVINO).
         half: fp16 (ONNX: the model traced in float16, input and output float16; OpenVINO: fp16 weights;
             TensorRT: fp16 kernels from the fp32 ONNX).
-        int8: int8 TensorRT engine calibrated on ``data``.
-        data: calibration images for int8 (a folder, glob or list of images).
+        int8: int8 quantisation calibrated on ``data``: OpenVINO (NNCF post-training quantisation; the detection
+            post-processing stays in float) or a TensorRT int8 engine.
+        data: calibration images for int8: a folder, glob or list of images, or a dataset (``sample``, a
+            data.yaml) whose train split is used; at most 300 images, prepared as predict prepares them.
         opset: ONNX opset (default 17).
         simplify: simplify the ONNX graph with onnxslim.
         nms: end-to-end NMS inside the graph (detection); conf/iou/max_det/agnostic_nms are baked in.
         device: device to trace on (and to build TensorRT engines on).
-        precision: OpenVINO default inference precision hint, ``fp32`` or ``bf16``.
+        precision: OpenVINO default inference precision hint, ``fp32`` or ``bf16`` (for int8: of the float parts).
         workspace: TensorRT builder workspace in GiB.
         timing_cache: TensorRT timing-cache file (read if present, written after the build).
         output: artifact path (default: beside the source checkpoint, else in the current folder, named after the
@@ -126,13 +130,18 @@ def _export_onnx(model: nn.Module, config: ExportConfig, metadata: ExportMetadat
 
 
 def _export_openvino(model: nn.Module, config: ExportConfig, metadata: ExportMetadata, path: Path) -> Path:
+    quantize = None
     if config.int8:
-        raise ExportError("int8 OpenVINO export (NNCF post-training quantisation) is not available; use fp32/bf16")
+        from yolov12.export.openvino_int8 import quantize_openvino  # noqa: PLC0415 - imports nncf
+
+        images = _calibration_images(config, metadata)  # read first: a bad image fails before the ONNX export
+        quantize = partial(quantize_openvino, images=images, batch_size=1 if config.dynamic else config.batch,
+                           fixed_batch=not config.dynamic, head_scope=head_scope(model))
     with tempfile.TemporaryDirectory(prefix="yolov12-export-") as scratch:
         onnx_path = export_onnx(model, Path(scratch) / f"{path.name.removesuffix(FOLDER_SUFFIX)}.onnx",
                                 metadata.replace(format="onnx"), opset=config.opset, simplify=config.simplify,
                                 nms=_nms(config), device="cpu", attention=config.attention)
-        return export_openvino(onnx_path, openvino_folder(path), metadata, half=config.half)
+        return export_openvino(onnx_path, openvino_folder(path), metadata, half=config.half, quantize=quantize)
 
 
 def _export_engine(model: nn.Module, config: ExportConfig, metadata: ExportMetadata, path: Path) -> Path:
@@ -147,17 +156,14 @@ def _export_engine(model: nn.Module, config: ExportConfig, metadata: ExportMetad
         else config.batch, max_batch=config.batch, workspace_gib=config.workspace,
         timing_cache=Path(config.timing_cache) if config.timing_cache else None, device=device.index or 0,
     )
-    calibration = None
-    if config.int8:
-        if config.data is None:
-            raise ExportError("int8=True needs calibration images: data=<image folder, glob or list of images>")
-        calibration = _calibration_batches(config.data, metadata.imgsz, config.batch, metadata.stride)
+    calibration = partial(_calibration_images(config, metadata).batches, config.batch) if config.int8 else None
     return trt_export.build_engine(onnx_path, path, metadata, options, calibration)
 
 
 EXPORT_FORMATS: dict[str, ExportFormat] = {
     "onnx": ExportFormat("onnx", ".onnx", "ONNX (ONNX Runtime, OpenVINO, TensorRT)", _export_onnx),
-    "openvino": ExportFormat("openvino", FOLDER_SUFFIX, "OpenVINO IR folder for CPUs (fp32 / bf16)", _export_openvino),
+    "openvino": ExportFormat("openvino", FOLDER_SUFFIX, "OpenVINO IR folder for CPUs (fp32 / bf16 / int8)",
+                             _export_openvino),
     "engine": ExportFormat("engine", ".engine", "TensorRT engine for NVIDIA GPUs (fp16 / int8)", _export_engine),
 }
 
@@ -216,8 +222,12 @@ def describe_export(model: nn.Module, config: ExportConfig, source: str | Path |
                           f"imgsz={list(size)} is not a multiple of the model's stride {stride}; use imgsz={fixed}")
     if config.nms and task != "detect":
         raise ExportError("nms=True applies to detection models; this is a classification model")
-    if config.int8 and config.format != "engine":
-        raise ExportError(f"int8=True is available for format=engine (TensorRT) only, not format={config.format}")
+    if config.int8 and config.format not in INT8_FORMATS:
+        raise ExportError(f"int8=True is available for format=openvino (NNCF) and format=engine (TensorRT), not "
+                          f"format={config.format}")
+    if config.int8 and config.data is None:
+        raise ExportError("int8=True needs calibration images: pass data=<image folder, glob, list of images, "
+                          "data.yaml or a dataset name such as 'sample'>")
     nms = _nms(config)
     return ExportMetadata.for_model(
         model, format=config.format, imgsz=size, batch=config.batch, dynamic=config.dynamic,
@@ -258,13 +268,13 @@ def _nms(config: ExportConfig) -> NMSSettings | None:
     return NMSSettings(conf=config.conf, iou=config.iou, max_det=config.max_det, agnostic=config.agnostic_nms)
 
 
-def _calibration_batches(data: str | list[str], imgsz: tuple[int, int], batch: int,
-                         stride: int) -> Callable[[], Iterator[np.ndarray]]:
-    """Letterboxed calibration batches, (B, 3, H, W) float32 RGB in [0, 1], from an image source."""
+def _calibration_images(config: ExportConfig, metadata: ExportMetadata) -> CalibrationImages:
+    assert config.data is not None  # describe_export checked it
+    return CalibrationImages.from_data(config.data, metadata.imgsz, metadata.task, metadata.stride)
 
-    def batches() -> Iterator[np.ndarray]:
-        for frames in iter_batches(data, batch):
-            images = [image for _, image in frames]
-            yield letterbox_batch(images, imgsz, stride).to_float_nchw()
 
-    return batches
+def head_scope(model: nn.Module) -> str | None:
+    """Module path of a detection model's head (``model.21``), as the ONNX exporter names its ops; None otherwise."""
+    if getattr(model, "task", None) != "detect":
+        return None
+    return next(name for name, module in model.named_modules() if module is model.head)

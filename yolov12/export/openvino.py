@@ -2,14 +2,17 @@
 
 The folder holds ``<stem>.xml`` (graph), ``<stem>.bin`` (weights) and ``metadata.yaml`` (the :class:`ExportMetadata`
 document, the same as in the ONNX props). Weights stay fp32 unless ``half`` (then stored as fp16 and expanded at
-load). The inference precision (``fp32`` or ``bf16``) is a runtime hint recorded as the default in the metadata;
-bf16 runs natively only on CPUs with AVX512-BF16/AMX, elsewhere OpenVINO keeps fp32.
+load) or ``int8`` (NNCF post-training quantisation: int8 weights and ``FakeQuantize`` ops, ``metadata.int8``). The
+inference precision (``fp32`` or ``bf16``) is a runtime hint recorded as the default in the metadata; bf16 runs
+natively only on CPUs with AVX512-BF16/AMX, elsewhere OpenVINO keeps fp32. For an int8 model it applies to the
+parts left in float (the detection post-processing).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import openvino as ov
@@ -29,12 +32,16 @@ def openvino_folder(path: Path) -> Path:
     return path if path.name.endswith(FOLDER_SUFFIX) else path.with_name(f"{path.stem}{FOLDER_SUFFIX}")
 
 
-def export_openvino(onnx_path: Path, folder: Path, metadata: ExportMetadata, half: bool = False) -> Path:
+def export_openvino(onnx_path: Path, folder: Path, metadata: ExportMetadata, half: bool = False,
+                    quantize: Callable[[ov.Model], ov.Model] | None = None) -> Path:
     """Convert ``onnx_path`` to IR in ``folder`` (replaced if it exists); returns the folder.
 
-    Static ONNX shapes stay static in the IR, which lets the CPU plugin plan memory once.
+    Static ONNX shapes stay static in the IR, which lets the CPU plugin plan memory once. ``quantize`` turns the
+    converted model into its int8 version (see :mod:`yolov12.export.openvino_int8`) before it is saved.
     """
     model = ov.convert_model(str(onnx_path))
+    if quantize is not None:
+        model = quantize(model)
     model.set_rt_info(metadata.to_json(), ["model_info", "yolov12"])
     if folder.exists():
         shutil.rmtree(folder)
@@ -42,8 +49,8 @@ def export_openvino(onnx_path: Path, folder: Path, metadata: ExportMetadata, hal
     xml = folder / f"{folder.name.removesuffix(FOLDER_SUFFIX)}.xml"
     ov.save_model(model, str(xml), compress_to_fp16=half)
     write_metadata(folder, metadata)
-    logger.info("OpenVINO export: %s (%s weights, default precision %s)", folder, "fp16" if half else "fp32",
-                metadata.precision)
+    weights = "int8" if metadata.int8 else "fp16" if half else "fp32"
+    logger.info("OpenVINO export: %s (%s weights, default precision %s)", folder, weights, metadata.precision)
     return folder
 
 

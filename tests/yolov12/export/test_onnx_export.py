@@ -184,7 +184,7 @@ def test_attention_is_exported_with_the_sdpa_kernel_never_flash(tmp_path) -> Non
     ({"imgsz": 300}, ExportError, "imgsz=300 is not a multiple of the model's stride 32; use e.g. imgsz=320"),
     ({"imgsz": [320, 100]}, ExportError, r"imgsz=\[320, 100\] is not a multiple"),
     ({"opset": 9}, ConfigError, "opset=9"),
-    ({"int8": True}, ExportError, "int8=True is available for format=engine"),
+    ({"int8": True}, ExportError, "int8=True is available for format=openvino"),
     ({"imgz": 320}, ConfigError, "did you mean 'imgsz'"),
 ])
 def test_bad_settings_are_clear_errors(turbo_n, settings, error, fragment) -> None:

@@ -9,7 +9,8 @@ What it measures (batch 1, ``--imgsz``, ``--threads`` threads everywhere):
    torch and its own ONNX export in its ONNX Runtime; the exported file is kept (``--save-onnx``).
 2. Our model exported to ONNX and OpenVINO (static batch 1), then timed **interleaved** in this process, one call of
    each engine per round so that machine noise hits every column alike: torch eager (Conv+BN fused), ONNX Runtime,
-   OpenVINO fp32 and bf16 — and Ultralytics' ONNX file in the same ONNX Runtime and OpenVINO (fp32, bf16).
+   OpenVINO fp32, bf16 and int8 (NNCF post-training quantisation calibrated on the ``sample`` train images) — and
+   Ultralytics' ONNX file in the same ONNX Runtime and OpenVINO (fp32, bf16).
 3. Batch-8 throughput (images/s) of our torch, ONNX Runtime and OpenVINO engines (static batch-8 exports).
 4. End-to-end predict on a real photo (file decode + letterbox + inference + NMS + Results) against raw inference
    of the same engine, interleaved; the overhead share, and the decode/pre/post milliseconds against the inference
@@ -37,6 +38,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from importlib.metadata import version  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                     "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                                 "loadavg_1m_at_start": round(os.getloadavg()[0], 2)},
                     "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-                                 "openvino": openvino.__version__}}
+                                 "openvino": openvino.__version__, "nncf": version("nncf")}}
 
     # 1. Ultralytics in its own venv (first, so that our exports do not overlap with its timing)
     reference, their_onnx = None, work / "ultralytics.onnx"
@@ -144,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     onnx_path = export_model(model, format="onnx", imgsz=args.imgsz, output=str(work / f"{args.model}.onnx"))
     ov_path = export_model(model, format="openvino", imgsz=args.imgsz, output=str(work / args.model))
     report["export_seconds"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
+    ov_int8 = export_model(model, format="openvino", imgsz=args.imgsz, int8=True, data="sample",
+                           output=str(work / f"{args.model}_int8"))
+    report["int8_export_seconds"] = round(time.perf_counter() - started, 1)
     t = args.threads
     fused = build_model(load_architecture(args.model)).eval().fuse()
     engines = {
@@ -151,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "ours onnxruntime": load_engine(onnx_path, threads=t),
         "ours openvino fp32": load_engine(ov_path, threads=t, precision="fp32"),
         "ours openvino bf16": load_engine(ov_path, threads=t, precision="bf16"),
+        "ours openvino int8": load_engine(ov_int8, threads=t),  # float parts (post-processing) in fp32
     }
     if reference and their_onnx.is_file():
         engines["ultralytics onnx in onnxruntime"] = _foreign_ort(their_onnx, t)
@@ -184,8 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     photo_onnx = export_model(photo_model, format="onnx", imgsz=args.imgsz, output=str(work / "photo.onnx"))
     photo_engines["ours onnxruntime"] = load_engine(photo_onnx, threads=t)
     if best.startswith("ours openvino"):
-        photo_ov = export_model(photo_model, format="openvino", imgsz=args.imgsz, output=str(work / "photo"))
-        photo_engines[best] = load_engine(photo_ov, threads=t, precision=best.rpartition(" ")[2])
+        kind = best.rpartition(" ")[2]  # fp32, bf16 or int8
+        quantize = {"int8": True, "data": "sample"} if kind == "int8" else {}
+        photo_ov = export_model(photo_model, format="openvino", imgsz=args.imgsz, output=str(work / "photo"),
+                                **quantize)
+        photo_engines[best] = load_engine(photo_ov, threads=t, **({} if quantize else {"precision": kind}))
     report["end_to_end"] = {}
     for name in dict.fromkeys([best, "ours onnxruntime", "ours torch eager"]):
         for candidates in (100, 3000):  # ~ a deployment threshold / a validation threshold (conf=0.001)

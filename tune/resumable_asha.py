@@ -2,8 +2,10 @@
 
 Ray Tune checkpoints trials and the search algorithm, but not the scheduler: after ``Tuner.restore`` ASHA starts
 with empty rungs, so trials that report after the restart are compared only with each other (and the first of them
-is never stopped). :class:`ResumableASHA` writes its rungs (and which bracket each trial is in) to the experiment
-folder after every recorded result and reads them back before its first decision in the restored driver.
+is never stopped). :class:`ResumableASHA` writes its rungs (and which bracket each trial is in) after every recorded
+result and reads them back before its first decision in the restored driver. The file lives in a sibling folder
+``<storage_path>/<name>.scheduler/``, not in the experiment folder: Tune mirrors that folder from the driver's local
+staging copy, which would put the state of the previous restart back over a newer one.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from tune.experiment_files import read_experiment_file, write_experiment_file
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "asha_state.json"
+STATE_FOLDER_SUFFIX = ".scheduler"
 
 
 class ResumableASHA(AsyncHyperBandScheduler):
-    """``ASHAScheduler`` that persists its rungs in ``<storage_path>/<name>/asha_state.json``."""
+    """``ASHAScheduler`` that persists its rungs in ``<storage_path>/<name>.scheduler/asha_state.json``."""
 
     def __init__(self, *, storage_path: str, name: str, **asha: Any) -> None:
         super().__init__(**asha)
-        self._state_location = (storage_path, name)
+        self._state_location = (storage_path, f"{name}{STATE_FOLDER_SUFFIX}")
         self._state_loaded = False
         self._saved_trial_brackets: dict[str, int] = {}
 

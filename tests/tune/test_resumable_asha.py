@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
-from tune.resumable_asha import STATE_FILE, ResumableASHA
+from tune.resumable_asha import STATE_FILE, STATE_FOLDER_SUFFIX, ResumableASHA
 
 SETTINGS = dict(time_attr="epoch", metric="loss", mode="min", max_t=3, grace_period=1, reduction_factor=3)
 
@@ -27,7 +27,7 @@ def test_a_restarted_driver_keeps_the_rungs_recorded_before_it(tmp_path) -> None
     _add(before, "a", "b", "c")
     for trial_id, loss in (("a", 1.0), ("b", 0.9), ("c", 0.8)):  # each better than the last: all continue
         assert _report(before, trial_id, 1, loss) == TrialScheduler.CONTINUE
-    assert (tmp_path / "sweep" / STATE_FILE).is_file()
+    assert (tmp_path / f"sweep{STATE_FOLDER_SUFFIX}" / STATE_FILE).is_file()
 
     # The restored driver unpickles the scheduler as it was created (tuner.pkl), with empty rungs.
     after = pickle.loads(pickle.dumps(ResumableASHA(storage_path=str(tmp_path), name="sweep", **SETTINGS)))

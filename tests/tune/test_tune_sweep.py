@@ -6,6 +6,11 @@ whole process group is SIGKILLed; the same command then restores the sweep by na
 
 Objective: the summed training loss. An untrained nano model scores mAP50-95 = 0 for every trial within 3 epochs
 at 64 px, and ASHA never stops tied trials; the loss differs between trials, so ASHA's decisions are real.
+
+One early stop is certain, not luck: the space also searches the classification loss gain ``cls`` (the loss scales
+with it), the first trial runs the base config's values (``cls`` at the bottom of its range, so its loss is the
+lowest), and trials run one at a time. The second trial then reaches epoch 1 with a higher loss than the only other
+result at that rung and ASHA (keep the top third) stops it; whatever else the later trials do is sampled.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ class InterruptedSweep:
 def _command(storage: Path, tracking_uri: str, experiment: str, extra: tuple[str, ...] = ()) -> list[str]:
     return [sys.executable, "-m", "tune.sweep", "--config", str(SWEEP_CONFIG), "--ray-address", "local",
             "--num-cpus", "2", f"name={NAME}", f"storage_path={storage}", f"base={ROOT / 'configs' / 'sample.yaml'}",
-            f"search.num_samples={TRIALS}", "search.max_concurrent=2", f"epochs={MAX_EPOCHS}",
+            f"search.num_samples={TRIALS}", "search.max_concurrent=1", "search.evaluate_base=true",
+            "space.cls={loguniform: [0.2, 3.0]}", "cls=0.2", f"epochs={MAX_EPOCHS}",
             "scheduler.grace_period=1", "scheduler.reduction_factor=3", "objective.metric=loss",
             f"tracking.tracking_uri={tracking_uri}", f"tracking.experiment={experiment}", *extra]
 
@@ -150,6 +156,8 @@ def test_asha_stops_some_trials_early(interrupted_sweep):
     last_epochs = {t: max(r["epoch"] for r in result_rows(interrupted_sweep.experiment, t))
                    for t in trial_states(interrupted_sweep.experiment)}
     assert min(last_epochs.values()) < MAX_EPOCHS, f"ASHA stopped no trial early: {last_epochs}"
+    first, second = sorted(last_epochs)[:2]  # the base config's trial, then the first sampled one
+    assert (last_epochs[first], last_epochs[second]) == (MAX_EPOCHS, 1), last_epochs
     assert max(last_epochs.values()) == MAX_EPOCHS, f"no trial reached the last epoch: {last_epochs}"
     summary = json.loads((interrupted_sweep.summary / "summary.json").read_text())
     assert summary["stopped_early"] == sum(e < MAX_EPOCHS for e in last_epochs.values())

@@ -97,7 +97,8 @@ def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, conte
         ema=ModelEMA(model, config.run.ema_decay, config.run.ema_tau), optimiser=optimiser,
         precision=MixedPrecision(device, config.run.amp, config.optim.max_grad_norm),
         loss_fn=loss_fn, device=device, run_dir=run_dir, accumulate=plan.accumulate,
-        batches_per_epoch=batches, warmup_steps=warmup_steps(config.optim, batches, config.run.epochs), epochs=config.run.epochs,
+        batches_per_epoch=batches, warmup_steps=warmup_steps(config.optim, batches, config.run.epochs),
+        epochs=config.run.epochs,
         base_momentum=plan.momentum, rank=context.rank, world_size=context.world_size,
     )
 

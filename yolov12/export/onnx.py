@@ -103,31 +103,45 @@ class EndToEnd(nn.Module):
         xywh = prediction[:, :4].transpose(1, 2)
         boxes = torch.cat((xywh[..., :2] - xywh[..., 2:] / 2, xywh[..., :2] + xywh[..., 2:] / 2), -1)  # (B, A, 4)
         class_scores = prediction[:, 4:]  # (B, nc, A)
-        best, label = class_scores.max(1)  # (B, A)
+        best, label = class_scores.max(1, keepdim=True)  # (B, 1, A)
         if s.agnostic:
-            nms_scores = best.unsqueeze(1)  # one "class"
+            nms_scores = best  # one "class"
         else:
-            is_best = torch.arange(class_scores.shape[1], device=images.device).view(1, -1, 1) == label.unsqueeze(1)
+            is_best = torch.arange(class_scores.shape[1], device=images.device).view(1, -1, 1) == label
             nms_scores = torch.where(is_best, class_scores, torch.full_like(class_scores, -1.0))
         selected = _NonMaxSuppression.apply(
             boxes, nms_scores, torch.tensor([s.max_det]), torch.tensor([s.iou], dtype=torch.float32),
             torch.tensor([s.conf], dtype=torch.float32),
         )  # (K, 3)
-        batch_index, box_index = selected[:, 0], selected[:, 2]
-        det_scores = best[batch_index, box_index]
-        rows = torch.cat((boxes[batch_index, box_index], det_scores.unsqueeze(1),
-                          label[batch_index, box_index].unsqueeze(1).to(boxes.dtype)), 1)  # (K, 6)
-        # Append max_det dummy rows (score -1, owner -1) so that a fixed top-k per image always exists, then take
-        # each image's best max_det rows from a (B, K + max_det) score matrix; rows of other images score -1.
-        rows = torch.cat((rows, torch.zeros(s.max_det, 6, dtype=rows.dtype, device=rows.device)), 0)
-        scores = torch.cat((det_scores, torch.full((s.max_det,), -1.0, dtype=rows.dtype, device=rows.device)), 0)
-        owner = torch.cat((batch_index, torch.full((s.max_det,), -1, dtype=batch_index.dtype,
-                                                   device=batch_index.device)), 0)
-        mine = owner.unsqueeze(0) == torch.arange(images.shape[0], device=images.device).unsqueeze(1)  # (B, K')
-        ranked = torch.where(mine, scores.unsqueeze(0), torch.full_like(scores, -1.0).unsqueeze(0))
-        top_scores, top_index = ranked.topk(s.max_det, dim=1)  # (B, max_det)
-        out = rows[top_index]  # (B, max_det, 6)
-        return out * (top_scores > -1.0).unsqueeze(-1).to(out.dtype)
+        return select_detections(boxes, best.squeeze(1), label.squeeze(1), selected, s.max_det)
+
+
+def select_detections(boxes: torch.Tensor, best: torch.Tensor, label: torch.Tensor, selected: torch.Tensor,
+                      max_det: int) -> torch.Tensor:
+    """Each image's ``max_det`` best kept anchors as (B, max_det, 6) rows, best first, zero rows after the last one.
+
+    Args:
+        boxes: (B, A, 4) x1, y1, x2, y2.
+        best: (B, A) best-class score of each anchor.
+        label: (B, A) that class (int64).
+        selected: (K, 3) [batch, class, anchor] rows kept by ``NonMaxSuppression``.
+        max_det: rows per image.
+
+    Only the scatter of ``selected`` into a (B, A) keep mask depends on K; everything after it has static shapes
+    (scores and rows padded with ``max_det`` entries, so the top-k exists whatever A is). Indexing the scores at
+    ``selected`` instead (``best[batch, anchor]``) exports as ReduceMax -> Flatten -> Gather, which OpenVINO's CPU
+    plugin (2026.4) miscompiles in a static graph: it drops the (1, A) -> (A, 1) reshape, the Gather returns
+    (K, A) and the next Concat fails as soon as NMS keeps a box.
+    """
+    keep = torch.zeros_like(best).index_put((selected[:, 0], selected[:, 2]),
+                                            torch.ones_like(selected[:, 0], dtype=best.dtype))  # (B, A)
+    ranked = torch.where(keep > 0, best, torch.full_like(best, -1.0))  # kept scores are > conf >= 0
+    ranked = torch.cat((ranked, ranked.new_full((ranked.shape[0], max_det), -1.0)), 1)  # (B, A + max_det)
+    rows = torch.cat((boxes, best.unsqueeze(-1), label.unsqueeze(-1).to(boxes.dtype)), -1)  # (B, A, 6)
+    rows = torch.cat((rows, rows.new_zeros((rows.shape[0], max_det, rows.shape[2]))), 1)  # (B, A + max_det, 6)
+    top_scores, top_index = ranked.topk(max_det, dim=1)  # (B, max_det)
+    out = rows.gather(1, top_index.unsqueeze(-1).expand(-1, -1, rows.shape[-1]))  # (B, max_det, 6)
+    return out * (top_scores > -1.0).unsqueeze(-1).to(out.dtype)
 
 
 def export_onnx(
@@ -177,7 +191,6 @@ def export_onnx(
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
-        warnings.filterwarnings("ignore", message=".*aten::index operator of advanced indexing.*")  # NMS indices >= 0
         torch.onnx.export(
             module, (example,), str(path), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME], dynamic_axes=dynamic_axes or None, do_constant_folding=True,

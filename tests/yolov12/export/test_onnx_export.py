@@ -26,7 +26,10 @@ from yolov12.config.base import ConfigError
 from yolov12.engines import EngineInputError, load_engine
 from yolov12.export import ExportError, ExportMetadata, export_model, read_onnx_metadata
 from yolov12.export.metadata import weights_digest
+from yolov12.export.onnx import EndToEnd, NMSSettings, prepare_for_export
 from yolov12.infer import Predictor
+from yolov12.infer.nms import non_max_suppression
+from yolov12.infer.preprocess import letterbox_batch
 from yolov12.nn import AreaAttention
 
 PARITY = 1e-3  # max abs difference of raw outputs (pixels for boxes, probabilities for scores)
@@ -160,6 +163,26 @@ def test_end_to_end_nms_in_the_graph_equals_our_nms(tmp_path_factory) -> None:
     results = YOLO(str(path)).predict(images, **config.model_dump(include={"imgsz", "conf", "max_det"}))
     expected = Predictor(turbo_n, config).predict_batch(["a", "b"], images)
     assert_same_detections([r.boxes.data for r in expected], [r.boxes.data for r in results])
+
+
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_end_to_end_tail_keeps_each_images_best_max_det(agnostic) -> None:
+    """The end-to-end module run eagerly (its NMS tail, no export): a max_det above the anchor count (96 px: 189
+    anchors), where the top-k runs over the padding and the unused rows are zeros, then fewer rows than
+    detections (the best ones, in order)."""
+    model = prepare_for_export(make_photo_model("yolov12n", imgsz=96))
+    x = torch.from_numpy(letterbox_batch(sample_photos(), 96).to_float_nchw())
+    raw = torch_output(model, x.numpy())
+    conf = gap_threshold(raw, per_image=8)
+    counts = [len(d) for d in non_max_suppression(raw, conf=conf, agnostic=agnostic)]
+    assert max(counts) > 2  # max_det=2 drops detections
+    for max_det in (300, 2):
+        want = [d.numpy() for d in non_max_suppression(raw, conf=conf, max_det=max_det, agnostic=agnostic)]
+        with torch.no_grad():
+            out = EndToEnd(model, NMSSettings(conf=conf, max_det=max_det, agnostic=agnostic))(x).numpy()
+        assert out.shape == (2, max_det, 6)
+        assert_same_detections(want, [rows[: len(w)] for rows, w in zip(out, want)], atol_px=1e-4)
+        assert not out[0, len(want[0]):].any() and not out[1, len(want[1]):].any()
 
 
 def test_attention_is_exported_with_the_sdpa_kernel_never_flash(tmp_path) -> None:

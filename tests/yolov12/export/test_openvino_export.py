@@ -9,6 +9,7 @@ from export_helpers import (
     export_cached,
     gap_threshold,
     make_photo_model,
+    nms,
     sample_photos,
     torch_output,
 )
@@ -73,3 +74,28 @@ def test_openvino_also_reads_the_onnx_file(v1_static_onnx, v1_n) -> None:
     assert engine.info.backend == "openvino" and engine.info.task == "detect"
     x = np.random.RandomState(2).uniform(0, 1, (1, 3, 320, 320)).astype(np.float32)
     assert np.abs(engine(x) - torch_output(v1_n, x)).max() <= PARITY
+
+
+def test_end_to_end_nms_in_the_graph_equals_our_nms(tmp_path_factory) -> None:
+    """nms=True in OpenVINO: a static batch-1 graph (the one the CPU plugin failed on as soon as a box was kept,
+    seen with OpenVINO 2026.4), at 96 px so that max_det=300 exceeds the 189 anchors (the padded top-k)."""
+    size = 96
+    torch_model = make_photo_model("yolov12n", imgsz=size)
+    images = sample_photos()
+    reference = Predictor(torch_model, PredictConfig(imgsz=size))
+    inputs, _ = reference.preprocess(images)
+    raw = reference.inference(inputs)
+    conf = gap_threshold(raw)
+    folder = export_cached(torch_model, tmp_path_factory, "e2e", format="openvino", imgsz=size, nms=True, conf=conf)
+    engine = load_engine(folder, threads=2)
+    assert engine.info.end2end and engine.info.fixed_batch == 1 and read_openvino_metadata(folder).nms["conf"] == conf
+    out = engine(inputs.numpy())
+    assert out.shape == (2, 300, 6)
+    want = nms(raw, conf)
+    got = [rows[rows[:, 4] > 0] for rows in out]
+    assert all(len(w) > 0 for w in want)
+    assert_same_detections(want, got)
+    assert not out[0, len(got[0]):].any() and not out[1, len(got[1]):].any()  # zero rows after the last one
+    results = YOLO(str(folder)).predict(images, imgsz=size, conf=conf)
+    expected = Predictor(torch_model, PredictConfig(imgsz=size, conf=conf)).predict_batch(["a", "b"], images)
+    assert_same_detections([r.boxes.data for r in expected], [r.boxes.data for r in results])

@@ -7,7 +7,15 @@ import cv2
 import numpy as np
 import openvino as ov
 import pytest
-from export_helpers import export_cached, make_photo_model, sample_photos, torch_output
+from export_helpers import (
+    assert_same_detections,
+    export_cached,
+    gap_threshold,
+    make_photo_model,
+    nms,
+    sample_photos,
+    torch_output,
+)
 
 from yolov12 import YOLO
 from yolov12.cli.main import main
@@ -146,3 +154,24 @@ def test_calibration_images_from_datasets_and_image_sources(calibration_files) -
 def test_old_metadata_without_int8_still_reads() -> None:
     old = {"format": "openvino", "task": "detect", "names": {"0": "a"}, "stride": 32, "imgsz": [320, 320]}
     assert ExportMetadata.from_dict(old).int8 is False
+
+
+@pytest.mark.slow
+def test_int8_with_nms_in_the_graph(int8_engine, photo_model, calibration_files, tmp_path_factory) -> None:
+    """int8 + nms=True: calibration runs the end-to-end graph; the NMS tail stays in float, so the detections are
+    our NMS of the int8 raw output (the same calibration images give the same quantisation)."""
+    x = letterbox_batch(sample_photos(), SIZE).to_float_nchw()
+    raw = int8_engine(x)
+    conf = gap_threshold(raw)
+    folder = export_cached(photo_model, tmp_path_factory, "int8_nms", format="openvino", imgsz=SIZE, int8=True,
+                           data=calibration_files, nms=True, conf=conf, max_det=20)
+    meta = read_openvino_metadata(folder)
+    assert meta.int8 and meta.end2end and meta.nms["max_det"] == 20
+    engine = load_engine(folder, threads=2)
+    assert engine.info.precision == "int8" and engine.info.end2end
+    out = engine(x)
+    assert out.shape == (2, 20, 6)
+    want = nms(raw, conf, max_det=20)
+    got = [rows[rows[:, 4] > 0] for rows in out]
+    assert all(len(w) > 0 for w in want)
+    assert_same_detections(want, got)

@@ -44,7 +44,8 @@ BACKENDS: dict[str, Backend] = {
     "onnxruntime": Backend("onnxruntime", "yolov12.engines.onnxruntime_engine", "OnnxRuntimeEngine", "onnxruntime",
                            ".onnx in ONNX Runtime (CPU; CUDA / TensorRT execution providers when installed)"),
     "openvino": Backend("openvino", "yolov12.engines.openvino_engine", "OpenVINOEngine", "openvino",
-                        "*_openvino/ IR folders (or .onnx) in OpenVINO on the CPU, fp32 / bf16"),
+                        "*_openvino/ IR folders (or .onnx) in OpenVINO on the CPU: fp32 / bf16, and int8 IRs "
+                        "(export int8=True, NNCF)"),
     "tensorrt": Backend("tensorrt", "yolov12.engines.tensorrt_engine", "TensorRTEngine", "tensorrt",
                         ".engine files on NVIDIA GPUs (pip install 'yolov12-platform[gpu]')", needs_cuda=True),
 }

@@ -66,7 +66,8 @@ class ExportConfig(Section):
         workspace: TensorRT builder workspace in GiB.
         timing_cache: TensorRT timing-cache file (read if present, written after the build).
         output: artifact path (default: beside the source checkpoint, else in the current folder, named after the
-            model: ``<stem>.onnx``, ``<stem>_openvino/``, ``<stem>.engine``).
+            model: ``<stem>.onnx``, ``<stem>_openvino/``, ``<stem>.engine``; int8: ``<stem>_int8_openvino/``,
+            ``<stem>_int8.engine``).
         attention: attention kernel in the graph: ``sdpa`` (default) or ``reference``; never FlashAttention.
     """
 
@@ -259,7 +260,8 @@ def output_path(config: ExportConfig, export_format: ExportFormat, model: nn.Mod
         return path
     stem = Path(source).with_suffix("") if source is not None and Path(source).is_file() else \
         Path.cwd() / model.config.name
-    return stem.with_name(stem.name + export_format.suffix)
+    variant = "_int8" if config.int8 else ""  # an int8 export never replaces the float one next to it
+    return stem.with_name(stem.name + variant + export_format.suffix)
 
 
 def _nms(config: ExportConfig) -> NMSSettings | None:

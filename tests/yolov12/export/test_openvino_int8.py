@@ -175,3 +175,17 @@ def test_int8_with_nms_in_the_graph(int8_engine, photo_model, calibration_files,
     got = [rows[rows[:, 4] > 0] for rows in out]
     assert all(len(w) > 0 for w in want)
     assert_same_detections(want, got)
+
+
+def test_default_int8_output_never_replaces_the_float_export(tmp_path, monkeypatch) -> None:
+    from yolov12.export.api import EXPORT_FORMATS, ExportConfig, output_path
+    from yolov12.models import build_model, load_architecture
+
+    monkeypatch.chdir(tmp_path)
+    model = build_model(load_architecture("yolov12n"))
+    openvino, engine = EXPORT_FORMATS["openvino"], EXPORT_FORMATS["engine"]
+    fp32 = output_path(ExportConfig(format="openvino"), openvino, model, None)
+    int8 = output_path(ExportConfig(format="openvino", int8=True, data="sample"), openvino, model, None)
+    assert (fp32.name, int8.name) == ("yolov12n_openvino", "yolov12n_int8_openvino")
+    assert output_path(ExportConfig(format="engine", int8=True, data="sample"), engine, model, None).name == \
+        "yolov12n_int8.engine"

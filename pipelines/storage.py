@@ -76,7 +76,14 @@ def s3_filesystem(environ: dict[str, str] | None = None) -> pyarrow.fs.S3FileSys
     return pyarrow.fs.S3FileSystem(**options)
 
 
+# Ray Train v2 reroutes every print() of a worker into its logger, past contextlib.redirect_stdout, so the progress
+# prints of pycocotools ("creating index...", "DONE (t=0.02s)") that the evaluator swallows would fill the job logs
+# at every validation. Our own progress goes through logging and is not affected.
+WORKER_FIXED_ENVIRONMENT = {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
+
+
 def worker_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The storage/tracking variables set on the driver, to pass to the workers' runtime environment."""
+    """The storage/tracking variables set on the driver (and our fixed worker settings), for the workers' runtime
+    environment."""
     env = os.environ if environ is None else environ
-    return {name: env[name] for name in WORKER_ENVIRONMENT if env.get(name)}
+    return {**WORKER_FIXED_ENVIRONMENT, **{name: env[name] for name in WORKER_ENVIRONMENT if env.get(name)}}

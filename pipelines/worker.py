@@ -182,3 +182,6 @@ def _configure_logging() -> None:
             named.addHandler(handler)
             named.setLevel(logging.INFO)
             named.propagate = False
+    # Ray Train logs every report with all its metrics at INFO ("Reporting training result 3: TrainingReport(...)"),
+    # which buries the one progress line per epoch in the job logs.
+    logging.getLogger("ray.train.v2._internal.execution.context").setLevel(logging.WARNING)

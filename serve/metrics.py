@@ -12,8 +12,8 @@ Exported through Ray's metrics agent on each node's metrics port (``ray start --
 Ray adds ``application``, ``deployment`` and ``replica`` (and node/worker) labels. Histogram buckets and counts are
 exact, but Ray rebuilds ``_sum`` from bucket midpoints, so use the buckets (``histogram_quantile``), not ``_sum``.
 
-Stages: ``decode`` (ingress: bytes -> pixels), ``preprocess``, ``inference``, ``postprocess`` (Detector, per image
-share of its batch), ``request`` (ingress: whole request).
+Stages: ``decode`` (Detector: bytes -> pixels, per image), ``preprocess``, ``inference``, ``postprocess`` (Detector,
+per image share of its batch), ``request`` (ingress: whole request).
 """
 
 from __future__ import annotations

@@ -58,9 +58,14 @@ class ModelSource:
 
 @dataclass(frozen=True)
 class InferenceRequest:
-    """One decoded (H, W, 3) BGR uint8 image and its options (None: the deployment's current defaults)."""
+    """One image and its options (None: the deployment's current defaults).
 
-    image: np.ndarray
+    ``image`` is (H, W, 3) BGR uint8 pixels, or the encoded file (JPEG/PNG/WebP/BMP bytes) that the Detector
+    decodes itself: the HTTP ingress sends the encoded bytes (~10x smaller than the pixels) and
+    :meth:`ServingModel.predict` takes pixels only.
+    """
+
+    image: np.ndarray | bytes
     conf: float | None = None
     iou: float | None = None
     max_det: int | None = None
@@ -73,13 +78,15 @@ class InferenceRequest:
 
 @dataclass
 class Prediction:
-    """What the Detector returns for one image (no image pixels: the caller has them).
+    """What the Detector returns for one image (no pixels: the caller has the image).
 
     Attributes:
         detections: (n, 6) float32 x1, y1, x2, y2, score, class in original pixels (detect), else (0, 6).
         probs: (nc,) float32 class probabilities (classify), else None.
         class_names: name per detection row (detect) or per class index (classify).
-        timing: milliseconds per image: preprocess, inference, postprocess; ``batch_size`` of its forward.
+        width, height: the original image's size in pixels (after EXIF orientation).
+        timing: milliseconds per image: preprocess, inference, postprocess (and decode when the Detector decoded
+            the image); ``batch_size`` of its forward.
     """
 
     task: str
@@ -90,6 +97,8 @@ class Prediction:
     version: str
     backend: str
     imgsz: int
+    width: int
+    height: int
     timing: dict[str, float] = field(default_factory=dict)
 
 
@@ -285,8 +294,9 @@ class ServingModel:
     def _result(self, output: np.ndarray, request: InferenceRequest, batch: Any, index: int) -> Prediction:
         info = self.engine.info
         names = info.names
+        height, width = request.image.shape[:2]
         common = {"model": self.name, "version": self.version, "backend": info.backend,
-                  "imgsz": batch.canvas.shape[1]}
+                  "imgsz": batch.canvas.shape[1], "width": int(width), "height": int(height)}
         if info.task == "classify":
             (result,) = classification_results(output, [request.image], names)
             probs = result.probs.data.numpy().astype(np.float32)

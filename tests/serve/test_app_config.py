@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,7 @@ from serve_support import png_claiming
 
 from serve.app import build_app, detector_options
 from serve.config import ModelSettings, ServeAppConfig
-from serve.images import ImageError, decode_image
+from serve.images import ImageError, ImageHeader, check_image, decode_image
 from serve.runtime import ModelSourceError, choose_backend, resolve_source
 from yolov12.config.base import ConfigError
 from yolov12.infer.image_io import read_image
@@ -75,13 +76,28 @@ def test_decode_gives_the_pixels_read_image_gives_and_refuses_the_rest() -> None
         Image.fromarray(image[..., ::-1]).save(buffer, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
         np.testing.assert_array_equal(decode_image(buffer.getvalue(), 10**8), image)
     cases = [(b"", 400, "no image"), (b"hello world", 415, "not a JPEG"), (png_claiming(20000, 20000), 413, "larger"),
-             (png_claiming(5000, 5000), 413, "above the limit"), (Path(path).read_bytes()[:300], 400, "")]
+             (png_claiming(5000, 5000), 413, "above the limit"), (Path(path).read_bytes()[:300], 400, "header is corrupt or truncated")]
     for data, status, fragment in cases:
         with pytest.raises(ImageError, match=fragment) as error:
             decode_image(data, max_pixels=4000 * 4000)
         assert error.value.status == status
     gray = cv2.imencode(".png", np.full((20, 30), 7, np.uint8))[1].tobytes()
     assert decode_image(gray, 10**6).shape == (20, 30, 3)
+
+
+def test_header_check_refuses_without_decoding_and_errors_keep_their_status_across_processes() -> None:
+    height, width = read_image(sample_images()[0]).shape[:2]
+    assert check_image(Path(sample_images()[0]).read_bytes(), 10**8) == ImageHeader("JPEG", width, height)
+    for data, status in [(b"", 400), (b"hello world", 415), (png_claiming(5000, 5000), 413)]:
+        with pytest.raises(ImageError) as error:
+            check_image(data, max_pixels=4000 * 4000)
+        assert error.value.status == status
+    cut_short = png_claiming(64, 64)  # the header is fine (the ingress lets it through), the pixels are missing
+    assert check_image(cut_short, 10**6) == ImageHeader("PNG", 64, 64)
+    with pytest.raises(ImageError, match="cannot be decoded") as error:
+        decode_image(cut_short, 10**6)
+    returned = pickle.loads(pickle.dumps(ImageError("too large", 413)))  # as the Detector returns it to the ingress
+    assert isinstance(returned, ImageError) and returned.status == 413 and str(returned) == "too large"
 
 
 def test_engine_choice_follows_artifact_and_hardware(tmp_path: Path) -> None:

@@ -182,6 +182,8 @@ def bad_requests(jpeg: bytes) -> list[tuple[str, dict]]:
         ("random bytes", {"data": os.urandom(5000), "headers": image}),
         ("jpeg magic then garbage", {"data": jpeg[:3] + os.urandom(2000), "headers": image}),
         ("20000x20000 png", {"data": png_claiming(20000, 20000), "headers": {"Content-Type": "image/png"}}),
+        # a valid header passes the ingress's check; the Detector's decode finds the pixels missing
+        ("png with its pixel data cut short", {"data": png_claiming(64, 64), "headers": {"Content-Type": "image/png"}}),
         ("wrong content type", {"data": jpeg, "headers": {"Content-Type": "text/plain"}}),
         ("oversized body", {"data": b"\xff\xd8\xff" + bytes(MAX_BODY), "headers": image}),
         ("conf above 1", {"data": jpeg, "headers": image, "params": {"conf": "2"}}),

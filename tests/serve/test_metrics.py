@@ -17,8 +17,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 APP = "yolov12-metrics"
 MODEL = "metrics-probe"  # the `model` tag; the `application` tag keeps other modules' series out
 REQUESTS = 12
-DETECTOR_STAGES = ("preprocess", "inference", "postprocess")
-INGRESS_STAGES = ("decode", "request")
+DETECTOR_STAGES = ("decode", "preprocess", "inference", "postprocess")
+INGRESS_STAGES = ("request",)
 SCRAPE_TIMEOUT_S = 60
 
 

@@ -97,6 +97,7 @@ SECTIONS: dict[str, type[Section]] = {
     "search": SearchSection, "scheduler": SchedulerSection, "objective": ObjectiveSection,
     "resources": ResourcesSection, "failure": FailureSection, "tracking": TrackingConfig,
 }
+PBT_CHECKPOINTS_KEPT = 4
 TOP_LEVEL = ("name", "storage_path", "output", "base", "model", "checkpoints_to_keep", "reuse_actors")
 
 
@@ -112,7 +113,7 @@ class SweepConfig(BaseModel):
     model: str | None = None  # overrides base's model
     train: dict[str, Any] = Field(default_factory=dict)
     space: dict[str, Any] = Field(default_factory=dict)
-    checkpoints_to_keep: int = Field(2, ge=1)
+    checkpoints_to_keep: int | None = Field(None, ge=1)  # None: 2, or 4 with PBT (see ``checkpoints_kept``)
     reuse_actors: bool = True  # in-process trials reuse a finished trial's process (no new start-up and imports)
     search: SearchSection = SearchSection()
     scheduler: SchedulerSection = SchedulerSection()
@@ -127,6 +128,11 @@ class SweepConfig(BaseModel):
         if self.scheduler.kind == "pbt" and self.search.algorithm != "random":
             raise ConfigError("scheduler.kind=pbt cannot be combined with search.algorithm=optuna (PBT proposes the "
                               "configurations itself); set search.algorithm=random")
+        if self.scheduler.kind == "pbt" and self.checkpoints_to_keep is not None and self.checkpoints_to_keep <= 2:
+            raise ConfigError(f"checkpoints_to_keep={self.checkpoints_to_keep} is too few for scheduler.kind=pbt: a "
+                              "donor trial keeps training while the exploiting trial restarts, and Ray deletes the "
+                              "checkpoint being copied (the trial then errors); set checkpoints_to_keep to 3 or more "
+                              f"(default with PBT: {PBT_CHECKPOINTS_KEPT})")
         if self.scheduler.kind == "pbt" and "optimizer" in self.space:
             raise ConfigError("scheduler.kind=pbt cannot search 'optimizer': an exploiting trial continues from "
                               "another trial's optimiser state, which only fits the same optimiser; fix optimizer "
@@ -134,6 +140,14 @@ class SweepConfig(BaseModel):
         if self.scheduler.kind == "pbt" and self.resources.num_workers > 0:
             raise ConfigError("scheduler.kind=pbt needs in-process trials (it copies checkpoints between them); "
                               "set resources.num_workers=0")
+
+    @property
+    def checkpoints_kept(self) -> int:
+        """Checkpoints each trial keeps: ``checkpoints_to_keep``, else 2 (4 with PBT, whose exploits copy a donor's
+        checkpoint while the donor goes on training: seen with 2, the copied one was deleted before the restore)."""
+        if self.checkpoints_to_keep is not None:
+            return self.checkpoints_to_keep
+        return PBT_CHECKPOINTS_KEPT if self.scheduler.kind == "pbt" else 2
 
     @property
     def experiment_path(self) -> str:

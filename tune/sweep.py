@@ -189,7 +189,7 @@ def build_tuner(resolved: ResolvedSweep, storage: RunStorage, restore: bool, tra
             name=sweep.name, storage_path=storage.storage_path, storage_filesystem=storage.filesystem,
             stop=final_epoch_stop(resolved),
             failure_config=tune.FailureConfig(max_failures=sweep.failure.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=sweep.checkpoints_to_keep),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=sweep.checkpoints_kept),
             callbacks=[tracker, *result_loggers()], verbose=1),
     )
 

@@ -44,9 +44,17 @@ def test_overrides_route_to_sections():
     (["scheduler.kind=pbt", "search.algorithm=optuna"], "cannot be combined"),
     (["scheduler.kind=pbt"], "cannot search 'optimizer'"),  # sample-asha searches optimizer
     (["name=bad name"], "name='bad name'"),
+    (["scheduler.kind=pbt", "checkpoints_to_keep=2"], "too few for"),
     (["epoch=3"], "did you mean 'epochs'"),
 ])
 def test_bad_sweep_settings_are_named(overrides, words):
     with pytest.raises(ConfigError) as info:
         load_sweep_config(SWEEPS[0].parent / "sample-asha.yaml", overrides).resolve()
     assert words in str(info.value)
+
+
+def test_pbt_keeps_enough_checkpoints_for_exploits_by_default():
+    asha = load_sweep_config(SWEEPS[0].parent / "sample-asha.yaml")
+    pbt = load_sweep_config(SWEEPS[0].parent / "lr-aug-pbt.yaml")
+    assert (asha.checkpoints_kept, pbt.checkpoints_kept) == (2, 4)
+    assert load_sweep_config(SWEEPS[0].parent / "lr-aug-pbt.yaml", ["checkpoints_to_keep=3"]).checkpoints_kept == 3

@@ -76,7 +76,8 @@ def test_decode_gives_the_pixels_read_image_gives_and_refuses_the_rest() -> None
         Image.fromarray(image[..., ::-1]).save(buffer, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
         np.testing.assert_array_equal(decode_image(buffer.getvalue(), 10**8), image)
     cases = [(b"", 400, "no image"), (b"hello world", 415, "not a JPEG"), (png_claiming(20000, 20000), 413, "larger"),
-             (png_claiming(5000, 5000), 413, "above the limit"), (Path(path).read_bytes()[:300], 400, "header is corrupt or truncated")]
+             (png_claiming(5000, 5000), 413, "above the limit"),
+             (Path(path).read_bytes()[:300], 400, "header is corrupt or truncated")]
     for data, status, fragment in cases:
         with pytest.raises(ImageError, match=fragment) as error:
             decode_image(data, max_pixels=4000 * 4000)

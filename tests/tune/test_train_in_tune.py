@@ -9,14 +9,12 @@ job to Tune. 1 trial, 2 epochs, 64 px, fraction 0.25, no scheduler, no MLflow; r
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from sweep_cli import run_sweep_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEP_CONFIG = ROOT / "configs" / "sweeps" / "sample-asha.yaml"
@@ -40,17 +38,11 @@ class TrainInTuneSweep:
 def train_in_tune_sweep(tmp_path_factory) -> TrainInTuneSweep:
     workdir = tmp_path_factory.mktemp("train-in-tune")
     storage = workdir / "runs"
-    command = [sys.executable, "-m", "tune.sweep", "--config", str(SWEEP_CONFIG), "--ray-address", "local",
-               "--num-cpus", str(1 + WORKERS), f"name={NAME}", f"storage_path={storage}",
-               f"base={ROOT / 'configs' / 'sample.yaml'}", "search.num_samples=1", "search.max_concurrent=1",
-               f"epochs={EPOCHS}", "scheduler.kind=none", "objective.metric=loss", f"resources.num_workers={WORKERS}",
-               "failure.max_failures=0", "tracking.enabled=false"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900,
-                            start_new_session=True)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"Train-in-Tune sweep failed:\n{output[-4000:]}"
+    output = run_sweep_cli(
+        ["--config", str(SWEEP_CONFIG), "--ray-address", "local", "--num-cpus", str(1 + WORKERS), f"name={NAME}",
+         f"storage_path={storage}", f"base={ROOT / 'configs' / 'sample.yaml'}", "search.num_samples=1",
+         "search.max_concurrent=1", f"epochs={EPOCHS}", "scheduler.kind=none", "objective.metric=loss",
+         f"resources.num_workers={WORKERS}", "failure.max_failures=0", "tracking.enabled=false"], workdir)
     experiment = storage / NAME
     trials = sorted(path.name.removeprefix("trial_") for path in experiment.glob("trial_*"))
     assert len(trials) == 1, trials

@@ -22,15 +22,13 @@ run's per-epoch history, ``policy.yaml`` the policy it trained with).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from sweep_cli import run_sweep_cli
 
 from tune.config import load_sweep_config
 from yolov12.engine.optim import lr_factor
@@ -105,15 +103,9 @@ def _same_config(a: dict, b: dict) -> bool:
 def pbt_sweep(tmp_path_factory) -> PbtSweep:
     workdir = tmp_path_factory.mktemp("pbt")
     storage = workdir / "runs"
-    command = [sys.executable, "-m", "tune.sweep", "--config", str(SWEEP_CONFIG), "--ray-address", "local",
-               "--num-cpus", "2", f"storage_path={storage}", *OVERRIDES]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env["RAY_DEDUP_LOGS"] = "0"  # every trial's "resumes from" line reaches the output, none folded into another
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900,
-                            start_new_session=True)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"PBT sweep failed:\n{output[-4000:]}"
+    # RAY_DEDUP_LOGS=0: every trial's "resumes from" line reaches the output, none folded into another
+    output = run_sweep_cli(["--config", str(SWEEP_CONFIG), "--ray-address", "local", "--num-cpus", "2",
+                            f"storage_path={storage}", *OVERRIDES], workdir, {"RAY_DEDUP_LOGS": "0"})
     experiment = storage / NAME
     trial_ids = _trial_ids(experiment)
     assert len(trial_ids) == TRIALS, trial_ids

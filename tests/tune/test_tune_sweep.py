@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sweep_cli import sweep_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEP_CONFIG = ROOT / "configs" / "sweeps" / "sample-asha.yaml"
@@ -55,13 +56,6 @@ def _command(storage: Path, tracking_uri: str, experiment: str, extra: tuple[str
             "space.cls={loguniform: [0.2, 3.0]}", "cls=0.2", f"epochs={MAX_EPOCHS}",
             "scheduler.grace_period=1", "scheduler.reduction_factor=3", "objective.metric=loss",
             f"tracking.tracking_uri={tracking_uri}", f"tracking.experiment={experiment}", *extra]
-
-
-def _environment(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env.update(extra)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return env
 
 
 def trial_states(experiment: Path) -> dict[str, str]:
@@ -111,7 +105,7 @@ def interrupted_sweep(tmp_path_factory, mlflow_server) -> InterruptedSweep:
     storage = workdir / "runs"
     experiment = storage / NAME
     experiment_name = f"sweep-test-{uuid.uuid4().hex[:8]}"
-    env = _environment(mlflow_server.env)
+    env = sweep_environment(mlflow_server.env)
     command = _command(storage, mlflow_server.url, experiment_name)
     first_log = workdir / "first.log"
     with first_log.open("w") as log:
@@ -227,7 +221,7 @@ def test_mlflow_parent_run_with_one_child_per_trial(interrupted_sweep):
 def test_bad_space_fails_before_any_trial(tmp_path):
     storage = tmp_path / "runs"
     command = _command(storage, "sqlite:///unused.db", "unused", extra=("space.mixup={uniform: [-0.1, 0.5]}",))
-    result = subprocess.run(command, cwd=tmp_path, env=_environment({}), capture_output=True, text=True,
+    result = subprocess.run(command, cwd=tmp_path, env=sweep_environment({}), capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 2
     assert "space key 'mixup': negative probability" in result.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from support.models import perturb_batchnorm
 from torch import nn
 
 from yolov12.export import export_model
@@ -25,15 +26,8 @@ def make_model(name: str, num_classes: int = 3, seed: int = 0) -> nn.Module:
     config = load_architecture(name).with_overrides(num_classes=num_classes)
     torch.manual_seed(seed)
     model = build_model(config, names={i: f"thing{i}" for i in range(num_classes)})
-    generator = torch.Generator().manual_seed(seed)
+    perturb_batchnorm(model, seed)
     with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                n = module.num_features
-                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(n, generator=generator) * 0.4 + 0.8)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.05)
         if model.task == "detect":
             for branch in model.head.cv3:
                 branch[-1].weight.mul_(30.0)

@@ -7,25 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from support.models import perturb_batchnorm
 from torch import nn
 
 from yolov12.models import ArchitectureConfig, build_model, load_architecture
 
 ULTRALYTICS_YAML_KEYS = ("nc", "scales", "backbone", "head", "scale")
-
-
-def perturb_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BatchNorm non-trivial statistics so that a wrong layer mapping changes the outputs."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                n = module.num_features
-                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(n, generator=generator) * 0.4 + 0.8)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.05)
-    return model.eval()
 
 
 def make_model(name: str, num_classes: int, seed: int = 0) -> nn.Module:

@@ -129,7 +129,7 @@ def serve_and_query(output: Path, model_uri: str, port: int, keep_serving: bool)
     from yolov12.infer.image_io import read_image  # noqa: PLC0415
 
     ray.init(address=os.environ.get("RAY_ADDRESS") or "local", ignore_reinit_error=True, logging_level=logging.WARNING)
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config={"log_level": "WARNING"})
     serve.run(build_app({"model": model_uri, "imgsz": SETTINGS["imgsz"], "num_cpus": 1, "conf": 0.1}),
               name="yolov12", route_prefix="/", logging_config={"log_level": "WARNING"})  # no per-request lines
     url = f"http://127.0.0.1:{port}"
@@ -170,6 +170,11 @@ def where_to_look(output: Path, model_uri: str, port: int) -> None:
     print(f"    outputs:         {output}/ (teacher, train-ray, exports, state.json)")
 
 
+# Progress output that buries the job's own lines: gRPC's fork notices in the Serve replica, MLflow's artifact
+# download bars when the replica loads models:/... .
+QUIET_ENVIRONMENT = {"GRPC_VERBOSITY": "ERROR", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="yolov12-platform end to end on embedded defaults")
     parser.add_argument("--teacher-epochs", type=int, default=30)
@@ -181,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="delete the output folder and start over")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    for name, value in QUIET_ENVIRONMENT.items():  # the local Ray cluster (and every worker) inherits them
+        os.environ.setdefault(name, value)
     steps = Steps(args.output, args.fresh)
     steps.run("dataset", "building the offline sample dataset", build_dataset)
     teacher = steps.run("teacher", f"training the teacher {TEACHER_MODEL} ({args.teacher_epochs} epochs)",

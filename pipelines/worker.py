@@ -183,5 +183,12 @@ def _configure_logging() -> None:
             named.setLevel(logging.INFO)
             named.propagate = False
     # Ray Train logs every report with all its metrics at INFO ("Reporting training result 3: TrainingReport(...)"),
-    # which buries the one progress line per epoch in the job logs.
-    logging.getLogger("ray.train.v2._internal.execution.context").setLevel(logging.WARNING)
+    # which buries the one progress line per epoch in the job logs. Its logger is named by the module's file path
+    # (``logging.getLogger(__file__)`` in Ray 2.60), so it is taken from the module rather than by a dotted name.
+    try:
+        from ray.train.v2._internal.execution import context as train_context  # noqa: PLC0415
+    except ImportError:  # another Ray layout: the reports stay at INFO
+        return
+    report_logger = getattr(train_context, "logger", None)
+    if isinstance(report_logger, logging.Logger):
+        report_logger.setLevel(logging.WARNING)

@@ -42,6 +42,7 @@ def test_ray_job_submit_trains_to_success(ray_head, tmp_path: Path, tiny_train: 
     logs = ray_job(ray_head, "logs", job_id).stdout
     assert f"job '{job_id}' succeeded" in status.lower(), f"{status}\n{logs[-4000:]}"
     assert "epoch 1/1 |" in logs and "ETA" in logs  # the per-epoch progress line reaches the job logs
+    assert "Reporting training result" not in logs  # not buried under Ray Train's per-report metric dumps
     assert "run job-run: 1 epochs" in logs
     assert (tmp_path / "out/job-run/weights/best.safetensors").is_file()
     assert (tmp_path / "out/job-run/results.csv").read_text().count("\n") == 2  # header + one epoch

@@ -13,6 +13,7 @@ import torch.multiprocessing as mp
 
 from yolov12.config.train import DistillSection
 from yolov12.engine.distill import DistillationLoss, TeacherError
+from yolov12.engine.distill.loss import last_shared_layer, last_shared_parameters
 from yolov12.engine.losses import build_loss
 from yolov12.models import build_model, load_architecture
 
@@ -131,3 +132,32 @@ def test_gradient_probe_under_distributed_data_parallel(tmp_path: Path) -> None:
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     assert ranks[0]["weight"] > 0 and ranks[0]["weight"] == ranks[1]["weight"]  # norms averaged across ranks
     torch.testing.assert_close(ranks[0]["grad"], ranks[1]["grad"])  # DDP still all-reduced the real backward
+
+
+@pytest.mark.parametrize(("name", "expected"), [("yolov12n", 14), ("yolov12n-aff-dyhead", 12), ("yolo11n", 16)])
+def test_the_gradient_probe_sits_where_every_head_level_passes(name: str, expected: int) -> None:
+    """Each level's output alone has a gradient at the probe (the P5 output layer would see only the P5 level)."""
+    student = _student(name)
+    assert last_shared_layer(student) == expected
+    probe = last_shared_parameters(student)
+    maps = student(torch.rand(1, 3, 64, 64))
+    for level, level_map in enumerate(maps):
+        grads = torch.autograd.grad(level_map.sum(), probe, retain_graph=True, allow_unused=True)
+        assert any(g is not None and g.abs().sum() > 0 for g in grads), f"level {level} never reaches the probe"
+    head_inputs = student.layers[-1].source
+    for later in range(expected + 1, len(student.layers) - 1):  # no deeper layer feeds all of them
+        assert not all(later == s or later in _ancestors(student, s) for s in head_inputs), later
+
+
+def _ancestors(student: torch.nn.Module, index: int) -> set[int]:
+    """Every layer whose output ``index`` is computed from (``-1`` in a source: the previous layer)."""
+    found, todo = set(), [index]
+    while todo:
+        current = todo.pop()
+        source = student.layers[current].source
+        for s in source if isinstance(source, tuple) else (source,):
+            s = s if s >= 0 else current + s
+            if s >= 0 and s not in found:
+                found.add(s)
+                todo.append(s)
+    return found

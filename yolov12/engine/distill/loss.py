@@ -6,8 +6,9 @@ the student saw) is what the teachers see. Per step:
 1. detection loss ``L_det`` (parts ``box``, ``cls``, ``dfl``);
 2. teachers under ``torch.no_grad``; per-anchor terms averaged over teachers, weighted by
    :func:`~yolov12.engine.distill.weighting.anchor_weights`; ``L_kd = B * (cls + box + feat)``;
-3. gradient norms of ``L_det`` and ``L_kd`` at the student's last shared layer (the last neck layer, a small
-   ``torch.autograd.grad`` probe); the :class:`GradientBalancer` turns them into the weight ``lambda``;
+3. gradient norms of ``L_det`` and ``L_kd`` at the student's last shared layer (the deepest layer all head inputs
+   depend on: the P3 output of a PAN neck; a small ``torch.autograd.grad`` probe); the :class:`GradientBalancer`
+   turns them into the weight ``lambda``;
 4. ``loss = L_det + fade * lambda * L_kd``; parts gain ``distill_cls``, ``distill_box``, ``distill_feat`` (weighted,
    per image, so ``sum(parts) * B == loss`` as for the detection loss).
 
@@ -61,14 +62,37 @@ class FeatureTap:
         return FeatureTap(enabled=False)
 
 
+def _sources(layers, index: int) -> tuple[int, ...]:
+    """Absolute indices of the layers feeding layer ``index`` (``-1`` is the previous layer; none for the input)."""
+    source = layers[index].source
+    resolved = (s if s >= 0 else index + s for s in (source if isinstance(source, tuple) else (source,)))
+    return tuple(s for s in resolved if s >= 0)
+
+
+def last_shared_layer(student: nn.Module) -> int:
+    """Index of the deepest layer with trainable parameters that *every* head input depends on.
+
+    Only there do the gradients of all head outputs meet (the detection loss's and the distillation loss's at every
+    level). The last neck layer itself (the P5 output) is not such a layer: it feeds the P5 head only, so with small
+    objects the distillation gradient there is nearly zero while the detection gradient is not (seen: |g_kd| 1e-6
+    against |g_det| 1e-3, which pinned the adapted weight at its upper clip). In YOLO PAN necks this is the P3 output
+    layer, which the P4 and P5 outputs are computed from.
+    """
+    layers = student.layers
+    ancestry: list[set[int]] = []
+    for index in range(len(layers)):
+        ancestry.append({index}.union(*(ancestry[s] for s in _sources(layers, index))))
+    head_inputs = _sources(layers, len(layers) - 1)
+    common = set.intersection(*(ancestry[s] for s in head_inputs))
+    for index in sorted(common, reverse=True):
+        if any(p.requires_grad for p in student.model[index].parameters()):
+            return index
+    raise ValueError("the student has no trainable layer that all its head inputs share, to probe gradients at")
+
+
 def last_shared_parameters(student: nn.Module) -> list[nn.Parameter]:
-    """Parameters of the last neck layer feeding the head (the deepest layer both losses pass through)."""
-    source = student.layers[-1].source
-    index = max(source) if isinstance(source, tuple) else source
-    params = [p for p in student.model[index].parameters() if p.requires_grad]
-    if not params:
-        raise ValueError(f"layer {index} of the student has no trainable parameters to probe gradients at")
-    return params
+    """Trainable parameters of :func:`last_shared_layer` (where the two losses' gradient norms are compared)."""
+    return [p for p in student.model[last_shared_layer(student)].parameters() if p.requires_grad]
 
 
 class DistillationLoss:
@@ -190,4 +214,4 @@ def _head_input_channels(model: nn.Module) -> list[int]:
     return [model.layers[s].out_channels for s in (source if isinstance(source, tuple) else (source,))]
 
 
-__all__ = ["DistillationLoss", "FeatureTap", "last_shared_parameters"]
+__all__ = ["DistillationLoss", "FeatureTap", "last_shared_layer", "last_shared_parameters"]

@@ -42,8 +42,12 @@ class GradientBalancer:
     with an EMA (``momentum``) and the weight is ``ratio * ema|g_det| / ema|g_kd|``, clipped to
     ``[min_weight, max_weight]``, so that the weighted distillation gradient stays at ``ratio`` times the detection
     gradient on average (smoothing the norms, not the per-step quotient, avoids the E[x]E[1/x] > 1 bias of noisy
-    minibatches). Steps where the distillation gradient vanishes leave it unchanged. ``constant`` mode: ``constant``.
+    minibatches). Steps where the distillation gradient vanishes (below ``VANISHING`` times the detection gradient:
+    float32 round-off of a KL between equal distributions, ~5e-8 relative when the student matches its teacher) leave
+    it unchanged, so that noise is never amplified to the upper clip. ``constant`` mode: ``constant``.
     """
+
+    VANISHING = 1e-6
 
     def __init__(self, ratio: float, mode: str = "gradient", constant: float = 1.0, momentum: float = 0.9,
                  min_weight: float = 1e-3, max_weight: float = 1e3) -> None:
@@ -63,7 +67,8 @@ class GradientBalancer:
 
     def update(self, norm_detection: float, norm_distill: float) -> float:
         """Fold one step's gradient norms in; returns the weight to apply this step."""
-        if self.mode == "gradient" and norm_distill > 1e-12 and norm_detection > 0:
+        vanished = norm_distill <= max(1e-12, self.VANISHING * norm_detection)
+        if self.mode == "gradient" and norm_detection > 0 and not vanished:
             if self.norms is None:
                 self.norms = (norm_detection, norm_distill)
             else:

@@ -36,6 +36,18 @@ install() {
   echo "$want" > "$stamp"
 }
 
+decline_openvino_telemetry() {
+  # OpenVINO sends usage telemetry on every `import openvino` and conversion unless told not to: each event forks a
+  # process from a background thread (seen: 7 forks per export), inside processes that run Ray, gRPC and torch
+  # threads. This machine is offline and such forks are a known source of crashes, so record the opt-out that
+  # OpenVINO documents (`opt_in_out --opt_out` writes the same file, but sends an event first). An existing
+  # choice in that file is left alone.
+  local consent="$HOME/intel/openvino_telemetry"
+  [ -e "$consent" ] && return 0
+  mkdir -p "$(dirname "$consent")" && echo 0 > "$consent"
+  echo "==> OpenVINO telemetry: opted out in $consent (write 1 there to opt in)"
+}
+
 ensure_browser() {
   # The web demo's test drives a real headless Chromium (Debian's package; Playwright uses it, downloads nothing).
   command -v chromium >/dev/null 2>&1 && return 0
@@ -55,7 +67,9 @@ run_tests() {
   "$VENV/bin/python" -m ruff check $(ls -d yolov12 pipelines serve tune tests benchmarks scripts app.py main_job.py 2>/dev/null)
   echo "==> tests (pytest)"
   set +e
-  "$VENV/bin/python" -m pytest "$@"
+  # faulthandler: a native crash (also one at interpreter exit, after pytest's own handler is gone) prints the
+  # Python stacks of every thread instead of only "Segmentation fault".
+  PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest "$@"
   local rc=$?
   set -e
   if [ "$rc" -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi
@@ -63,8 +77,8 @@ run_tests() {
 }
 
 case "${1:-}" in
-  main) shift; install; exec "$VENV/bin/python" main_job.py "$@" ;;
-  test) shift; install; ensure_browser; run_tests "$@" ;;
-  install) install ;;
+  main) shift; install; decline_openvino_telemetry; exec "$VENV/bin/python" main_job.py "$@" ;;
+  test) shift; install; decline_openvino_telemetry; ensure_browser; run_tests "$@" ;;
+  install) install; decline_openvino_telemetry ;;
   *) echo "usage: bash scripts/dev.sh {main|test|install} [args...]" >&2; exit 2 ;;
 esac

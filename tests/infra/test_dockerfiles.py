@@ -114,6 +114,16 @@ def test_runs_as_a_numeric_non_root_user(flavour):
 
 
 @pytest.mark.parametrize("flavour", list(DOCKERFILES))
+def test_runtime_user_has_opted_out_of_openvino_telemetry(flavour):
+    """OpenVINO forks a process per telemetry event on import unless ~/intel/openvino_telemetry says 0."""
+    _, stages = PARSED[flavour]
+    instructions = stages[-1].instructions
+    user_at = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "USER")
+    runs = " ".join(rest for keyword, rest in instructions[user_at:] if keyword == "RUN")
+    assert "echo 0 > /home/ray/intel/openvino_telemetry" in runs, "write the opt-out as the runtime user"
+
+
+@pytest.mark.parametrize("flavour", list(DOCKERFILES))
 def test_pip_cache_off_and_no_secrets_in_env_or_args(flavour):
     global_args, stages = PARSED[flavour]
     for stage in stages[1:] if stages[0].name == "uv" else stages:

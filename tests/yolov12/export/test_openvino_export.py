@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from export_helpers import (
@@ -99,3 +102,33 @@ def test_end_to_end_nms_in_the_graph_equals_our_nms(tmp_path_factory) -> None:
     results = YOLO(str(folder)).predict(images, imgsz=size, conf=conf)
     expected = Predictor(torch_model, PredictConfig(imgsz=size, conf=conf)).predict_batch(["a", "b"], images)
     assert_same_detections([r.boxes.data for r in expected], [r.boxes.data for r in results])
+
+
+TELEMETRY_PROBE = """
+import sys
+import onnx
+from onnx import TensorProto, helper
+import openvino_telemetry.utils.sender as sender
+
+sent = []
+sender.TelemetrySender.send = lambda self, backend, message: sent.append(message)
+import openvino as ov  # noqa: E402  (the import itself sends an event unless opted out)
+
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])])
+onnx.save(helper.make_model(graph), sys.argv[1])
+ov.convert_model(sys.argv[1])
+print(len(sent))
+"""
+
+
+def test_openvino_sends_no_telemetry_in_this_environment(tmp_path) -> None:
+    """scripts/dev.sh records OpenVINO's opt-out (~/intel/openvino_telemetry = 0): otherwise every import and
+    conversion forks a sender process from a background thread, inside processes that also run Ray and gRPC."""
+    run = subprocess.run([sys.executable, "-c", TELEMETRY_PROBE, str(tmp_path / "relu.onnx")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "0", (
+        "OpenVINO would send telemetry from this environment: `bash scripts/dev.sh install` opts out"
+        " (it writes 0 to ~/intel/openvino_telemetry unless a choice is there)")

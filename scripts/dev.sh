@@ -44,8 +44,11 @@ decline_openvino_telemetry() {
   # choice in that file is left alone.
   local consent="$HOME/intel/openvino_telemetry"
   [ -e "$consent" ] && return 0
-  mkdir -p "$(dirname "$consent")" && echo 0 > "$consent"
-  echo "==> OpenVINO telemetry: opted out in $consent (write 1 there to opt in)"
+  if mkdir -p "$(dirname "$consent")" 2>/dev/null && (echo 0 > "$consent") 2>/dev/null; then
+    echo "==> OpenVINO telemetry: opted out in $consent (write 1 there to opt in)"
+  else
+    echo "warning: cannot write $consent; OpenVINO will try to send telemetry (and its test fails)" >&2
+  fi
 }
 
 ensure_browser() {

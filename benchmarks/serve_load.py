@@ -13,6 +13,7 @@ The resident memory is the Detector replica's VmRSS after the run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -57,20 +58,25 @@ def in_process(model, jpegs: list[bytes], batch: int, seconds: float) -> tuple[f
     return done / sum(times), statistics.median(times) * 1000
 
 
-def over_http(url: str, jpegs: list[bytes], total: int, clients: int) -> tuple[float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, errors) for ``total`` requests from ``clients`` threads."""
+def over_http(url: str, jpegs: list[bytes], total: int, clients: int) -> tuple[float, float, float, int, dict]:
+    """(requests/s, p50 ms, p99 ms, errors, median ms per stage) for ``total`` requests from ``clients`` threads.
+
+    The stages are the server's own ``timing_ms`` (Detector decode/preprocess/inference/postprocess, ingress
+    request) plus ``client``, the latency the client saw; the bodies are parsed after the clock stops.
+    """
     local = threading.local()
 
-    def one(index: int) -> tuple[bool, float]:
+    def one(index: int) -> tuple[bytes | None, float]:
         session = getattr(local, "session", None) or requests.Session()
         local.session = session
         started = time.perf_counter()
         try:
-            ok = session.post(f"{url}/v1/detect", data=jpegs[index % len(jpegs)], timeout=300,
-                              headers={"Content-Type": "image/jpeg"}).status_code == 200
+            response = session.post(f"{url}/v1/detect", data=jpegs[index % len(jpegs)], timeout=300,
+                                    headers={"Content-Type": "image/jpeg"})
+            body = response.content if response.status_code == 200 else None
         except requests.RequestException:
-            ok = False
-        return ok, (time.perf_counter() - started) * 1000
+            body = None
+        return body, (time.perf_counter() - started) * 1000
 
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(one, range(min(total, 2 * clients))))  # warm-up
@@ -79,7 +85,22 @@ def over_http(url: str, jpegs: list[bytes], total: int, clients: int) -> tuple[f
         wall = time.perf_counter() - started
     latencies = [ms for _, ms in results]
     p50, p99 = np.percentile(latencies, [50, 99])
-    return total / wall, float(p50), float(p99), sum(not ok for ok, _ in results)
+    stages: dict[str, list[float]] = {"client": latencies}
+    for body, _ in results:
+        for stage, ms in (json.loads(body).get("timing_ms", {}) if body else {}).items():
+            stages.setdefault(stage, []).append(ms)
+    medians = {stage: statistics.median(values) for stage, values in stages.items()}
+    return total / wall, float(p50), float(p99), sum(body is None for body, _ in results), medians
+
+
+def print_breakdown(stages: dict[str, float]) -> None:
+    """Where a request's time goes at concurrency 1 (medians, so the parts need not add up exactly)."""
+    detector = sum(stages.get(stage, 0.0) for stage in ("decode", "preprocess", "inference", "postprocess"))
+    inside = stages.get("request", float("nan"))
+    print("\nconcurrency 1, median ms: " + ", ".join(f"{stage} {ms:.1f}" for stage, ms in stages.items()))
+    print(f"  Detector stages {detector:.1f}; ingress request minus Detector stages {inside - detector:.1f} "
+          f"(handle call, batching queue, encoding); client minus ingress {stages['client'] - inside:.1f} "
+          f"(HTTP client, proxy, proxy -> ingress)")
 
 
 def rss_mb(pid: int) -> float:
@@ -118,11 +139,12 @@ def main() -> int:
                      "ingress_max_ongoing_requests": 4 * max(args.concurrency), "num_cpus": args.threads, **common})
     serve.run(app, name="bench", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
-    rows = []
+    rows, breakdown = [], {}
     try:
         for clients in args.concurrency:
-            throughput, p50, p99, errors = over_http(url, jpegs, args.requests, clients)
+            throughput, p50, p99, errors, stages = over_http(url, jpegs, args.requests, clients)
             rows.append((clients, throughput, p50, p99, errors))
+            breakdown.setdefault(clients, stages)
         pid = serve.get_deployment_handle("Detector", app_name="bench").ping.remote().result()["pid"]
         memory = rss_mb(pid)
     finally:
@@ -146,6 +168,8 @@ def main() -> int:
     if p50_one is not None:
         print(f"\nin-process latency at batch 1: {single_ms:.1f} ms; Serve p50 at concurrency 1: {p50_one:.1f} ms "
               f"(added {p50_one - single_ms:.1f} ms)")
+    if 1 in breakdown:
+        print_breakdown(breakdown[1])
     print(f"Detector replica RSS: {memory:.0f} MB")
     return 0
 

@@ -51,6 +51,11 @@ decline_openvino_telemetry() {
   fi
 }
 
+prepare() {
+  install
+  decline_openvino_telemetry
+}
+
 ensure_browser() {
   # The web demo's test drives a real headless Chromium (Debian's package; Playwright uses it, downloads nothing).
   command -v chromium >/dev/null 2>&1 && return 0
@@ -80,8 +85,8 @@ run_tests() {
 }
 
 case "${1:-}" in
-  main) shift; install; decline_openvino_telemetry; exec "$VENV/bin/python" main_job.py "$@" ;;
-  test) shift; install; decline_openvino_telemetry; ensure_browser; run_tests "$@" ;;
-  install) install; decline_openvino_telemetry ;;
+  main) shift; prepare; exec "$VENV/bin/python" main_job.py "$@" ;;
+  test) shift; prepare; ensure_browser; run_tests "$@" ;;
+  install) prepare ;;
   *) echo "usage: bash scripts/dev.sh {main|test|install} [args...]" >&2; exit 2 ;;
 esac

@@ -5,7 +5,13 @@ scored by the same evaluator (pycocotools) on the validation split. Rows: yolov1
 +GKD (teacher: yolov12s trained here with the same settings) with gradient-aware weighting; +GKD with a constant
 weight equal to the mean weight the gradient-aware run applied (same average strength, no per-step adaptation).
 
-    .venv/bin/python benchmarks/ablation.py --data sample --epochs 30 --imgsz 160 --batch 16 --out ablation.json
+    .venv/bin/python benchmarks/ablation.py --data sample --epochs 35 --imgsz 160 --batch 16 --seeds 0 1 2 \
+        --out ablation-sample.jsonl
+    .venv/bin/python benchmarks/ablation.py --summarize ablation-sample.jsonl      # the tables again, no training
+
+Each finished row is appended to ``--out`` (JSON lines) at once, so a long multi-seed run that is stopped keeps what
+it finished; the tables list every seed's rows and, with several seeds, each row's mean ± sample standard deviation
+and its paired difference from the baseline trained with the same seed.
 
 Params and GFLOPs are at 640 (published convention: Conv+BN fused, attention matmuls excluded); CPU latency is the
 median of ``--latency-runs`` batch-1 forwards of the fused eager model at 640 with 2 threads.
@@ -85,22 +91,84 @@ def step_overhead(args, steps: int = 6) -> None:
     for name, values in times.items():
         print(f"| {name} | {statistics.median(values):.3f} s/step | x{statistics.median(values) / base:.2f} |")
 
-
-def train_row(label: str, model_name: str, settings: dict, work: Path, args, **extra) -> tuple[dict, YOLO]:
-    torch.manual_seed(args.seed)
+def train_row(label: str, model_name: str, settings: dict, work: Path, args, record: dict | None = None,
+              **extra) -> tuple[dict, YOLO]:
+    """Train one row from scratch at ``settings['seed']``, score it, append it (with ``record``) to ``--out``."""
+    seed = settings["seed"]
+    torch.manual_seed(seed)
     model = YOLO(f"{model_name}.yaml")
     start = time.perf_counter()
-    model.train(data=args.data, project=str(work), name=label.replace(" ", "_").replace("+", "plus"),
+    model.train(data=args.data, project=str(work), name=f"s{seed}_" + label.replace(" ", "_").replace("+", "plus"),
                 verbose=False, plots=False, val=False, **settings, **extra)
     wall = time.perf_counter() - start
     metrics = model.val(data=args.data, imgsz=args.imgsz, batch=32)
     info = model.info(verbose=False, imgsz=640)
-    row = {"row": label, "model": model_name, "params": info["parameters"], "gflops": info["gflops"],
-           "latency_ms": latency_ms(model.model, args.latency_runs), "mAP50-95": metrics["metrics/mAP50-95(B)"],
-           "mAP50": metrics["metrics/mAP50(B)"], "train_s": wall,
-           "losses": final_losses(model.trainer_result.run_dir), "run_dir": str(model.trainer_result.run_dir)}
+    row = {"row": label, "seed": seed, "data": args.data, "model": model_name, "params": info["parameters"],
+           "gflops": info["gflops"], "latency_ms": latency_ms(model.model, args.latency_runs),
+           "mAP50-95": metrics["metrics/mAP50-95(B)"], "mAP50": metrics["metrics/mAP50(B)"], "train_s": wall,
+           "losses": final_losses(model.trainer_result.run_dir), "run_dir": str(model.trainer_result.run_dir),
+           **(record or {})}
     print(json.dumps(row), flush=True)
+    if args.out:
+        with args.out.open("a") as out:
+            out.write(json.dumps(row) + "\n")
     return row, model
+
+
+def seed_rows(settings: dict, work: Path, args, wanted: set[str]) -> list[dict]:
+    """The trained rows of one seed: the architecture rows, then the teacher and the two GKD rows."""
+    rows = []
+    if "arch" in wanted or "dyhead" in wanted:
+        rows += [train_row(label, name, settings, work, args)[0] for label, name in ARCHITECTURE_ROWS
+                 if "arch" in wanted or "dyhead" in name]
+    if "gkd" in wanted:
+        teacher_row, _ = train_row(f"teacher {args.teacher}", args.teacher, settings, work, args)
+        rows.append(teacher_row)
+        teacher_path = str(Path(teacher_row["run_dir"]) / "weights" / "last.safetensors")
+        distill = {"teachers": [teacher_path], "terms": ["cls", "box"], "temperature": 2.0, "ratio": 0.5,
+                   "fade_epochs": 5}
+        gradient_row, _ = train_row("+GKD (gradient-aware)", "yolov12n", settings, work, args,
+                                    distill={**distill, "weighting": "gradient"})
+        rows.append(gradient_row)
+        constant = mean_column(Path(gradient_row["run_dir"]), "distill/weight")
+        constant_row, _ = train_row("+GKD (constant)", "yolov12n", settings, work, args,
+                                    record={"constant_weight": constant},
+                                    distill={**distill, "weighting": "constant", "weight": constant})
+        rows.append(constant_row)
+    return rows
+
+
+def _mean_sd(values: list[float], digits: int = 4) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def print_tables(rows: list[dict]) -> None:
+    """Every row (one per seed), then, with several seeds, each row label's mean ± sample sd and its paired
+    difference from the baseline of the same seed."""
+    print("| row | seed | params | GFLOPs@640 | CPU ms@640 | mAP50-95 | mAP50 | train s | final train losses |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        losses = ", ".join(f"{k.split('/')[-1]}={v:.3g}" for k, v in r["losses"].items() if "loss" in k)
+        label = r["row"] + (f" {r['constant_weight']:.3g}" if "constant_weight" in r else "")
+        print(f"| {label} | {r.get('seed', '')} | {r['params']:,} | {r['gflops']:.2f} | {r['latency_ms']:.0f} | "
+              f"{r['mAP50-95']:.4f} | {r['mAP50']:.4f} | {r['train_s']:.0f} | {losses} |")
+    by_label: dict[str, list[dict]] = {}
+    for r in rows:
+        by_label.setdefault(r["row"], []).append(r)
+    if max(len(group) for group in by_label.values()) < 2:
+        return
+    baseline_label = ARCHITECTURE_ROWS[0][0]
+    baseline = {r["seed"]: r["mAP50-95"] for r in by_label.get(baseline_label, [])}
+    print("\n| row | seeds | mAP50-95 mean ± sd | mAP50 mean ± sd | Δ mAP50-95 vs baseline, same seed | train s |")
+    print("|---|---|---:|---:|---:|---:|")
+    for label, group in by_label.items():
+        paired = [r["mAP50-95"] - baseline[r["seed"]] for r in group if r["seed"] in baseline]
+        delta = _mean_sd(paired) if paired and label != baseline_label else "—"
+        print(f"| {label} | {','.join(str(r['seed']) for r in group)} | "
+              f"{_mean_sd([r['mAP50-95'] for r in group])} | {_mean_sd([r['mAP50'] for r in group])} | {delta} | "
+              f"{statistics.mean(r['train_s'] for r in group):.0f} |")
 
 
 def main() -> int:
@@ -112,19 +180,25 @@ def main() -> int:
     parser.add_argument("--nbs", type=int, default=None,
                         help="nominal batch size (default: --batch, one optimiser step per batch; the sample set's 96 "
                              "images make 6 batches an epoch, which nbs 64 would merge into ~1.5 steps)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one full set of rows per seed")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--latency-runs", type=int, default=10)
     parser.add_argument("--teacher", default="yolov12s")
     parser.add_argument("--rows", default="arch,gkd",
-                        help="comma list: arch (4 trained architecture rows), gkd (3 rows), static (size only), "
-                             "overhead (GKD cost per training step)")
-    parser.add_argument("--out", type=Path, default=None)
+                        help="comma list: arch (4 trained architecture rows), dyhead (its 2 DyHead rows), gkd "
+                             "(3 rows), static (size only), overhead (GKD cost per training step)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON lines file; each finished row is appended")
+    parser.add_argument("--summarize", type=Path, nargs="+", default=None,
+                        help="print the tables of these JSON lines files and exit (no training)")
     args = parser.parse_args()
+    if args.summarize:
+        print_tables([json.loads(line) for path in args.summarize for line in path.read_text().splitlines()
+                      if line.strip()])
+        return 0
+    args.seed = args.seeds[0]  # step_overhead's seed
     torch.set_num_threads(args.threads)
     settings = dict(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, nbs=args.nbs or args.batch, workers=0,
-                    optimizer="AdamW", lr0=0.004,
-                    warmup_epochs=1, close_mosaic=5, seed=args.seed, amp=False)
+                    optimizer="AdamW", lr0=0.004, warmup_epochs=1, close_mosaic=5, amp=False)
     work = Path(tempfile.mkdtemp(prefix="ablation-"))
     rows = []
     wanted = set(args.rows.split(","))
@@ -135,34 +209,13 @@ def main() -> int:
         for label, name in ARCHITECTURE_ROWS:
             info = YOLO(f"{name}.yaml").info(verbose=False, imgsz=640)
             print(f"| {label} | {info['parameters']:,} | {info['gflops']:.2f} |")
-    if "arch" in wanted:
-        rows += [train_row(label, name, settings, work, args)[0] for label, name in ARCHITECTURE_ROWS]
-    if "gkd" in wanted:
-        teacher_row, teacher = train_row(f"teacher {args.teacher}", args.teacher, settings, work, args)
-        rows.append(teacher_row)
-        teacher_path = str(Path(teacher_row["run_dir"]) / "weights" / "last.safetensors")
-        distill = {"teachers": [teacher_path], "terms": ["cls", "box"], "temperature": 2.0, "ratio": 0.5,
-                   "fade_epochs": 5}
-        gradient_row, _ = train_row("+GKD (gradient-aware)", "yolov12n", settings, work, args,
-                                    distill={**distill, "weighting": "gradient"})
-        rows.append(gradient_row)
-        constant = mean_column(Path(gradient_row["run_dir"]), "distill/weight")
-        constant_row, _ = train_row(f"+GKD (constant {constant:.3g})", "yolov12n", settings, work, args,
-                                    distill={**distill, "weighting": "constant", "weight": constant})
-        rows.append(constant_row)
+    for seed in args.seeds:
+        rows += seed_rows({**settings, "seed": seed}, work, args, wanted)
     if not rows:
         return 0
     print(f"data={args.data} epochs={args.epochs} imgsz={args.imgsz} batch={args.batch} nbs={settings['nbs']} "
-          f"seed={args.seed} "
-          f"threads={args.threads}; scored by yolov12.eval (pycocotools) on the val split")
-    print("| row | params | GFLOPs@640 | CPU ms@640 | mAP50-95 | mAP50 | train s | final train losses |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
-    for r in rows:
-        losses = ", ".join(f"{k.split('/')[-1]}={v:.3g}" for k, v in r["losses"].items() if "loss" in k)
-        print(f"| {r['row']} | {r['params']:,} | {r['gflops']:.2f} | {r['latency_ms']:.0f} | {r['mAP50-95']:.4f} | "
-              f"{r['mAP50']:.4f} | {r['train_s']:.0f} | {losses} |")
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=1))
+          f"seeds={args.seeds} threads={args.threads}; scored by yolov12.eval (pycocotools) on the val split")
+    print_tables(rows)
     return 0
 
 

@@ -11,6 +11,7 @@ from torch import nn
 from yolov12.models.architecture import ArchitectureConfig
 from yolov12.models.builder import BuiltLayer, build_layers
 from yolov12.nn.conv import Conv
+from yolov12.nn.dyhead import SharedConvLevelNorm
 from yolov12.nn.heads import Classify, Detect
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,8 @@ class YOLOModel(nn.Module):
     @torch.no_grad()
     def fuse(self) -> YOLOModel:
         """Fold every BatchNorm into its convolution for inference (in place); returns self."""
-        for module in self.modules():
-            if isinstance(module, Conv):
+        for module in list(self.modules()):  # a list: fusing replaces children
+            if isinstance(module, (Conv, SharedConvLevelNorm)):
                 module.fuse()
         return self
 

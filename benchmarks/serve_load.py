@@ -8,6 +8,11 @@ batching. "added p50" is Serve's p50 minus the in-process per-request latency at
 The resident memory is the Detector replica's VmRSS after the run.
 
     PYTHONPATH=. .venv/bin/python benchmarks/serve_load.py --imgsz 320 --requests 300 --concurrency 1 8 32
+    RAY_SERVE_ENABLE_HA_PROXY=1 PYTHONPATH=. .venv/bin/python benchmarks/serve_load.py --single-deployment ...
+
+``--single-deployment`` serves the app whose Detector is the HTTP ingress itself (no Ingress -> Detector call);
+``RAY_SERVE_ENABLE_HA_PROXY=1`` in the environment (read by Ray when it starts) puts Ray's HAProxy ingress in front
+instead of Serve's Python proxy actor, so requests go from HAProxy straight to the ingress replica's own HTTP server.
 """
 
 from __future__ import annotations
@@ -93,14 +98,15 @@ def over_http(url: str, jpegs: list[bytes], total: int, clients: int) -> tuple[f
     return total / wall, float(p50), float(p99), sum(body is None for body, _ in results), medians
 
 
-def print_breakdown(stages: dict[str, float]) -> None:
+def print_breakdown(stages: dict[str, float], single_deployment: bool, haproxy: bool) -> None:
     """Where a request's time goes at concurrency 1 (medians, so the parts need not add up exactly)."""
     detector = sum(stages.get(stage, 0.0) for stage in ("decode", "preprocess", "inference", "postprocess"))
     inside = stages.get("request", float("nan"))
+    hop = "batching queue, encoding" if single_deployment else "handle call, batching queue, encoding"
+    front = "HAProxy" if haproxy else "proxy actor, proxy -> ingress call"
     print("\nconcurrency 1, median ms: " + ", ".join(f"{stage} {ms:.1f}" for stage, ms in stages.items()))
     print(f"  Detector stages {detector:.1f}; ingress request minus Detector stages {inside - detector:.1f} "
-          f"(handle call, batching queue, encoding); client minus ingress {stages['client'] - inside:.1f} "
-          f"(HTTP client, proxy, proxy -> ingress)")
+          f"({hop}); client minus ingress {stages['client'] - inside:.1f} (HTTP client, {front}, HTTP server)")
 
 
 def rss_mb(pid: int) -> float:
@@ -121,8 +127,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--seconds", type=float, default=10.0, help="in-process measuring time per row")
+    parser.add_argument("--single-deployment", action="store_true",
+                        help="one deployment is both HTTP ingress and model (serve.config single_deployment)")
     args = parser.parse_args()
 
+    haproxy = os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1"
     scratch = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     model_source = args.model or str(confident_weights(scratch))
     jpegs = [Path(p).read_bytes() for p in sample_images()]
@@ -136,7 +145,8 @@ def main() -> int:
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     app = build_app({"model": model_source, "max_batch_size": args.max_batch_size, "num_replicas": 1,
                      "batch_wait_timeout_s": args.batch_wait, "max_ongoing_requests": 2 * max(args.concurrency),
-                     "ingress_max_ongoing_requests": 4 * max(args.concurrency), "num_cpus": args.threads, **common})
+                     "ingress_max_ongoing_requests": 4 * max(args.concurrency), "num_cpus": args.threads,
+                     "single_deployment": args.single_deployment, **common})
     serve.run(app, name="bench", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
     rows, breakdown = [], {}
@@ -157,19 +167,25 @@ def main() -> int:
 
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}; {Path(model_source).name}, backend {args.backend}, imgsz {args.imgsz}, "
-          f"max_batch_size {args.max_batch_size}, batch wait {args.batch_wait * 1000:.0f} ms, {args.threads} threads\n")
+          f"max_batch_size {args.max_batch_size}, batch wait {args.batch_wait * 1000:.0f} ms, {args.threads} threads; "
+          f"{'one deployment (Detector is the ingress)' if args.single_deployment else 'Ingress -> Detector'}, "
+          f"{'HAProxy' if haproxy else 'Serve proxy actor'} in front\n")
     print("| concurrency | in-process img/s (batch) | Serve req/s | ratio | Serve p50 ms | Serve p99 ms | errors |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for clients, throughput, p50, p99, errors in rows:
         local_rate = baseline[clients][0]
         print(f"| {clients} | {local_rate:.1f} ({min(clients, args.max_batch_size)}) | {throughput:.1f} | "
               f"{throughput / local_rate:.2f} | {p50:.0f} | {p99:.0f} | {errors} |")
+    print("\nmedians per concurrency (server timing_ms): " + "; ".join(
+        f"C={clients}: batch {stages.get('batch_size', float('nan')):.0f}, inference "
+        f"{stages.get('inference', float('nan')):.1f} ms/img, request {stages.get('request', float('nan')):.0f} ms"
+        for clients, stages in breakdown.items()))
     p50_one = next((p50 for clients, _, p50, _, _ in rows if clients == 1), None)
     if p50_one is not None:
         print(f"\nin-process latency at batch 1: {single_ms:.1f} ms; Serve p50 at concurrency 1: {p50_one:.1f} ms "
               f"(added {p50_one - single_ms:.1f} ms)")
     if 1 in breakdown:
-        print_breakdown(breakdown[1])
+        print_breakdown(breakdown[1], args.single_deployment, haproxy)
     print(f"Detector replica RSS: {memory:.0f} MB")
     return 0
 

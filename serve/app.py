@@ -1,4 +1,5 @@
-"""The Serve application: ``Ingress`` (HTTP) in front of ``Detector`` (the model), built from typed args.
+"""The Serve application: ``Ingress`` (HTTP) in front of ``Detector`` (the model), built from typed args; or, with
+``single_deployment=true``, one deployment that is both (one Ray hop less per request, no multiplexing).
 
     serve run serve.app:build_app model=runs/exp/weights/best.safetensors imgsz=320
     RAY_AUTH_MODE=token serve deploy infra/serve/cpu.yaml          # cluster config (deployment options win)
@@ -35,9 +36,19 @@ def detector_options(config: ServeAppConfig) -> dict[str, Any]:
 
 
 def build_app(args: dict[str, Any]) -> Application:
-    """Application builder for ``serve run`` / ``serve deploy``: ``args`` are :class:`ServeAppConfig` keys."""
+    """Application builder for ``serve run`` / ``serve deploy``: ``args`` are :class:`ServeAppConfig` keys.
+
+    Default layout: ``Ingress`` -> ``Detector``. With ``single_deployment`` one deployment, named ``Detector`` (so
+    a config file's Detector options apply to it), is the HTTP ingress and holds the model.
+    """
     config = ServeAppConfig.from_overrides(dict(args))
-    detector = Detector.options(**detector_options(config)).bind(config.model_dump(exclude={"revision"}))
+    # The request defaults and batching arrive through user_config (reconfigure, in place); kept out of the init
+    # args, since Serve restarts the replicas whenever those change.
+    model_config = config.model_dump(exclude=set(ModelSettings.model_fields) - {"model", "name"})
+    ingress_settings = IngressSettings.from_app(config).model_dump()
+    if config.single_deployment:
+        return Ingress.options(name="Detector", **detector_options(config)).bind(None, ingress_settings, model_config)
+    detector = Detector.options(**detector_options(config)).bind(model_config)
     return Ingress.options(max_ongoing_requests=config.ingress_max_ongoing_requests,
                            ray_actor_options={"num_cpus": config.ingress_num_cpus}
-                           ).bind(detector, IngressSettings.from_app(config).model_dump())
+                           ).bind(detector, ingress_settings)

@@ -1,4 +1,8 @@
-"""``yolov12 serve model=... [host=127.0.0.1 port=8000]``: run the Serve application in the foreground.
+"""``yolov12 serve model=... [host=127.0.0.1 port=8000 haproxy=true]``: run the Serve application in the foreground.
+
+``haproxy=true`` starts the local Ray with Ray Serve's HAProxy ingress (``RAY_SERVE_ENABLE_HA_PROXY=1``): HAProxy
+forwards each request straight to an ingress replica's own HTTP server instead of through Serve's Python proxy
+actor; with ``single_deployment=true`` that replica is the model's, so a request crosses no Ray call at all.
 
 Registered through the ``yolov12.commands`` entry point group (pyproject:
 ``serve = "serve.cli:SERVE_COMMAND"``), so the core CLI finds it without importing Ray.
@@ -7,27 +11,36 @@ Registered through the ``yolov12.commands`` entry point group (pyproject:
 from __future__ import annotations
 
 import logging
+import os
 
 from yolov12.cli.arguments import CommandLineError, parse_key_values
 from yolov12.cli.commands import Command
 
 logger = logging.getLogger(__name__)
 
-SERVER_KEYS = ("host", "port", "route_prefix", "address")
+SERVER_KEYS = ("host", "port", "route_prefix", "address", "haproxy")
+HAPROXY_ENV = "RAY_SERVE_ENABLE_HA_PROXY"
 
 
 def serve_command(arguments: list[str]) -> int:
-    import ray  # noqa: PLC0415 - Ray only when serving
-    from ray import serve  # noqa: PLC0415
-
-    from serve.app import build_app  # noqa: PLC0415
-    from serve.config import ServeAppConfig  # noqa: PLC0415
+    from serve.config import ServeAppConfig  # noqa: PLC0415 - no Ray import: HAProxy must be chosen before Ray's
 
     values = parse_key_values(arguments, [*ServeAppConfig.model_fields, *SERVER_KEYS], positional=("model",))
     if "model" not in values:
         raise CommandLineError("serve needs a model: yolov12 serve model=best.safetensors (or models:/NAME@alias)")
     host, port = str(values.pop("host", "127.0.0.1")), int(values.pop("port", 8000))
     route_prefix, address = str(values.pop("route_prefix", "/")), values.pop("address", None)
+    if str(values.pop("haproxy", "false")).lower() in ("1", "true", "yes"):
+        if address not in (None, "local"):
+            raise CommandLineError("haproxy=true applies to the local Ray this command starts; on a cluster set "
+                                   f"{HAPROXY_ENV}=1 in the environment of 'ray start' on every node instead")
+        os.environ[HAPROXY_ENV] = "1"  # read by Ray Serve's processes (and this one) when they import it
+
+    import ray  # noqa: PLC0415 - Ray only when serving
+    from ray import serve  # noqa: PLC0415
+
+    from serve.app import build_app  # noqa: PLC0415
+
     app = build_app({key: str(value) if key == "model" else value for key, value in values.items()})
     ray.init(address=address, ignore_reinit_error=True)
     serve.start(http_options={"host": host, "port": port})

@@ -62,11 +62,16 @@ class ServeAppConfig(Section):
         device: ``auto`` (the GPU when the replica has one), ``cpu``, ``cuda``, ``cuda:N``.
         imgsz: input size (square) of exported engines and the default request ``imgsz``.
         conf, iou, max_det: request defaults.
-        max_batch_size, batch_wait_timeout_s: dynamic batching of the Detector.
+        max_batch_size, batch_wait_timeout_s: dynamic batching of the Detector: each batch takes the requests that
+            queued while the previous forward ran; a batch that is not full waits ``batch_wait_timeout_s`` more
+            (default 0: a lone request runs at once).
         max_ongoing_requests: per Detector replica (at least 2 x max_batch_size fills a batch while one runs).
         num_replicas / autoscaling: a fixed replica count, or autoscaling (wins when both are given).
         num_cpus, num_gpus: per Detector replica; threads: intra-op threads of the engine (default num_cpus).
         ingress_num_cpus, ingress_max_ongoing_requests: for the HTTP ingress.
+        single_deployment: one deployment (named ``Detector``) is the HTTP ingress and holds the model: no
+            Ingress -> Detector call per request, the ingress options above unused, and no multiplexing (``models``
+            must be empty: Serve does not multiplex an ingress deployment behind HAProxy / direct ingress).
         max_body_bytes, max_image_pixels: request limits (413 above them).
         api_key_env: when this environment variable is set on the replicas, requests must send its value in
             the ``x-api-key`` header (401 otherwise).
@@ -86,7 +91,7 @@ class ServeAppConfig(Section):
     iou: float = Field(0.7, ge=0.0, le=1.0)
     max_det: int = Field(300, ge=1, le=10000)
     max_batch_size: int = Field(8, ge=1, le=256)
-    batch_wait_timeout_s: float = Field(0.01, ge=0.0, le=10.0)
+    batch_wait_timeout_s: float = Field(0.0, ge=0.0, le=10.0)
     max_ongoing_requests: int | None = Field(None, ge=1)
     num_replicas: int | None = Field(None, ge=1)
     autoscaling: AutoscalingSettings | None = None
@@ -95,6 +100,7 @@ class ServeAppConfig(Section):
     threads: int | None = Field(None, ge=1)
     ingress_num_cpus: float = Field(0.5, ge=0)
     ingress_max_ongoing_requests: int = Field(64, ge=1)
+    single_deployment: bool = False
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(40_000_000, ge=64 * 64)
     api_key_env: str | None = None
@@ -140,6 +146,13 @@ class ServeAppConfig(Section):
             return text
         raise ValueError("device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a GPU index such as 0")
 
+    @model_validator(mode="after")
+    def _single_deployment_serves_one_model(self) -> ServeAppConfig:
+        if self.single_deployment and self.models:
+            raise ValueError(f"single_deployment serves one model, but models={sorted(self.models)} asks for "
+                             "multiplexing; drop models or set single_deployment=false")
+        return self
+
     @property
     def detector_max_ongoing_requests(self) -> int:
         return self.max_ongoing_requests or max(16, 2 * self.max_batch_size)
@@ -164,7 +177,7 @@ class ModelSettings(Section):
     iou: float = Field(0.7, ge=0.0, le=1.0)
     max_det: int = Field(300, ge=1, le=10000)
     max_batch_size: int = Field(8, ge=1, le=256)
-    batch_wait_timeout_s: float = Field(0.01, ge=0.0, le=10.0)
+    batch_wait_timeout_s: float = Field(0.0, ge=0.0, le=10.0)
     revision: str | None = None  # change it to force a reload, e.g. after moving a registry alias
 
     @classmethod

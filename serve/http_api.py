@@ -14,6 +14,11 @@ Routes:
 Every bad input is a 4xx with ``{"error": "..."}``; a replica that fails mid-request is a 503 (retry). With
 ``api_key_env`` configured and that variable set, ``/v1`` and ``/v2/models`` require the ``x-api-key`` header.
 Which model: the ``serve_multiplexed_model_id`` header (Serve's own), else the default.
+
+Two layouts (``ServeAppConfig.single_deployment``): by default the Ingress calls a separate ``Detector`` deployment
+through its handle (ingress and model replicas scale apart; multiplexing works); with ``single_deployment`` the
+Ingress holds the Detector itself (same class, same batching, called in-process), which removes one Ray hop per
+request at the cost of multiplexing.
 """
 
 # No `from __future__ import annotations` here: FastAPI must see real types (`Request`) on the methods that
@@ -29,6 +34,7 @@ import time
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, ValidationError
@@ -40,6 +46,7 @@ from serve import kserve
 from serve.config import IngressSettings
 from serve.images import ImageError, check_image, decode_image
 from serve.metrics import serving_metrics
+from serve.model_deployment import DEFAULT_MODEL_ID, Detector
 from serve.runtime import InferenceRequest, Prediction, RequestError, UnknownModelError
 from yolov12.config.base import Section, format_validation_error
 from yolov12.infer.results import Boxes, Results
@@ -199,10 +206,30 @@ class Ingress:
     """HTTP front: validates requests (options, image headers), sends the encoded images to the Detector (which
     decodes them), formats answers."""
 
-    def __init__(self, detector: DeploymentHandle, settings: dict[str, Any]) -> None:
+    def __init__(self, detector: DeploymentHandle | None, settings: dict[str, Any],
+                 model_config: dict[str, Any] | None = None) -> None:
+        """``detector``: the handle of a separate Detector deployment; or None and ``model_config`` (the Detector's
+        app config), and this replica holds the Detector itself (``single_deployment``)."""
+        if (detector is None) == (model_config is None):
+            raise ValueError("pass either a Detector handle or the model config of an in-process Detector")
         self.detector = detector
+        self.local: Any = None if model_config is None else Detector.func_or_class(model_config)
         self.config = IngressSettings.model_validate(settings)
         self.api_key = api_key_from(self.config)
+
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Model updates of an in-process Detector (``single_deployment``), as :meth:`Detector.reconfigure`."""
+        if self.local is None:
+            raise ValueError("the Ingress takes no user_config; set it on the Detector deployment")
+        await self.local.reconfigure(user_config)
+
+    async def check_health(self) -> None:
+        if self.local is not None:
+            await self.local.check_health()
+
+    async def ping(self) -> dict[str, Any]:
+        """The Detector's :meth:`~serve.model_deployment.Detector.ping` (this process's when it holds the model)."""
+        return await self._call("", "ping")
 
     # -- helpers ------------------------------------------------------------------------------------------------------
     def _authorise(self, request: Request) -> None:
@@ -212,6 +239,14 @@ class Ingress:
         return self.detector.options(multiplexed_model_id=model_id) if model_id else self.detector
 
     async def _call(self, model_id: str, method: str, *args: Any) -> Any:
+        if self.local is not None:
+            if model_id and model_id != DEFAULT_MODEL_ID:
+                raise ApiError(404, f"unknown model id '{model_id}'; this application (single_deployment) serves "
+                                    f"only '{DEFAULT_MODEL_ID}'")
+            try:
+                return await asyncio.wait_for(getattr(self.local, method)(*args), DETECTOR_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                raise ApiError(503, f"the model did not answer within {DETECTOR_TIMEOUT_S:.0f}s; retry") from None
         try:
             return await asyncio.wait_for(getattr(self._handle(model_id), method).remote(*args), DETECTOR_TIMEOUT_S)
         except UnknownModelError as exc:  # raised in the replica when a multiplexed id is unknown
@@ -251,14 +286,14 @@ class Ingress:
 
     # -- /v1 ----------------------------------------------------------------------------------------------------------
     @api.post("/v1/detect")
-    async def detect(self, request: Request) -> JSONResponse:
+    async def detect(self, request: Request) -> Response:
         return await self._v1(request, "detect")
 
     @api.post("/v1/classify")
-    async def classify(self, request: Request) -> JSONResponse:
+    async def classify(self, request: Request) -> Response:
         return await self._v1(request, "classify")
 
-    async def _v1(self, request: Request, task: str) -> JSONResponse:
+    async def _v1(self, request: Request, task: str) -> Response:
         started = time.perf_counter()
         self._authorise(request)
         data, options = await image_and_options(request, self.config.max_body_bytes)
@@ -279,7 +314,9 @@ class Ingress:
             body["classes"] = classification_json(prediction)
         if params.annotate:  # the only route that needs the pixels here
             body["annotated_image"] = {"format": "jpeg", "base64": annotated_jpeg(self._decode(data), prediction)}
-        return JSONResponse(body)
+        # orjson, not JSONResponse's json.dumps: 0.5 vs 2.7 ms for 300 detections (measured; CPU a replica's
+        # engine threads would otherwise get)
+        return Response(orjson.dumps(body), media_type="application/json")
 
     # -- KServe v2 ----------------------------------------------------------------------------------------------------
     @api.get("/v2/health/live")
@@ -289,7 +326,7 @@ class Ingress:
     @api.get("/v2/health/ready")
     async def ready(self) -> JSONResponse:
         try:
-            await asyncio.wait_for(self.detector.ping.remote(), 10)
+            await asyncio.wait_for(self.local.ping() if self.local is not None else self.detector.ping.remote(), 10)
         except Exception:  # noqa: BLE001 - any failure means "not ready"
             return JSONResponse({"ready": False, "error": "the model deployment is not answering"}, status_code=503)
         return JSONResponse({"ready": True})

@@ -1,7 +1,9 @@
 """The ``Detector`` deployment: holds a :class:`ServingModel`, batches requests, swaps models without downtime.
 
-- Dynamic batching: :meth:`Detector.predict` (one image) feeds ``@serve.batch`` :meth:`Detector._predict_batch`;
-  the forward runs in a worker thread so the replica keeps accepting requests (and health checks) meanwhile.
+- Dynamic batching: :meth:`Detector.predict` (one image) feeds :meth:`Detector._predict_batch` through a
+  :class:`~serve.batching.ContinuousBatcher` (each batch takes what queued while the previous forward ran; see there
+  why not ``@serve.batch``); the forward runs in a worker thread so the replica keeps accepting requests (and
+  health checks) meanwhile.
 - Encoded images (what the HTTP ingress sends: ~70 KB of JPEG instead of ~0.8 MB of pixels, which Ray would pickle
   and move through its object store) are decoded here, in a worker thread as each request arrives, so the decode
   of the next batch overlaps the running forward; an undecodable image is answered alone (:class:`ImageError`).
@@ -26,6 +28,7 @@ from typing import Any
 
 from ray import serve
 
+from serve.batching import ContinuousBatcher
 from serve.config import ModelSettings, ServeAppConfig
 from serve.images import ImageError, decode_image
 from serve.metrics import serving_metrics
@@ -60,7 +63,8 @@ class Detector:
         self.consecutive_failures = 0
         self.last_error: str | None = None
         self._reload_lock = asyncio.Lock()
-        self._apply_batching(self.settings)
+        self._batcher: ContinuousBatcher[tuple[str, InferenceRequest], Prediction | RequestError] = \
+            ContinuousBatcher(self._predict_batch, self.settings.max_batch_size, self.settings.batch_wait_timeout_s)
 
     # -- loading ------------------------------------------------------------------------------------------------------
     def _load(self, source: str | ModelSource, name: str | None = None) -> ServingModel:
@@ -68,10 +72,6 @@ class Detector:
         return load_serving_model(source, backend=config.backend, device=config.device, imgsz=config.imgsz,
                                   max_batch=config.max_batch_size, threads=self.threads, cache_dir=config.cache_dir,
                                   tracking_uri=config.tracking_uri, name=name)
-
-    def _apply_batching(self, settings: ModelSettings) -> None:
-        self._predict_batch.set_max_batch_size(settings.max_batch_size)
-        self._predict_batch.set_batch_wait_timeout_s(settings.batch_wait_timeout_s)
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         """Apply :class:`ModelSettings`. The source is resolved again (a registry alias may have moved); a new
@@ -92,7 +92,7 @@ class Detector:
                 self.model = candidate
             self.app_config = self.app_config.model_copy(update={"models": settings.models})
             self.settings = settings
-            self._apply_batching(settings)
+            self._batcher.configure(settings.max_batch_size, settings.batch_wait_timeout_s)
             self.consecutive_failures, self.last_error = 0, None
 
     @serve.multiplexed(max_num_models_per_replica=3)
@@ -123,14 +123,13 @@ class Detector:
                 return exc
             decode_ms = (time.perf_counter() - started) * 1000
             request = replace(request, image=pixels)
-        outcome = await self._predict_batch((model_id, request.with_defaults(settings.conf, settings.iou,
-                                                                             settings.max_det)))
+        outcome = await self._batcher.submit((model_id, request.with_defaults(settings.conf, settings.iou,
+                                                                              settings.max_det)))
         if decode_ms is not None and isinstance(outcome, Prediction):
             outcome.timing["decode"] = decode_ms
             serving_metrics().record_stages({"decode": decode_ms}, outcome.model)
         return outcome
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def _predict_batch(self, items: list[tuple[str, InferenceRequest]]) -> list[Prediction | RequestError]:
         outcomes: list[Prediction | RequestError | None] = [None] * len(items)
         by_model: dict[str, list[int]] = {}

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import requests
 
@@ -107,3 +110,35 @@ def png_claiming(width: int, height: int) -> bytes:
     """A small PNG file whose header claims ``width`` x ``height`` (the first rows of zeros follow)."""
     header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
     return b"\x89PNG\r\n\x1a\n" + header + png_chunk(b"IDAT", zlib.compress(bytes(4096))) + png_chunk(b"IEND", b"")
+
+
+def detect(url: str, data: bytes, **params) -> requests.Response:
+    """POST one JPEG to ``/v1/detect`` with ``params`` in the query string."""
+    return requests.post(f"{url}/v1/detect", data=data, params=params, timeout=120,
+                         headers={"Content-Type": "image/jpeg"})
+
+
+def as_array(detections: list[dict]) -> np.ndarray:
+    """``/v1/detect`` JSON detections -> (n, 6) x1, y1, x2, y2, score, class."""
+    return np.array([[*d["box"], d["score"], d["class_id"]] for d in detections], dtype=np.float64).reshape(-1, 6)
+
+
+def load(url: str, images: list[bytes], total: int, clients: int) -> tuple[list[int], list[float], float]:
+    """``total`` POSTs from ``clients`` threads: (statuses, latencies in s, wall time in s)."""
+    sessions = threading.local()
+
+    def one(index: int) -> tuple[int, float]:
+        session = getattr(sessions, "session", None) or requests.Session()
+        sessions.session = session
+        started = time.perf_counter()
+        try:
+            status = session.post(f"{url}/v1/detect", data=images[index % len(images)], timeout=120,
+                                  headers={"Content-Type": "image/jpeg"}).status_code
+        except requests.RequestException:
+            status = -1
+        return status, time.perf_counter() - started
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(total)))
+    return [s for s, _ in results], [t for _, t in results], time.perf_counter() - started

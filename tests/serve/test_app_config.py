@@ -52,6 +52,21 @@ def test_build_app_maps_config_to_deployment_options() -> None:
         build_app({"model": "x", "bogus": 1})
 
 
+def test_single_deployment_is_one_detector_that_serves_http_and_refuses_multiplexing() -> None:
+    from serve.http_api import Ingress
+
+    single = build_app({"model": "w", "single_deployment": "true", "num_cpus": 2})._bound_deployment
+    assert single.name == "Detector" and single.func_or_class is Ingress.func_or_class
+    detector_handle, _, model_config = single.init_args
+    assert detector_handle is None and model_config["model"] == "w"
+    assert single.ray_actor_options["num_cpus"] == 2  # the model's resources, not the ingress's
+    assert ModelSettings.model_validate(single._deployment_config.user_config).model == "w"
+    default = build_app({"model": "w"})._bound_deployment
+    assert default.name == "Ingress" and type(default.init_args[0]).__name__ == "Application"
+    with pytest.raises(ConfigError, match="single_deployment serves one model"):
+        ServeAppConfig.from_overrides({"model": "w", "single_deployment": True, "models": {"b": "x"}})
+
+
 @pytest.mark.filterwarnings("ignore:The `metrics_interval_s` field:DeprecationWarning")
 def test_autoscaling_reaction_keys_reach_ray_only_when_given() -> None:
     from ray.serve.config import AutoscalingConfig
@@ -153,6 +168,8 @@ def test_serve_command_checks_its_arguments_before_starting_anything() -> None:
         SERVE_COMMAND.run(["model=w.safetensors", "imgszz=320"])
     with pytest.raises(ConfigError, match="max_batch_size"):
         SERVE_COMMAND.run(["model=w.safetensors", "max_batch_size=0"])
+    with pytest.raises(CommandLineError, match="on every node instead"):
+        SERVE_COMMAND.run(["model=w.safetensors", "haproxy=true", "address=auto"])
 
 
 def test_api_key_is_required_only_when_configured(monkeypatch) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from serve_support import IMGSZ, confident_checkpoint, png_claiming, running_app
+from serve_support import IMGSZ, as_array, confident_checkpoint, detect, load, png_claiming, running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,15 +38,6 @@ def app_url(serve_port: int, confident_weights: Path, second_weights: Path) -> s
             "models": {"second": str(second_weights)}}
     with running_app(serve_port, args, name=APP) as url:
         yield url
-
-
-def detect(url: str, data: bytes, **params) -> requests.Response:
-    return requests.post(f"{url}/v1/detect", data=data, params=params, timeout=120,
-                         headers={"Content-Type": "image/jpeg"})
-
-
-def as_array(detections: list[dict]) -> np.ndarray:
-    return np.array([[*d["box"], d["score"], d["class_id"]] for d in detections], dtype=np.float64).reshape(-1, 6)
 
 
 def test_detections_over_http_equal_in_process_predict(app_url: str, confident_weights: Path) -> None:
@@ -231,27 +222,6 @@ def test_bad_inputs_get_4xx_json_errors_and_the_server_keeps_answering(app_url: 
     after = detect(app_url, jpeg)
     assert after.status_code == 200
     np.testing.assert_array_equal(as_array(after.json()["detections"]), before)
-
-
-def load(url: str, images: list[bytes], total: int, clients: int) -> tuple[list[int], list[float], float]:
-    """``total`` POSTs from ``clients`` threads: (statuses, latencies in s, wall time in s)."""
-    sessions = threading.local()
-
-    def one(index: int) -> tuple[int, float]:
-        session = getattr(sessions, "session", None) or requests.Session()
-        sessions.session = session
-        started = time.perf_counter()
-        try:
-            status = session.post(f"{url}/v1/detect", data=images[index % len(images)], timeout=120,
-                                  headers={"Content-Type": "image/jpeg"}).status_code
-        except requests.RequestException:
-            status = -1
-        return status, time.perf_counter() - started
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(one, range(total)))
-    return [s for s, _ in results], [t for _, t in results], time.perf_counter() - started
 
 
 def test_1000_requests_from_16_clients_with_dynamic_batching_have_no_errors(app_url: str,

@@ -147,6 +147,14 @@ def _mean_sd(values: list[float], digits: int = 4) -> str:
 def print_tables(rows: list[dict]) -> None:
     """Every row (one per seed), then, with several seeds, each row label's mean ± sample sd and its paired
     difference from the baseline of the same seed."""
+    canonical = [label for label, _ in ARCHITECTURE_ROWS] + ["teacher", "+GKD (gradient-aware)", "+GKD (constant)"]
+
+    def position(label: str) -> int:
+        exact = [i for i, known in enumerate(canonical) if label == known]
+        prefix = [i for i, known in enumerate(canonical) if label.startswith(known)]
+        return (exact or prefix or [len(canonical)])[0]
+
+    rows = sorted(rows, key=lambda r: (r.get("seed", 0), position(r["row"])))
     print("| row | seed | params | GFLOPs@640 | CPU ms@640 | mAP50-95 | mAP50 | train s | final train losses |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
@@ -155,7 +163,7 @@ def print_tables(rows: list[dict]) -> None:
         print(f"| {label} | {r.get('seed', '')} | {r['params']:,} | {r['gflops']:.2f} | {r['latency_ms']:.0f} | "
               f"{r['mAP50-95']:.4f} | {r['mAP50']:.4f} | {r['train_s']:.0f} | {losses} |")
     by_label: dict[str, list[dict]] = {}
-    for r in rows:
+    for r in sorted(rows, key=lambda r: position(r["row"])):
         by_label.setdefault(r["row"], []).append(r)
     if max(len(group) for group in by_label.values()) < 2:
         return

@@ -98,6 +98,49 @@ def over_http(url: str, jpegs: list[bytes], total: int, clients: int) -> tuple[f
     return total / wall, float(p50), float(p99), sum(body is None for body, _ in results), medians
 
 
+WRK_SCRIPT = """
+local paths = {%s}
+local requests_ = {}
+for i, path in ipairs(paths) do
+  local file = assert(io.open(path, "rb"))
+  requests_[i] = wrk.format("POST", "/v1/detect", {["Content-Type"] = "image/jpeg"}, file:read("*all"))
+  file:close()
+end
+local sent = 0
+request = function()
+  sent = sent + 1
+  return requests_[(sent %% #requests_) + 1]
+end
+done = function(summary, latency, _)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "errors": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def over_wrk(url: str, jpeg_paths: list[str], clients: int, seconds: float) -> tuple[float, float, float, int, dict]:
+    """(requests/s, p50 ms, p99 ms, errors, {}) from ``wrk`` (one C thread, ``clients`` connections) for
+    ``seconds`` after a 2 s warm-up: a load generator that takes far less CPU than Python threads, which on this
+    2-core machine share the cores with the server."""
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("--client wrk needs wrk on PATH (Debian: apt-get install wrk)")
+    script = Path(tempfile.mkdtemp(prefix="wrk-")) / "post.lua"
+    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(str(p)) for p in jpeg_paths))
+    results = {}
+    for phase, duration in (("warm-up", 2), ("measure", max(1, round(seconds)))):
+        out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{duration}s", "--timeout", "60s", "-s", str(script),
+                              url], capture_output=True, text=True, check=True).stdout
+        line = next(line for line in out.splitlines() if line.startswith("WRK "))
+        results[phase] = json.loads(line[4:])
+    r = results["measure"]
+    return r["requests"] / (r["duration_us"] / 1e6), r["p50_us"] / 1000, r["p99_us"] / 1000, r["errors"], {}
+
+
 def print_breakdown(stages: dict[str, float], single_deployment: bool, haproxy: bool) -> None:
     """Where a request's time goes at concurrency 1 (medians, so the parts need not add up exactly)."""
     detector = sum(stages.get(stage, 0.0) for stage in ("decode", "preprocess", "inference", "postprocess"))
@@ -127,6 +170,10 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--seconds", type=float, default=10.0, help="in-process measuring time per row")
+    parser.add_argument("--client", choices=("python", "wrk"), default="python",
+                        help="python: C threads of requests, with the server's per-stage timing; wrk: the C load "
+                             "generator (apt-get install wrk), fixed --wrk-seconds per concurrency")
+    parser.add_argument("--wrk-seconds", type=int, default=10)
     parser.add_argument("--single-deployment", action="store_true",
                         help="one deployment is both HTTP ingress and model (serve.config single_deployment)")
     args = parser.parse_args()
@@ -152,7 +199,10 @@ def main() -> int:
     rows, breakdown = [], {}
     try:
         for clients in args.concurrency:
-            throughput, p50, p99, errors, stages = over_http(url, jpegs, args.requests, clients)
+            if args.client == "wrk":
+                throughput, p50, p99, errors, stages = over_wrk(url, sample_images(), clients, args.wrk_seconds)
+            else:
+                throughput, p50, p99, errors, stages = over_http(url, jpegs, args.requests, clients)
             rows.append((clients, throughput, p50, p99, errors))
             breakdown.setdefault(clients, stages)
         pid = serve.get_deployment_handle("Detector", app_name="bench").ping.remote().result()["pid"]
@@ -168,6 +218,7 @@ def main() -> int:
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}; {Path(model_source).name}, backend {args.backend}, imgsz {args.imgsz}, "
           f"max_batch_size {args.max_batch_size}, batch wait {args.batch_wait * 1000:.0f} ms, {args.threads} threads; "
+          f"client {args.client}; "
           f"{'one deployment (Detector is the ingress)' if args.single_deployment else 'Ingress -> Detector'}, "
           f"{'HAProxy' if haproxy else 'Serve proxy actor'} in front\n")
     print("| concurrency | in-process img/s (batch) | Serve req/s | ratio | Serve p50 ms | Serve p99 ms | errors |")
@@ -176,6 +227,7 @@ def main() -> int:
         local_rate = baseline[clients][0]
         print(f"| {clients} | {local_rate:.1f} ({min(clients, args.max_batch_size)}) | {throughput:.1f} | "
               f"{throughput / local_rate:.2f} | {p50:.0f} | {p99:.0f} | {errors} |")
+    breakdown = {clients: stages for clients, stages in breakdown.items() if stages}  # wrk reads no bodies
     print("\nmedians per concurrency (server timing_ms): " + "; ".join(
         f"C={clients}: batch {stages.get('batch_size', float('nan')):.0f}, inference "
         f"{stages.get('inference', float('nan')):.1f} ms/img, request {stages.get('request', float('nan')):.0f} ms"

@@ -326,7 +326,7 @@ class Ingress:
     @api.get("/v2/health/ready")
     async def ready(self) -> JSONResponse:
         try:
-            await asyncio.wait_for(self.local.ping() if self.local is not None else self.detector.ping.remote(), 10)
+            await asyncio.wait_for(self.ping(), 10)
         except Exception:  # noqa: BLE001 - any failure means "not ready"
             return JSONResponse({"ready": False, "error": "the model deployment is not answering"}, status_code=503)
         return JSONResponse({"ready": True})

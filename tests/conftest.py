@@ -1,3 +1,17 @@
-"""Shared fixtures for every test package: real S3 (moto) and MLflow servers on loopback, started on demand."""
+"""Shared fixtures for every test package: real S3 (moto) and MLflow servers on loopback, started on demand.
 
+Property tests run under one of two hypothesis profiles, picked by ``HYPOTHESIS_PROFILE``:
+
+- ``dev`` (the default for local runs): random cases on every run, so new counterexamples keep turning up;
+- ``ci`` (``.ci/run`` selects it): derandomized, the same cases on every run, so a red CI always points at the change
+  under test. Counterexamples found locally are kept as explicit ``@example`` cases, which both profiles run.
+"""
+
+import os
+
+from hypothesis import settings
 from support.services import mlflow_server, mlflow_tracking, s3, s3_server  # noqa: F401
+
+settings.register_profile("dev", print_blob=True)
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -7,7 +7,7 @@ the API server reads it: objects that list `properties` and neither `additionalP
 string; `nullable` admits null; `int32`/`int64` formats get their ranges. CEL rules (`x-kubernetes-validations`)
 cannot be evaluated here, so a manifest that sets a field carrying one is reported (our manifests avoid them).
 
-The CRDs are read from `../shared/kuberay-crds/` beside the repository (or `$KUBERAY_CRDS_DIR`).
+The CRDs are vendored in `infra/kuberay/crds/` (KubeRay's own files, Apache-2.0; `$KUBERAY_CRDS_DIR` overrides).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import jsonschema
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+VENDORED_CRDS = REPO_ROOT / "infra" / "kuberay" / "crds"
 CRD_FILES = {
     "RayCluster": "ray.io_rayclusters.yaml",
     "RayJob": "ray.io_rayjobs.yaml",
@@ -53,7 +54,7 @@ _Safe = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def crd_dir() -> Path:
     """Folder holding the KubeRay CRD YAML files."""
-    return Path(os.environ.get("KUBERAY_CRDS_DIR", REPO_ROOT.parent / "shared" / "kuberay-crds"))
+    return Path(os.environ.get("KUBERAY_CRDS_DIR", VENDORED_CRDS))
 
 
 def strict_schema(node: Any) -> Any:
@@ -107,7 +108,7 @@ def crd_schema(kind: str, version: str = "v1") -> dict[str, Any]:
     path = crd_dir() / CRD_FILES[kind]
     if not path.is_file():
         raise FileNotFoundError(
-            f"KubeRay CRD file {path} is missing; put shared/kuberay-crds beside the repository "
+            f"KubeRay CRD file {path} is missing; restore {VENDORED_CRDS.relative_to(REPO_ROOT)}/ from git "
             "or point KUBERAY_CRDS_DIR at a folder holding it"
         )
     crd = yaml.load(path.read_text(), Loader=_Safe)

@@ -56,6 +56,29 @@ def clip_boxes(boxes_xyxy: np.ndarray, height: int, width: int) -> np.ndarray:
     return clipped
 
 
+def scale_labels(
+    boxes_xyxy: np.ndarray,
+    segments: list[np.ndarray] | None,
+    gain: tuple[float, float] | np.ndarray,
+    pad: tuple[float, float] | np.ndarray,
+    height: int,
+    width: int,
+) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """Boxes (n, 4) and polygons (k, 2) scaled by ``gain`` (gx, gy) then shifted by ``pad`` (px, py), kept inside an
+    image of ``height`` x ``width``.
+
+    The clip is not cosmetic: in float32, ``x * (new / old)`` can land a hair past the new edge (an edge at 82 scaled
+    to 59 gives 59.000004), and every later step assumes boxes inside the image.
+    """
+    gain = np.asarray(gain, np.float32)
+    pad = np.asarray(pad, np.float32)
+    boxes = clip_boxes(boxes_xyxy.reshape(-1, 4) * np.tile(gain, 2) + np.tile(pad, 2), height, width)
+    if segments is None:
+        return boxes, None
+    limits = np.array([width, height], np.float32)
+    return boxes, [np.clip(s * gain + pad, 0, limits).astype(np.float32) for s in segments]
+
+
 def box_areas(boxes_xyxy: np.ndarray) -> np.ndarray:
     """(n, 4) xyxy -> (n,) areas (0 for empty boxes)."""
     return (boxes_xyxy[:, 2] - boxes_xyxy[:, 0]).clip(0) * (boxes_xyxy[:, 3] - boxes_xyxy[:, 1]).clip(0)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from yolov12.data.augment.compose import replace_sample
+from yolov12.data.augment.geometry import scale_labels
 from yolov12.infer.letterbox import letterbox
 
 if TYPE_CHECKING:
@@ -37,11 +36,9 @@ class Letterbox:
 
     def __call__(self, sample: Sample) -> Sample:
         image, info = letterbox(sample.image, self.new_shape, stride=self.stride, auto=self.auto, scaleup=self.scaleup)
-        gain = np.array(info.ratio, np.float32)
-        pad = np.array(info.pad, np.float32)
-        boxes = sample.boxes.reshape(-1, 4) * np.tile(gain, 2) + np.tile(pad, 2)
-        segments = None if sample.segments is None else [s * gain + pad for s in sample.segments]
-        return replace_sample(sample, image=image, boxes=boxes.astype(np.float32), segments=segments)
+        height, width = image.shape[:2]
+        boxes, segments = scale_labels(sample.boxes, sample.segments, info.ratio, info.pad, height, width)
+        return replace_sample(sample, image=image, boxes=boxes, segments=segments)
 
     def __repr__(self) -> str:
         return f"Letterbox(new_shape={self.new_shape}, auto={self.auto}, scaleup={self.scaleup}, stride={self.stride})"

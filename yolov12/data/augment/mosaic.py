@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from yolov12.data.augment.compose import has_segments, replace_sample, select_instances
-from yolov12.data.augment.geometry import clip_boxes, clip_polygon
+from yolov12.data.augment.geometry import clip_boxes, clip_polygon, scale_labels
 
 if TYPE_CHECKING:
     from yolov12.data.types import Sample
@@ -50,10 +50,9 @@ def resize_long_side(sample: Sample, size: int, augment: bool = True) -> Sample:
     new_w, new_h = min(math.ceil(width * ratio), size), min(math.ceil(height * ratio), size)
     interpolation = cv2.INTER_LINEAR if augment or ratio > 1 else cv2.INTER_AREA
     image = cv2.resize(sample.image, (new_w, new_h), interpolation=interpolation)
-    gain = np.array([new_w / width, new_h / height], np.float32)
-    boxes = sample.boxes.reshape(-1, 4) * np.tile(gain, 2)
-    segments = None if sample.segments is None else [s * gain for s in sample.segments]
-    return replace_sample(sample, image=image, boxes=boxes.astype(np.float32), segments=segments)
+    gain = (new_w / width, new_h / height)
+    boxes, segments = scale_labels(sample.boxes, sample.segments, gain, (0.0, 0.0), new_h, new_w)
+    return replace_sample(sample, image=image, boxes=boxes, segments=segments)
 
 
 class ResizeLongSide:

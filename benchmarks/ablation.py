@@ -1,4 +1,4 @@
-"""Ablation of issue 6: the AFF neck, Dynamic Head v3 and GKD distillation against the yolov12n baseline.
+"""Ablation: the AFF neck, Dynamic Head v3 and GKD distillation against the yolov12n baseline.
 
 Every row trains from scratch with the same data, epochs, seed, image size, batch and optimiser settings and is
 scored by the same evaluator (pycocotools) on the validation split. Rows: yolov12n; +AFF; +DyHead v3; +AFF+DyHead;
@@ -85,7 +85,7 @@ def step_overhead(args, steps: int = 6) -> None:
             loss, _ = loss_fn(student(batch["images"]), batch)
             loss.backward()
             student.zero_grad(set_to_none=True)
-            if step:  # the first round warms up
+            if step:  # step 0 warms up
                 times[name].append(time.perf_counter() - start)
     base = statistics.median(times["detection loss"])
     for name, values in times.items():

@@ -1,4 +1,4 @@
-"""Zoo benchmark: parameters, GFLOPs and CPU latency of each model (issue: model library).
+"""Zoo benchmark: parameters, GFLOPs and CPU latency of each model (the model library).
 
 Latency is the median (and p90) of ``--runs`` timed eager-torch forwards of the Conv+BN-fused model at batch 1 after
 ``--warmup`` untimed ones, with ``torch.set_num_threads(--threads)``. With ``--ultralytics-python`` the same

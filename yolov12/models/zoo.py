@@ -12,7 +12,7 @@ name                   architecture                                 bundled conf
 ``yolov12{s}-cls``     YOLOv12 classifier                           ``yolov12-cls.yaml``
 ``yolo11{s}``          YOLO11 detection                             ``yolo11.yaml``
 ``yolov8{s}``          YOLOv8 detection                             ``yolov8.yaml``
-``yolov12{s}-aff``     turbo with the AFF neck (issue 6)            ``yolov12-aff.yaml``
+``yolov12{s}-aff``     turbo with the AFF neck                      ``yolov12-aff.yaml``
 ``yolov12{s}-dyhead``  turbo with Dynamic Head v3                   ``yolov12-dyhead.yaml``
 ``yolov12{s}-aff-dyhead``  turbo with both                          ``yolov12-aff-dyhead.yaml``
 ``yolov12{s}-v1-aff``  (and ``-v1-dyhead``, ``-v1-aff-dyhead``)     ``yolov12-v1-aff.yaml`` ...

@@ -12,7 +12,7 @@ The A2C2f / C3k2 block of the neck row follows as the next YAML row. YAML row::
 
     [[8, 6], 1, AFFusion, [512, [2, 1]]]   # c2 (scaled by width), each input's stride relative to the node
 
-Our definitions (see issue 6); not taken from any published AFF implementation.
+Our own definitions; not taken from any published AFF implementation.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ Per level ``i`` (input ``x_i`` with ``ch_i`` channels), with common width ``c``:
 
 The output contract is :class:`~yolov12.nn.heads.Detect`'s (DFL reg_max 16; training: per-level maps; eval:
 (B, 4 + nc, A)), so the loss, decoding, NMS and export are unchanged; decoding is inherited from Detect.
-Our design after issue 6 (not a published Dynamic Head implementation). The first version (1x1 stem, one
+Our own design (not a published Dynamic Head implementation). The first version (1x1 stem, one
 depth-wise path, no normalisation, gates starting at ~1/2 each) learned far more slowly than Detect; the towers,
 the per-level BatchNorms, the residual routing and the gates starting at 1 are what changed. One tower shared by
 both tasks learned boxes as well as Detect but classes worse (docs/benchmarks.md), hence a tower per task, as

@@ -1,7 +1,7 @@
 """Gradient-aware knowledge distillation (GKD): frozen teachers, distillation terms, adaptive weighting.
 
 ``DistillationLoss`` wraps the detection loss; :func:`yolov12.engine.losses.build_loss` builds it when the training
-config's ``distill`` section names teachers. Definitions: issue 6 (ours, not the article's).
+config's ``distill`` section names teachers. Definitions in loss.py, terms.py, weighting.py (ours, not the article's).
 """
 
 from yolov12.engine.distill.loss import DistillationLoss

@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from yolov12.tasks import task_spec
+from yolov12.utils.extras import MissingExtraError, require
+
 logger = logging.getLogger("app")
 
 DEFAULT_PORT = 7860
@@ -64,7 +67,8 @@ def detect(model: Any, image_rgb: np.ndarray | None, conf: float, iou: float, im
     annotated = np.ascontiguousarray(result.plot()[..., ::-1])
     rows = result.summary(decimals=2)
     timing = ", ".join(f"{stage} {ms:.0f} ms" for stage, ms in result.speed.items())
-    return annotated, rows, f"{len(rows)} {'objects' if model.task == 'detect' else 'classes'} ({timing})"
+    noun = "objects" if task_spec(model.task).predicts_boxes else "classes"
+    return annotated, rows, f"{len(rows)} {noun} ({timing})"
 
 
 def build_demo(model: Any, description: str):
@@ -73,7 +77,7 @@ def build_demo(model: Any, description: str):
 
     from yolov12.infer.samples import sample_images  # noqa: PLC0415
 
-    default_size = 224 if model.task == "classify" else 640
+    default_size = task_spec(model.task).default_image_size
     with gr.Blocks(title="YOLOv12 demo") as demo:
         gr.Markdown(f"# YOLOv12 demo\nModel: `{description}` · task `{model.task}` · {len(model.names)} classes")
         with gr.Row():
@@ -102,11 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args(argv)
+    try:
+        require("gradio", extra="demo", feature="the demo (app.py)")
+    except MissingExtraError as exc:
+        parser.exit(2, f"error: {exc}\n")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from an offline machine
     try:
         model, description = load_endpoint(args.endpoint) if args.endpoint else load_model(args.model)
-    except (ValueError, FileNotFoundError, OSError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, OSError, RuntimeError, MissingExtraError) as exc:
         parser.exit(2, f"error: cannot load the demo model: {exc}\n")
     logger.info("demo model: %s", description)
     build_demo(model, description).launch(server_name=args.host, server_port=args.port, show_error=True)

@@ -121,14 +121,14 @@ def export(weights: str) -> dict[str, str]:
 
 
 def serve_and_query(output: Path, model_uri: str, port: int, keep_serving: bool) -> None:
-    import ray  # noqa: PLC0415
     from ray import serve  # noqa: PLC0415
 
+    from pipelines.driver import init_ray  # noqa: PLC0415
     from serve.app import build_app  # noqa: PLC0415
     from serve.client import RemoteModel  # noqa: PLC0415
     from yolov12.infer.image_io import read_image  # noqa: PLC0415
 
-    ray.init(address=os.environ.get("RAY_ADDRESS") or "local", ignore_reinit_error=True, logging_level=logging.WARNING)
+    init_ray()  # RAY_ADDRESS, else a local Ray (usually already started by the training step)
     serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config={"log_level": "WARNING"})
     serve.run(build_app({"model": model_uri, "imgsz": SETTINGS["imgsz"], "num_cpus": 1, "conf": 0.1}),
               name="yolov12", route_prefix="/", logging_config={"log_level": "WARNING"})  # no per-request lines

@@ -61,8 +61,9 @@ import torch
 from bench_common import machine_line
 from torch.utils.data import DataLoader, Dataset
 
+from yolov12.config.train import AugmentSection
 from yolov12.data.augment import (
-    DetectionAugmentParams,
+    augment_section,
     build_detection_transforms,
     collate_detection,
     to_training_arrays,
@@ -150,7 +151,7 @@ def ultralytics_rate(python: str, data_yaml: Path, args: argparse.Namespace, hyp
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def hyp_differences(ours: DetectionAugmentParams, theirs: dict[str, float]) -> list[str]:
+def hyp_differences(ours: AugmentSection, theirs: dict[str, float]) -> list[str]:
     """Augmentation settings that differ; keys only Ultralytics has (cutmix, bgr) must be 0 there."""
     differences = []
     for key, value in theirs.items():
@@ -160,7 +161,7 @@ def hyp_differences(ours: DetectionAugmentParams, theirs: dict[str, float]) -> l
     return differences
 
 
-def print_ultralytics_side(theirs: dict, ours: DetectionAugmentParams) -> None:
+def print_ultralytics_side(theirs: dict, ours: AugmentSection) -> None:
     """Their versions and mosaic buffer, and whether both sides ran the same augmentation settings."""
     albumentations = theirs["albumentations"] or "not installed (their Albumentations step is a no-op)"
     print(
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Machine: {header}\n")
     print(f"Data: sample dataset, {size} train images (320x320 JPEG); imgsz {args.imgsz}; overrides: {hyp or 'none'}\n")
     if theirs is not None:
-        print_ultralytics_side(theirs, DetectionAugmentParams.from_hyp(hyp))
+        print_ultralytics_side(theirs, augment_section(hyp))
     print("| what | processes | images/s | images/s per process |")
     print("| --- | ---: | ---: | ---: |")
     for what, processes, value in rows:

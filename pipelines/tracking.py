@@ -43,6 +43,7 @@ from mlflow.utils.validation import (
 from pipelines.registry import CANDIDATE_ALIAS, mlflow_client, register_weights, resolve_uri, sqlite_path
 from yolov12.config.base import Section
 from yolov12.engine.callbacks import Callback
+from yolov12.eval.metric_names import safe_name
 from yolov12.weights.metadata import package_version
 
 logger = logging.getLogger(__name__)
@@ -120,8 +121,12 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
 
 
 def metric_key(name: str) -> str:
-    """An MLflow-valid key: ``metrics/mAP50-95(B)`` -> ``metrics/mAP50-95_B`` (only ``[\\w\\-. :/]`` allowed)."""
-    return re.sub(r"[^\w\-. :/]+", "_", name).strip("_") or "_"
+    """An MLflow-valid key: ``metrics/mAP50-95(B)`` -> ``metrics/mAP50-95_B`` (only ``[\\w\\-. :/]`` allowed).
+
+    Metrics take their ``safe`` spelling from :mod:`yolov12.eval.metric_names`, whose character rule also applies to
+    every other name (params, ``hparam/*``).
+    """
+    return safe_name(name)
 
 
 def code_version(root: Path | None = None) -> dict[str, str]:

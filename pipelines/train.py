@@ -1,7 +1,7 @@
 """Driver of the Ray Train job: ``python -m pipelines.train --config configs/sample.yaml [key=value ...]``.
 
 Locally it starts a Ray instance; under ``ray job submit`` (or with ``RAY_ADDRESS`` set) it joins that cluster.
-Steps: parse the config → ``ray.init`` → MLflow run (optional) → ``TorchTrainer(...).fit()`` → copy the final run
+Steps: parse the config → ``ray.init`` → MLflow run (optional) → ``build_trainer(...).fit()`` → copy the final run
 folder (weights, results.csv, plots, resume state) out of the result checkpoint → register the best weights → summary.
 
 Example:
@@ -26,7 +26,8 @@ from typing import Any
 
 from pipelines import tracking
 from pipelines.config import PipelineConfig, load_pipeline_config
-from pipelines.storage import resolve_storage, worker_environment
+from pipelines.driver import build_trainer, check_checkpoint_ranking, init_ray
+from pipelines.storage import resolve_storage
 from yolov12.cli.commands import Command
 from yolov12.config.base import ConfigError
 from yolov12.engine.callbacks import Callback
@@ -64,24 +65,8 @@ def configured_teachers(config: PipelineConfig) -> list[str]:
     return [str(t) for t in (getattr(distill, "teachers", None) or [])]
 
 
-def init_ray() -> bool:
-    """Join ``RAY_ADDRESS`` (set by ``ray job submit``) or start a private local instance; True if we started it."""
-    import ray  # noqa: PLC0415
-
-    if ray.is_initialized():
-        return False
-    address = os.environ.get("RAY_ADDRESS") or "local"
-    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
-    return True
-
-
 def run_pipeline(config: PipelineConfig, callbacks: list[Callback] | None = None) -> PipelineResult:
     """Run one Ray Train job (see the module docstring). ``callbacks``: extra engine callbacks for every worker."""
-    import ray.train  # noqa: PLC0415
-    from ray.train.torch import TorchConfig, TorchTrainer  # noqa: PLC0415
-
-    from pipelines.worker import train_loop_per_worker  # noqa: PLC0415
-
     name = config.storage.name or default_run_name(config)
     storage = resolve_storage(config.storage.storage_path)
     resumed = storage.run_exists(name)
@@ -92,25 +77,7 @@ def run_pipeline(config: PipelineConfig, callbacks: list[Callback] | None = None
     if config.tracking.enabled:  # workers log to the same store, wherever they run
         config = config.model_copy(update={"tracking": config.tracking.resolved()})
     run_id = _start_tracking(config, name) if config.tracking.enabled else None
-    scaling = config.scaling
-    trainer = TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config={"pipeline": config.model_dump(mode="json"), "run_id": run_id,
-                           "callbacks": list(callbacks or [])},
-        torch_config=TorchConfig(backend="nccl" if scaling.use_gpu else "gloo"),
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
-            resources_per_worker=scaling.resources_per_worker, placement_strategy=scaling.placement_strategy),
-        run_config=ray.train.RunConfig(
-            name=name, storage_path=storage.storage_path, storage_filesystem=storage.filesystem,
-            failure_config=ray.train.FailureConfig(max_failures=config.failure.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(
-                num_to_keep=config.checkpoint.num_to_keep,
-                checkpoint_score_attribute=config.checkpoint.score_attribute,
-                checkpoint_score_order=config.checkpoint.score_order),
-            worker_runtime_env={"env_vars": worker_environment()},
-            logging_config=ray.train.LoggingConfig(log_level="WARNING")),  # our EpochLog is the progress line
-    )
+    trainer = build_trainer(config, name=name, storage=storage, run_id=run_id, engine_callbacks=callbacks or ())
     try:
         result = trainer.fit()
         if result.checkpoint is None:
@@ -160,9 +127,7 @@ def _check_options(config: PipelineConfig) -> None:
         if not hasattr(YOLO, "export"):
             raise ConfigError("export_onnx=true needs the exporter (YOLO.export), which this build lacks; "
                               "set export_onnx=false")
-    if not config.train.run.val and config.checkpoint.score_attribute != "fitness":
-        raise ConfigError(f"checkpoint.score_attribute={config.checkpoint.score_attribute} needs validation; "
-                          "set val=true or checkpoint.score_attribute=fitness")
+    check_checkpoint_ranking(config)  # before Ray starts and before the MLflow run opens
 
 
 def _start_tracking(config: PipelineConfig, name: str) -> str:

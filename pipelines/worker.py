@@ -26,19 +26,21 @@ from pipelines.config import PipelineConfig
 from yolov12.config.train import TrainConfig
 from yolov12.data.remote import fetch_object, is_s3
 from yolov12.engine.callbacks import Callback
-from yolov12.engine.evaluate import MAP50_KEY, MAP_KEY, TOP1_KEY, fitness
+from yolov12.engine.evaluate import fitness
+from yolov12.eval.metric_names import FITNESS, IMAGES_PER_SECOND, short_aliases
 
 logger = logging.getLogger(__name__)
 progress = logging.getLogger("pipelines.progress")
 
-REPORTED_ALIASES = {MAP_KEY: "mAP50-95", MAP50_KEY: "mAP50", TOP1_KEY: "accuracy_top1"}
-
 
 def ray_metrics(metrics: dict[str, float], epoch: int, epochs: int, task: str) -> dict[str, float]:
-    """Engine metrics plus the flat names checkpoints are ranked by (``fitness``, ``mAP50-95``, ...)."""
+    """Engine metrics plus the flat names checkpoints are ranked by (``fitness``, ``mAP50-95``, ...).
+
+    The flat names are the ``short`` spellings of :mod:`yolov12.eval.metric_names`.
+    """
     out = {key: float(value) for key, value in metrics.items()}
-    out.update({alias: float(metrics[key]) for key, alias in REPORTED_ALIASES.items() if key in metrics})
-    out.update(epoch=epoch, epochs=epochs, fitness=float(fitness(metrics, task)))
+    out.update(short_aliases(metrics))
+    out.update({"epoch": epoch, "epochs": epochs, FITNESS.short: float(fitness(metrics, task))})
     return out
 
 
@@ -91,8 +93,8 @@ class EpochLog(Callback):
         remaining = (state.epochs - state.epoch - 1) * sum(self.durations) / len(self.durations)
         losses = " ".join(f"{k.split('/')[1].removesuffix('_loss')} {v:.4f}" for k, v in metrics.items()
                           if k.startswith("train/") and k.endswith("_loss"))
-        scores = " ".join(f"{alias} {metrics[key]:.4f}" for key, alias in REPORTED_ALIASES.items() if key in metrics)
-        speed = metrics.get("train/images_per_s", 0.0) * self.world_size
+        scores = " ".join(f"{alias} {value:.4f}" for alias, value in short_aliases(metrics).items())
+        speed = metrics.get(IMAGES_PER_SECOND.engine, 0.0) * self.world_size
         progress.info("epoch %d/%d | %s | %s | %.1f img/s (%d workers) | %.1f s | ETA %s", state.epoch + 1,
                       state.epochs, losses, scores or "no validation", speed, self.world_size, self.durations[-1],
                       timedelta(seconds=round(remaining)))
@@ -121,10 +123,10 @@ def resolve_teachers(train: TrainConfig) -> tuple[TrainConfig, list[str]]:
 
 def build_student(config: PipelineConfig, sync_bn: bool) -> Any:
     """The model to train, the same on every rank (DDP also broadcasts rank 0's weights)."""
-    from yolov12 import YOLO  # noqa: PLC0415 - the heavy import happens in the worker, not at module import
+    from yolov12.models import load_model  # noqa: PLC0415 - the heavy import happens in the worker, not at import
 
     torch.manual_seed(config.train.run.seed)
-    model = YOLO(str(fetch_object(config.model)) if is_s3(config.model) else config.model).model
+    model = load_model(str(fetch_object(config.model)) if is_s3(config.model) else config.model)
     if sync_bn:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return model

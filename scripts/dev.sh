@@ -2,12 +2,18 @@
 # One entry point for the two set-up commands in the README:
 #   bash scripts/dev.sh main   -> install everything (idempotent), then run the main job on embedded defaults
 #   bash scripts/dev.sh test   -> install everything (idempotent), then run the whole test suite
-# The install is deterministic: Python 3.11 venv in .venv, every package pinned by requirements/lock-py311.txt.
+# The install is deterministic: Python 3.11 venv in .venv, every package pinned by requirements/lock-py311.txt, the
+# project with every extra but [gpu] ('.[all,dev]').
+# TORCH_VARIANT=cpu|cu126|cu128|cu130|... takes torch from PyTorch's own index for that build
+# (https://download.pytorch.org/whl/<variant>) at the lock's version; unset, pip finds the lock's CPU build as our
+# machines keep it on disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${YOLOV12_VENV:-.venv}
 LOCK=requirements/lock-py311.txt
+TORCH_VARIANT=${TORCH_VARIANT:-}
+TORCH_INDEX=https://download.pytorch.org/whl
 
 find_python() {
   for candidate in "${PYTHON:-}" python3.11 python3 python; do
@@ -21,18 +27,42 @@ find_python() {
   return 1
 }
 
+install_packages() {
+  local pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+  if [ -z "$TORCH_VARIANT" ]; then
+    "${pip[@]}" -c "$LOCK" -e '.[all,dev]'
+    return 0
+  fi
+  # The lock's torch pin names our CPU build (2.13.0+cpu); PyTorch's index names each build the same way
+  # (2.13.0+cu128, ...), so the pin becomes that build and PyTorch's index joins PyPI for it.
+  local version constraints status=0
+  version=$(sed -n 's/^torch==\([0-9][0-9.]*\).*/\1/p' "$LOCK")
+  constraints=$(mktemp)
+  grep -v '^torch==' "$LOCK" > "$constraints"
+  echo "torch==$version+$TORCH_VARIANT" >> "$constraints"
+  "${pip[@]}" --extra-index-url "$TORCH_INDEX/$TORCH_VARIANT" -c "$constraints" -e '.[all,dev]' || status=$?
+  rm -f "$constraints"
+  return "$status"
+}
+
 install() {
   local stamp="$VENV/.installed" want
-  want=$(cat pyproject.toml "$LOCK" | sha256sum | cut -d' ' -f1)
+  case "$TORCH_VARIANT" in
+    "" | cpu | cu[0-9]* | rocm[0-9]* | xpu) ;;
+    *) echo "error: TORCH_VARIANT='$TORCH_VARIANT' is not a PyTorch build: cpu, cu126, cu128, cu130, rocm6.4, ..." >&2
+       return 2 ;;
+  esac
+  want=$({ cat pyproject.toml "$LOCK"; [ -z "$TORCH_VARIANT" ] || echo "TORCH_VARIANT=$TORCH_VARIANT"; } \
+    | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
-  echo "==> installing yolov12-platform into $VENV (pinned by $LOCK)"
+  echo "==> installing yolov12-platform[all,dev] into $VENV (pinned by $LOCK${TORCH_VARIANT:+, torch +$TORCH_VARIANT})"
   if [ ! -x "$VENV/bin/python" ]; then
     "$(find_python)" -m venv "$VENV"
   fi
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24" >/dev/null
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$LOCK" -e '.[dev]'
+  install_packages
   echo "$want" > "$stamp"
 }
 
@@ -71,7 +101,7 @@ ensure_browser() {
 
 run_tests() {
   echo "==> lint (ruff)"
-  # shellcheck disable=SC2046 - the word splitting of the existing paths is intended
+  # shellcheck disable=SC2046 # the word splitting of the existing paths is intended
   "$VENV/bin/python" -m ruff check $(ls -d yolov12 pipelines serve tune tests benchmarks scripts app.py main_job.py 2>/dev/null)
   echo "==> tests (pytest)"
   set +e

@@ -36,13 +36,14 @@ def serve_command(arguments: list[str]) -> int:
                                    f"{HAPROXY_ENV}=1 in the environment of 'ray start' on every node instead")
         os.environ[HAPROXY_ENV] = "1"  # read by Ray Serve's processes (and this one) when they import it
 
-    import ray  # noqa: PLC0415 - Ray only when serving
-    from ray import serve  # noqa: PLC0415
+    from ray import serve  # noqa: PLC0415 - Ray only when serving
 
+    from pipelines.driver import init_ray  # noqa: PLC0415
     from serve.app import build_app  # noqa: PLC0415
 
     app = build_app({key: str(value) if key == "model" else value for key, value in values.items()})
-    ray.init(address=address, ignore_reinit_error=True)
+    # address=... wins, then RAY_ADDRESS, then a cluster `ray start` left running here, else a new local Ray
+    init_ray(address, join_running=True, logging_level=logging.INFO)
     serve.start(http_options={"host": host, "port": port})
     print(f"serving {values['model']} on http://{host}:{port}{route_prefix} (POST /v1/detect, KServe v2 under /v2); "
           "Ctrl-C stops")

@@ -3,14 +3,13 @@
 ``load_serving_model(source, ...)`` resolves a path or ``models:/NAME@alias`` to a local file, chooses the engine
 for this machine (TensorRT on an NVIDIA GPU, else OpenVINO, else ONNX Runtime; exported once from native weights
 and cached by the weights' sha256), and returns a :class:`ServingModel` whose :meth:`ServingModel.predict` runs one
-dynamic batch through the library's own pre/post-processing (``letterbox_batch`` / ``center_crop_batch``, the
-engine, ``detection_results`` / ``classification_results``). The benchmark calls the same object in-process.
+dynamic batch through the library's own pre/post-processing (the task's ``prepare_batch``, the engine, the task's
+``postprocess``, from :mod:`yolov12.tasks`). The benchmark calls the same object in-process.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -25,8 +24,8 @@ import numpy as np
 
 from yolov12.data.digest import file_sha256
 from yolov12.engines import Engine, available_backends, backend_for, is_exported_artifact, load_engine
-from yolov12.infer.postprocess import classification_results, detection_results
-from yolov12.infer.preprocess import center_crop_batch, letterbox_batch
+from yolov12.tasks import task_spec
+from yolov12.utils.stride import round_up_to_stride
 
 logger = logging.getLogger(__name__)
 
@@ -175,12 +174,12 @@ def build_artifact(source: ModelSource, backend: str, *, imgsz: int, max_batch: 
         logger.info("using cached %s engine %s", backend, artifact)
         return artifact
     from yolov12.export import export_model  # noqa: PLC0415
-    from yolov12.weights import load_weights  # noqa: PLC0415
+    from yolov12.models import load_model_with_metadata  # noqa: PLC0415
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        model, metadata = load_weights(source.path)
+        model, metadata = load_model_with_metadata(source.path)
         started = time.perf_counter()
         built = export_model(model, fmt, source=source.path, source_metadata=metadata, imgsz=imgsz,
                              batch=max_batch, dynamic=True, device=device if fmt == "engine" else "cpu",
@@ -248,7 +247,7 @@ class ServingModel:
         if requested is None:
             return self.default_imgsz
         if info.dynamic_imgsz:
-            return max(info.stride, math.ceil(requested / info.stride) * info.stride)
+            return round_up_to_stride(requested, info.stride)
         if requested != self.default_imgsz:
             raise RequestError(f"imgsz={requested} is not available: this {info.backend} engine runs "
                                f"{self.default_imgsz}x{self.default_imgsz} only; omit imgsz or send "
@@ -277,7 +276,7 @@ class ServingModel:
         info = self.engine.info
         images = [request.image for request in requests]
         started = time.perf_counter()
-        batch = center_crop_batch(images, size) if info.task == "classify" else letterbox_batch(images, size)
+        batch = task_spec(info.task).prepare_batch(images, size, info.stride)
         inputs = batch.to_float_nchw()
         prepared = time.perf_counter()
         outputs = self.engine(inputs)
@@ -297,15 +296,15 @@ class ServingModel:
         height, width = request.image.shape[:2]
         common = {"model": self.name, "version": self.version, "backend": info.backend,
                   "imgsz": batch.canvas.shape[1], "width": int(width), "height": int(height)}
-        if info.task == "classify":
-            (result,) = classification_results(output, [request.image], names)
+        letterboxes = None if batch.letterboxes is None else [batch.letterboxes[index]]
+        (result,) = task_spec(info.task).postprocess(output, [request.image], letterboxes, names, conf=request.conf,
+                                                     iou=request.iou, max_det=request.max_det, end2end=info.end2end)
+        if result.probs is not None:
             probs = result.probs.data.numpy().astype(np.float32)
-            return Prediction("classify", np.zeros((0, 6), np.float32), probs,
+            return Prediction(info.task, np.zeros((0, 6), np.float32), probs,
                               [names[i] for i in range(len(names))], **common)
-        (result,) = detection_results(output, [request.image], [batch.letterboxes[index]], names, conf=request.conf,
-                                      iou=request.iou, max_det=request.max_det, end2end=info.end2end)
         data = result.boxes.data.numpy().astype(np.float32)
-        return Prediction("detect", data, None, [names.get(int(c), str(int(c))) for c in data[:, 5]], **common)
+        return Prediction(info.task, data, None, [names.get(int(c), str(int(c))) for c in data[:, 5]], **common)
 
 
 def default_threads(num_cpus: float) -> int:

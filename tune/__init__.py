@@ -5,5 +5,10 @@ Pieces: :mod:`tune.space` (search space YAML -> validated parameters -> Ray Tune
 (``SweepConfig``), :mod:`tune.trainable` (one trial = one call of the engine's ``fit``), :mod:`tune.sweep` (the
 driver: new or restored ``Tuner``, table, best config, plots) and ``pipelines.sweep_tracking`` (MLflow).
 
-Nothing here is imported by ``yolov12``.
+Nothing here is imported by ``yolov12``. Needs the ``[ray]`` extra (Ray Tune, Optuna, MLflow).
 """
+
+from yolov12.utils.extras import require
+
+require("ray", extra="ray", feature="tune")
+require("mlflow", extra="ray", feature="tune")

@@ -29,11 +29,11 @@ from tune.space import SearchSpace, SearchSpaceError
 from yolov12.config.base import ConfigError, Section, format_validation_error
 from yolov12.config.train import KEY_TO_SECTION, TrainConfig
 from yolov12.data.augment.policy import AugmentPolicy, PolicyError
+from yolov12.eval.metric_names import Goal, objectives
 
-# Metrics a trial reports every epoch (tune.trainable.trial_metrics) and the direction that is better.
-OBJECTIVES: dict[str, Literal["max", "min"]] = {
-    "mAP50-95": "max", "mAP50": "max", "fitness": "max", "accuracy_top1": "max", "loss": "min",
-}
+# Metrics a trial reports every epoch (tune.trainable.trial_metrics) and the direction that is better: the short
+# names of yolov12.eval.metric_names (mAP50-95, mAP50, accuracy_top1, fitness, loss).
+OBJECTIVES: dict[str, Goal] = objectives()
 
 
 class SearchSection(Section):

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.config import PipelineConfig
+from pipelines.driver import check_checkpoint_ranking, init_ray
 from pipelines.storage import RunStorage, resolve_storage
 from tune.config import ResolvedSweep, SweepConfig, load_sweep_config
 from tune.experiment_files import read_experiment_file, write_experiment_file
@@ -40,6 +42,7 @@ from tune.result_logs import result_loggers
 from tune.resumable_asha import ResumableASHA
 from tune.trainable import TrialSetup, trainable_for
 from yolov12.config.base import ConfigError
+from yolov12.utils.extras import require
 
 logger = logging.getLogger(__name__)
 
@@ -61,29 +64,6 @@ class SweepResult:
     parent_run_id: str | None = None
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Join ``address`` / ``RAY_ADDRESS``, else start a private local instance; True if this call started Ray."""
-    import ray  # noqa: PLC0415
-
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS") or "local"
-    options: dict[str, Any] = {"logging_level": logging.WARNING}
-    if address != "local":
-        ray.init(address=address, **options)
-        return True
-    for attempt in (1, 2):  # Ray gives a local raylet 30 s to register: a busy machine can miss it once
-        try:
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **options)
-            return True
-        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for this timeout
-            if attempt == 2 or "timed out during startup" not in str(exc):
-                raise
-            logger.warning("local Ray did not start in time (%s); trying once more", exc)
-            ray.shutdown()
-    return True
-
-
 def trial_dirname(trial: Any) -> str:
     """Short trial folders (Tune's default puts every sampled value in the name)."""
     return f"trial_{trial.trial_id}"
@@ -95,6 +75,7 @@ def build_search(resolved: ResolvedSweep) -> Any:
     search = sweep.search
     points = [resolved.space.check_defaults(resolved.train, resolved.policy)] if search.evaluate_base else None
     if search.algorithm == "optuna":
+        require("optuna", extra="ray", feature="search.algorithm=optuna")
         from ray.tune.search import ConcurrencyLimiter  # noqa: PLC0415
         from ray.tune.search.optuna import OptunaSearch  # noqa: PLC0415
 
@@ -133,15 +114,31 @@ def final_epoch_stop(resolved: ResolvedSweep) -> dict[str, int] | None:
     return {"epoch": resolved.max_epochs} if resolved.sweep.scheduler.kind == "pbt" else None
 
 
+def trial_pipeline(resolved: ResolvedSweep) -> PipelineConfig:
+    """The pipeline config every trial runs: the base one with the sweep's ``resources`` in its scaling section.
+
+    ``resources.num_workers`` becomes ``scaling.num_workers`` (0: in-process trials; else each trial is a Ray Train
+    job of that many workers) and ``resources.gpu > 0`` becomes ``scaling.use_gpu`` (GPU workers and NCCL). The rest
+    of the base config's scaling (``resources_per_worker``, ``placement_strategy``, ``sync_bn``) and its ``failure``
+    and ``checkpoint`` sections apply to each Train-in-Tune trial's Ray Train run as they do to a Ray Train job
+    (``failure.max_failures`` restarts the trial's workers in place; the sweep's own ``failure`` retries the trial).
+    """
+    base, resources = resolved.pipeline, resolved.sweep.resources
+    use_gpu = resources.gpu > 0
+    if resources.num_workers > 0 and base.scaling.use_gpu != use_gpu:
+        logger.warning("sweep resources.gpu=%s: Train-in-Tune workers use_gpu=%s (the base config says "
+                       "scaling.use_gpu=%s)", resources.gpu, use_gpu, base.scaling.use_gpu)
+    scaling = base.scaling.model_copy(update={"num_workers": resources.num_workers, "use_gpu": use_gpu})
+    return base.model_copy(update={"scaling": scaling})
+
+
 def trial_setup(resolved: ResolvedSweep) -> TrialSetup:
-    pipeline = resolved.pipeline
+    pipeline = trial_pipeline(resolved)
     return TrialSetup(
         model=pipeline.model, train=resolved.train.to_flat(),
         policy=resolved.policy.to_dict() if resolved.policy else None,
         pipeline=pipeline.model_dump(mode="json"), sweep_name=resolved.sweep.name,
         storage_path=f"{resolved.sweep.storage_path.rstrip('/')}/{resolved.sweep.name}-train",
-        num_workers=resolved.sweep.resources.num_workers, use_gpu=resolved.sweep.resources.gpu > 0,
-        max_failures=0,  # a Train-in-Tune trial is retried by Tune (failure.max_failures), resuming its Train run
     )
 
 
@@ -209,8 +206,10 @@ def run_sweep(sweep: SweepConfig, *, ray_address: str | None = None, num_cpus: i
                            "settings of a started sweep cannot change; use a new name for a new sweep)", sweep.name)
         sweep = previous.model_copy(update={"failure": sweep.failure})
     resolved = sweep.resolve()  # every check before Ray starts
+    if sweep.resources.num_workers > 0:  # Train-in-Tune trials rank their Ray Train checkpoints
+        check_checkpoint_ranking(resolved.pipeline)
     sweep_id = saved["sweep_id"] if restore else uuid.uuid4().hex
-    init_ray(ray_address, num_cpus)
+    init_ray(ray_address, num_cpus=num_cpus, include_dashboard=False)
     if not restore:
         write_sweep_file(storage, sweep.name, {"sweep_id": sweep_id, "config": sweep.model_dump(mode="json")})
     logger.info("%s sweep %s in %s/%s", "continuing" if restore else "starting", sweep.name, storage.uri, sweep.name)

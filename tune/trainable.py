@@ -5,10 +5,11 @@ Two shapes (chosen by ``resources.num_workers``):
 - :func:`single_worker_trial` (``num_workers=0``): trains in the trial's own process. A trial that is restarted
   (retry, restored sweep, or a PBT exploit that hands it another trial's checkpoint) gets the checkpoint from
   ``ray.tune.get_checkpoint()``, copies it into its run folder and resumes the engine from ``weights/last.state.pt``
-  under its *own* current hyperparameters (PBT perturbs them).
-- :func:`train_in_tune_trial` (``num_workers>=1``): the trial is a driver that runs the pipeline's Ray Train job
-  (``pipelines.worker.train_loop_per_worker``) with ``RunConfig(name=<sweep>-<trial id>)``: a restarted trial finds
-  its Train run by that name and resumes it; ``TuneReportCallback`` forwards each epoch's report to Tune.
+  under its *own* current hyperparameters (PBT perturbs them): ``fit(..., resume_hyperparameters="own")``.
+- :func:`train_in_tune_trial` (``num_workers>=1``): the trial is a driver that runs the pipeline's Ray Train job,
+  built by :func:`pipelines.driver.build_trainer` from the trial's pipeline config (its scaling, failure and
+  checkpoint sections apply as they do to ``python -m pipelines.train``), named ``<sweep>-<trial id>``: a restarted
+  trial finds its Train run by that name and resumes it; :class:`TrialReportCallback` forwards each epoch to Tune.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import ray.tune
-import torch
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from pipelines.config import PipelineConfig
 from pipelines.tracking import metric_key
 from pipelines.worker import ray_metrics
 from tune.space import trial_train_config
@@ -44,12 +45,21 @@ class TrialSetup:
     model: str
     train: dict[str, Any]  # the base TrainConfig, flat
     policy: dict[str, Any] | None  # the base AugmentPolicy as data
-    pipeline: dict[str, Any]  # the base PipelineConfig as JSON data (Train-in-Tune)
+    # The trials' PipelineConfig as JSON data (``tune.sweep.trial_pipeline``): its scaling section says how many Ray
+    # Train workers a trial runs (0: in-process) and on what; with failure and checkpoint, it drives Train-in-Tune.
+    pipeline: dict[str, Any]
     sweep_name: str
     storage_path: str  # where Train-in-Tune trials keep their Ray Train runs
-    num_workers: int = 0
-    use_gpu: bool = False
-    max_failures: int = 0
+
+    @property
+    def num_workers(self) -> int:
+        """Ray Train workers per trial (``scaling.num_workers`` of the trials' pipeline config); 0: in-process."""
+        return int(self.pipeline["scaling"]["num_workers"])
+
+    def pipeline_config(self, values: dict[str, Any], trial_dir: Path) -> PipelineConfig:
+        """The trial's pipeline config: the sweep's one with this trial's training config (see ``train_config``)."""
+        train = self.train_config(values, trial_dir)
+        return PipelineConfig.model_validate({**self.pipeline, "train": train.model_dump(mode="json")})
 
     def train_config(self, values: dict[str, Any], run_dir: Path) -> TrainConfig:
         """The trial's training config; policy values go to ``run_dir/policy.yaml``. Outputs stay quiet."""
@@ -62,8 +72,9 @@ class TrialSetup:
 def tune_names(reported: dict[str, float]) -> dict[str, float]:
     """What the pipeline reports to Ray Train (:func:`pipelines.worker.ray_metrics`) as trials report it to Tune.
 
-    Keys are made MLflow/TensorBoard-safe (``metrics/mAP50-95(B)`` -> ``metrics/mAP50-95_B``) and ``loss`` (the sum
-    of the training loss parts) is added: both trial kinds report the names ``tune.config.OBJECTIVES`` lists.
+    Keys take their MLflow/Tune-safe spelling from ``yolov12.eval.metric_names`` (``metrics/mAP50-95(B)`` ->
+    ``metrics/mAP50-95_B``, through :func:`pipelines.tracking.metric_key`) and ``loss`` (the table's ``TOTAL_LOSS``:
+    the sum of the training loss parts) is added: both trial kinds report the names ``tune.config.OBJECTIVES`` lists.
     """
     out = {metric_key(k): v for k, v in reported.items()}
     out["loss"] = float(sum(v for k, v in reported.items() if k.startswith("train/") and k.endswith("_loss")))
@@ -103,41 +114,6 @@ def restore_run(checkpoint: ray.tune.Checkpoint, run_dir: Path) -> None:
     checkpoint.to_directory(str(run_dir))
 
 
-def restore_run_config(run_dir: Path, config: TrainConfig) -> None:
-    """Make the restored resume state train on with this trial's current config.
-
-    The engine resumes with the config stored in ``weights/last.state.pt``; PBT changes hyperparameters between
-    epochs, so the stored config is replaced by this trial's one (same epochs, its learning rate, augmentation and
-    policy file inside ``run_dir``). The optimiser groups' own copies are reset by :class:`KeepTrialHyperparameters`.
-    """
-    state_path = run_dir / "weights" / "last.state.pt"
-    state = torch.load(state_path, map_location="cpu", weights_only=True)
-    state["config"] = config.updated(resume=False).to_flat()
-    torch.save(state, state_path)
-
-
-class KeepTrialHyperparameters(Callback):
-    """After a resume, the optimiser's parameter groups take this trial's ``lr0`` and weight decay again.
-
-    Loading the resume state's optimiser state dict also loads its groups' hyperparameters (``initial_lr``,
-    ``weight_decay``...), those of the run that wrote it: after a PBT exploit, another trial's. The schedule sets each
-    step's lr from ``initial_lr``, so without this the exploiting trial trains at the donor's learning rate. The moment
-    buffers stay; the groups get the values a fresh optimiser for this config has (the same builder the engine uses).
-    """
-
-    def on_fit_start(self, state: Any) -> None:
-        from yolov12.engine.ema import unwrap  # noqa: PLC0415
-        from yolov12.engine.optim import build_optimiser, plan_optimiser  # noqa: PLC0415
-
-        model = unwrap(state.model)
-        config = state.config
-        plan = plan_optimiser(config.optim, config.data.batch * state.world_size,
-                              state.batches_per_epoch * state.epochs, model.num_classes)
-        fresh = build_optimiser(model, plan)  # its groups only: no optimiser step is taken
-        for group, own in zip(state.optimiser.param_groups, fresh.param_groups):
-            group.update({key: value for key, value in own.items() if key != "params"})
-
-
 def show_trial_logs() -> None:
     """A trial process is an entry point: show this package's INFO lines, which Ray forwards to the driver's output
     (without a handler Python prints only warnings, so "trial ... resumes from ..." was never seen)."""
@@ -151,8 +127,8 @@ def show_trial_logs() -> None:
 
 def single_worker_trial(values: dict[str, Any], setup: TrialSetup) -> None:
     """Ray Tune function trainable: build the model, train with the engine, report every epoch."""
-    from yolov12 import YOLO  # noqa: PLC0415 - heavy import inside the trial process
     from yolov12.engine.trainer import fit  # noqa: PLC0415
+    from yolov12.models import load_model  # noqa: PLC0415 - heavy import inside the trial process
 
     show_trial_logs()
     started = time.perf_counter()
@@ -163,14 +139,13 @@ def single_worker_trial(values: dict[str, Any], setup: TrialSetup) -> None:
     else:
         shutil.rmtree(run_dir, ignore_errors=True)  # a retried trial without a checkpoint starts over
     config = setup.train_config(values, run_dir)
-    callbacks: list[Callback] = []
     if checkpoint is not None:
-        restore_run_config(run_dir, config)
         config = config.updated(resume=True)
-        callbacks.append(KeepTrialHyperparameters())
         logger.info("trial %s resumes from %s", ray.tune.get_context().get_trial_id(), checkpoint.path)
-    model = YOLO(setup.model).model
-    fit(model, config, callbacks=[*callbacks, TuneReport(model.task, started)], run_dir=run_dir)
+    model = load_model(setup.model)
+    # A resumed trial keeps the run's weights, optimiser moments and counters but trains on with this trial's values
+    # (after a PBT exploit the checkpoint is the donor's, written under the donor's values).
+    fit(model, config, callbacks=[TuneReport(model.task, started)], run_dir=run_dir, resume_hyperparameters="own")
 
 
 class TrialReportCallback(TuneReportCallback):
@@ -186,33 +161,27 @@ class TrialReportCallback(TuneReportCallback):
         super().after_report(run_context, [rank0, *metrics[1:]], checkpoint)
 
 
+def trial_run_name(setup: TrialSetup, trial_id: str) -> str:
+    """The trial's Ray Train run: no timestamp, so a restarted trial finds and resumes its run."""
+    return f"{setup.sweep_name}-{trial_id}"
+
+
+def trial_trainer(setup: TrialSetup, values: dict[str, Any], trial_dir: Path, trial_id: str,
+                  ray_callbacks: list[Any] | None = None) -> Any:
+    """The ``TorchTrainer`` of one Train-in-Tune trial: the pipeline's own (:func:`pipelines.driver.build_trainer`)
+    for the trial's pipeline config, stored under the sweep's Train folder."""
+    from pipelines.driver import build_trainer  # noqa: PLC0415
+    from pipelines.storage import resolve_storage  # noqa: PLC0415
+
+    return build_trainer(setup.pipeline_config(values, trial_dir), name=trial_run_name(setup, trial_id),
+                         storage=resolve_storage(setup.storage_path), ray_callbacks=ray_callbacks or ())
+
+
 def train_in_tune_trial(values: dict[str, Any], setup: TrialSetup) -> None:
     """Ray Tune function trainable that drives one Ray Train job (``setup.num_workers`` workers) per trial."""
-    import ray.train  # noqa: PLC0415
-    from ray.train.torch import TorchConfig, TorchTrainer  # noqa: PLC0415
-
-    from pipelines.config import PipelineConfig  # noqa: PLC0415
-    from pipelines.storage import resolve_storage, worker_environment  # noqa: PLC0415
-    from pipelines.worker import train_loop_per_worker  # noqa: PLC0415
-
     context = ray.tune.get_context()
-    trial_dir = Path(context.get_trial_dir())
-    train = setup.train_config(values, trial_dir)
-    pipeline = PipelineConfig.model_validate({**setup.pipeline, "train": train.model_dump(mode="json")})
-    storage = resolve_storage(setup.storage_path)
-    trainer = TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config={"pipeline": pipeline.model_dump(mode="json"), "run_id": None, "callbacks": []},
-        torch_config=TorchConfig(backend="nccl" if setup.use_gpu else "gloo"),
-        scaling_config=ray.train.ScalingConfig(num_workers=setup.num_workers, use_gpu=setup.use_gpu),
-        run_config=ray.train.RunConfig(
-            name=f"{setup.sweep_name}-{context.get_trial_id()}",  # no timestamp: a restarted trial resumes its run
-            storage_path=storage.storage_path, storage_filesystem=storage.filesystem,
-            failure_config=ray.train.FailureConfig(max_failures=setup.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            callbacks=[TrialReportCallback()], worker_runtime_env={"env_vars": worker_environment()}),
-    )
-    trainer.fit()
+    trial_trainer(setup, values, Path(context.get_trial_dir()), context.get_trial_id(),
+                  ray_callbacks=[TrialReportCallback()]).fit()
 
 
 TRIAL_KINDS = {"in-process": single_worker_trial, "train-in-tune": train_in_tune_trial}

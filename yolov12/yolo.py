@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from yolov12.engines.registry import is_exported_artifact
-from yolov12.models import YOLOModel, build_model, load_architecture
+from yolov12.models import YOLOModel
+from yolov12.models.loading import ModelLoadError, load_model_with_metadata
+from yolov12.tasks import task_spec
+
+__all__ = ["YOLO", "ExportedModelError", "ModelLoadError"]
 
 logger = logging.getLogger(__name__)
-
-ARCHITECTURE_SUFFIXES = (".yaml", ".yml")
-
-
-class ModelLoadError(ValueError):
-    """The model argument could not be turned into a model; the message says why and what to pass instead."""
 
 
 class ExportedModelError(ValueError):
@@ -55,7 +53,7 @@ class YOLO:
             self.engine = load_engine(model)
             self.metadata = self.engine.info.metadata
         else:
-            self.model, self.metadata = _load(Path(model))
+            self.model, self.metadata = load_model_with_metadata(model)
         if task is not None and task != self.task:
             raise ModelLoadError(f"{self.source} is a '{self.task}' model, but task='{task}' was requested")
         self._predictor = None
@@ -93,8 +91,8 @@ class YOLO:
         from yolov12.config import PredictConfig  # noqa: PLC0415 - keep `import yolov12` light
 
         fixed_size = self.engine is not None and not self.engine.info.dynamic_imgsz
-        if self.task == "classify" and "imgsz" not in kwargs and not fixed_size:
-            kwargs["imgsz"] = 224  # classifiers are trained and published at 224 px
+        if "imgsz" not in kwargs and not fixed_size:
+            kwargs["imgsz"] = task_spec(self.task).default_image_size
         config = PredictConfig.from_overrides(kwargs)
         from yolov12.infer import Predictor, sample_images  # noqa: PLC0415
 
@@ -213,22 +211,3 @@ def _read_cfg(path: str | Path | None) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ValueError(f"cfg file '{path}' must contain a mapping of training settings")
     return loaded
-
-
-def _load(path: Path) -> tuple[YOLOModel, Any]:
-    suffix = path.suffix.lower()
-    if suffix in ARCHITECTURE_SUFFIXES or (not suffix and not path.exists()):
-        return build_model(load_architecture(path)), None
-    from yolov12.weights import LOADERS, load_weights  # noqa: PLC0415
-
-    if suffix not in LOADERS and not path.is_dir():
-        raise ModelLoadError(
-            f"cannot load '{path}': unknown model file type '{suffix}'. Pass a model YAML or zoo name (yolov12n.yaml), "
-            f"a checkpoint ({', '.join(sorted(LOADERS))})"
-        )
-    if not path.exists():
-        raise ModelLoadError(
-            f"weights file '{path}' does not exist. This platform never downloads weights: pass a local checkpoint, "
-            f"or build an untrained model from its architecture, e.g. YOLO('{path.stem}.yaml')"
-        )
-    return load_weights(path)

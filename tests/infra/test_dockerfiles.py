@@ -146,7 +146,7 @@ def test_runtime_has_what_kuberay_and_the_launcher_run(flavour):
 def test_cpu_image_installs_the_project_pinned_by_the_lock():
     _, stages = PARSED["cpu"]
     runs = " ".join(rest for keyword, rest in stages[0].instructions if keyword == "RUN")
-    assert "-c requirements/lock-py311.txt ." in runs
+    assert '-c requirements/lock-py311.txt ".[all]"' in runs  # `.` alone is the library without Ray, MLflow, ...
     assert stage_args(stages[0])["TORCH_INDEX_URL"].endswith("/whl/cpu")  # the lock's torch is the +cpu build
 
 
@@ -160,7 +160,7 @@ def test_gpu_image_pins_one_cuda_major_across_base_torch_and_tensorrt():
     tensorrt_cuda = {"10": "12", "11": "13"}[args["TENSORRT_VERSION"].split(".")[0]]  # the `tensorrt` meta package
     assert cuda_majors == {torch_cuda} == {tensorrt_cuda}, (cuda_majors, torch_cuda, tensorrt_cuda)
     runs = " ".join(rest for keyword, rest in builder.instructions if keyword == "RUN")
-    assert "grep -v '^torch==' requirements/lock-py311.txt" in runs and '".[gpu]"' in runs
+    assert "grep -v '^torch==' requirements/lock-py311.txt" in runs and '".[all,gpu]"' in runs
     for pin in ("TORCH_VERSION", "TENSORRT_VERSION", "FLASH_ATTN_VERSION"):
         assert re.fullmatch(r"\d+(\.\d+)+(\.post\d+)?", args[pin]), pin
 

@@ -45,6 +45,8 @@ def test_dict_overrides_without_a_file() -> None:
     (["epoch=3"], "did you mean 'epochs'"),
     (["scaling.num_worker=2"], "scaling: unknown key 'num_worker'; did you mean 'num_workers'"),
     (["scaling.num_workers=-1"], "num_workers=-1"),
+    (["translate=0.8"], "train: translate=0.8 is out of range: use 0.0 <= translate <= 0.5"),
+    (["train.augment.scale=1.0"], "train: scale=1.0 is out of range: use 0.0 <= scale < 1.0"),
     (["scalling.num_workers=2"], "did you mean 'scaling.num_workers'"),
     (["scaling=2"], "'scaling' is a section"),
     (["epochs"], "is not key=value"),

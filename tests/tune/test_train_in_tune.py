@@ -1,9 +1,11 @@
 """A real Train-in-Tune sweep: one trial that is a Ray Train job of 2 DDP workers (gloo), on a local Ray of 3 CPUs.
 
-configs/sweeps/sample-asha.yaml with ``resources.num_workers=2``: the trial function (1 CPU) builds a
-``TorchTrainer`` with ``RunConfig(name=<sweep>-<trial id>)`` whose report callback forwards every epoch of the Train
-job to Tune. 1 trial, 2 epochs, 64 px, fraction 0.25, no scheduler, no MLflow; ranked by the summed training loss
-(which the Train job does not report itself: the trial's callback adds it, as in-process trials do).
+configs/sweeps/sample-asha.yaml with ``resources.num_workers=2``: the trial function (1 CPU) builds the pipeline's
+``TorchTrainer`` (``pipelines.driver.build_trainer``) with ``RunConfig(name=<sweep>-<trial id>)`` whose report callback
+forwards every epoch of the Train job to Tune. 1 trial, 2 epochs, 64 px, fraction 0.25, no scheduler, no MLflow; ranked
+by the summed training loss (which the Train job does not report itself: the trial's callback adds it, as in-process
+trials do). The base pipeline config is configs/sample.yaml with ``checkpoint.num_to_keep=1`` and
+``scaling.placement_strategy=SPREAD``, which the trial's Ray Train run must follow.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ SWEEP_CONFIG = ROOT / "configs" / "sweeps" / "sample-asha.yaml"
 NAME = "ci-train-in-tune"
 EPOCHS = 2
 WORKERS = 2
+BASE_CHANGES = {"checkpoint": {"num_to_keep": 1, "score_attribute": "fitness", "score_order": "max"},
+                "scaling": {"placement_strategy": "SPREAD"}}  # SPREAD is soft: one node still places both workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,9 +42,13 @@ class TrainInTuneSweep:
 def train_in_tune_sweep(tmp_path_factory) -> TrainInTuneSweep:
     workdir = tmp_path_factory.mktemp("train-in-tune")
     storage = workdir / "runs"
+    base = yaml.safe_load((ROOT / "configs" / "sample.yaml").read_text())
+    for section, changes in BASE_CHANGES.items():
+        base[section] = {**base[section], **changes}
+    (workdir / "base.yaml").write_text(yaml.safe_dump(base))
     output = run_sweep_cli(
         ["--config", str(SWEEP_CONFIG), "--ray-address", "local", "--num-cpus", str(1 + WORKERS), f"name={NAME}",
-         f"storage_path={storage}", f"base={ROOT / 'configs' / 'sample.yaml'}", "search.num_samples=1",
+         f"storage_path={storage}", f"base={workdir / 'base.yaml'}", "search.num_samples=1",
          "search.max_concurrent=1", f"epochs={EPOCHS}", "scheduler.kind=none", "objective.metric=loss",
          f"resources.num_workers={WORKERS}", "failure.max_failures=0", "tracking.enabled=false"], workdir)
     experiment = storage / NAME
@@ -68,7 +76,7 @@ def test_each_epoch_of_the_train_job_is_a_tune_result(train_in_tune_sweep):
 def test_the_trial_has_its_own_ray_train_run(train_in_tune_sweep):
     run = train_in_tune_sweep.storage / f"{NAME}-train" / f"{NAME}-{train_in_tune_sweep.trial_id}"
     assert run.is_dir(), sorted(p.name for p in train_in_tune_sweep.storage.iterdir())
-    # each epoch's checkpoint is one of the Train run's (which keeps the newest 2: CheckpointConfig(num_to_keep=2))
+    # each epoch's checkpoint is one of the Train run's
     assert all(Path(row["checkpoint_path"]).parent == run for row in train_in_tune_sweep.rows)
     final = Path(train_in_tune_sweep.rows[-1]["checkpoint_path"])
     assert (final / "weights" / "last.safetensors").is_file() and (final / "weights" / "last.state.pt").is_file()
@@ -85,3 +93,15 @@ def test_best_config_is_written_with_the_trial_values(train_in_tune_sweep):
                         .read_text())
     assert config.optim.lr0 == pytest.approx(params["lr0"]) and config.optim.optimizer == params["optimizer"]
     assert config.run.epochs == EPOCHS and (summary / "best_pipeline.yaml").is_file()
+
+
+def test_the_train_run_keeps_the_checkpoints_the_pipeline_config_asks_for(train_in_tune_sweep):
+    """``checkpoint.num_to_keep=1`` ranked by ``fitness`` (max): the best report's checkpoint plus the latest one
+    (Ray always keeps the latest; ties go to the later report), computed from what the trial reported."""
+    rows = train_in_tune_sweep.rows
+    assert len(rows) == EPOCHS + 1  # one report per epoch and the final one (the complete run folder)
+    ranked = sorted(range(len(rows)), key=lambda index: (rows[index]["fitness"], index))  # best last
+    kept = {Path(rows[index]["checkpoint_path"]) for index in (ranked[-1], len(rows) - 1)}
+    run = train_in_tune_sweep.storage / f"{NAME}-train" / f"{NAME}-{train_in_tune_sweep.trial_id}"
+    on_disk = {path for path in run.glob("checkpoint_*") if path.is_dir()}
+    assert on_disk == kept, (sorted(on_disk), [(row["fitness"], row["checkpoint_path"]) for row in rows])

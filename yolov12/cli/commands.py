@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from yolov12.cli.arguments import CommandLineError, parse_key_values
+from yolov12.utils.extras import MissingExtraError
 
 logger = logging.getLogger(__name__)
 
@@ -129,14 +130,29 @@ CORE_COMMANDS: dict[str, Command] = {
 }
 
 
+def unavailable_command(name: str, missing: MissingExtraError) -> Command:
+    """A command whose package needs an extra that is not installed: running it raises the one-line error."""
+
+    def run(arguments: list[str]) -> int:
+        raise missing
+
+    return Command(name, f"(not installed) {missing}", run)
+
+
 def available_commands() -> dict[str, Command]:
-    """Core commands plus those registered by installed packages under the ``yolov12.commands`` entry point."""
+    """Core commands plus those registered by installed packages under the ``yolov12.commands`` entry point.
+
+    A command whose package lacks its extra (``train-ray`` without Ray) stays listed; running it prints the one
+    line that names the extra.
+    """
     commands = dict(CORE_COMMANDS)
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if entry.name in commands:
             continue
         try:
             commands[entry.name] = entry.load()
+        except MissingExtraError as exc:
+            commands[entry.name] = unavailable_command(entry.name, exc)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the core CLI
             logger.warning("command '%s' from %s could not be loaded: %s", entry.name, entry.value, exc)
     return commands

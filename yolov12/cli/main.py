@@ -9,8 +9,10 @@ import sys
 
 from yolov12.cli.arguments import CommandLineError
 from yolov12.cli.commands import available_commands
+from yolov12.utils.extras import MissingExtraError
 
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, KeyError, RuntimeError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, KeyError, RuntimeError,
+                                                MissingExtraError)
 
 
 def usage(commands: dict) -> str:

@@ -42,8 +42,8 @@ class AugmentSection(Section):
     Attributes:
         hsv_h, hsv_s, hsv_v: maximum hue / saturation / value gain of the HSV jitter (fractions).
         degrees: maximum rotation of the random affine, in degrees.
-        translate: maximum translation, as a fraction of the image size.
-        scale: scale gain range (1 ± scale).
+        translate: maximum translation, as a fraction of the image size (at most half of it).
+        scale: scale gain range (1 ± scale, so below 1: a gain of 0 would empty the image).
         shear: maximum shear, in degrees.
         perspective: perspective distortion (0 - 0.001).
         flipud, fliplr: probability of a vertical / horizontal flip.
@@ -58,8 +58,8 @@ class AugmentSection(Section):
     hsv_s: float = Field(0.7, ge=0.0, le=1.0)
     hsv_v: float = Field(0.4, ge=0.0, le=1.0)
     degrees: float = Field(0.0, ge=0.0, le=180.0)
-    translate: float = Field(0.1, ge=0.0, le=1.0)
-    scale: float = Field(0.5, ge=0.0, le=1.0)
+    translate: float = Field(0.1, ge=0.0, le=0.5)
+    scale: float = Field(0.5, ge=0.0, lt=1.0)
     shear: float = Field(0.0, ge=0.0, le=90.0)
     perspective: float = Field(0.0, ge=0.0, le=0.001)
     flipud: float = Field(0.0, ge=0.0, le=1.0)
@@ -254,10 +254,15 @@ class TrainConfig(BaseModel):
                 problems.append(f"unknown key '{key}'{hint}")
         if problems:
             raise ConfigError("; ".join(problems) + f". Valid keys: {', '.join(sorted(KEY_TO_SECTION))}")
-        try:
-            return cls(**{name: SECTION_TYPES[name](**vals) for name, vals in sections.items()})
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(exc)) from None
+        built: dict[str, Section] = {}
+        for name, vals in sections.items():
+            try:
+                built[name] = SECTION_TYPES[name](**vals)
+            except ValidationError as exc:  # every bad value of every section, each with its allowed range
+                problems.append(format_validation_error(exc, SECTION_TYPES[name]))
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return cls(**built)
 
     def to_flat(self) -> dict[str, Any]:
         """Flat ``{key: value}`` view, the inverse of :meth:`from_overrides`."""

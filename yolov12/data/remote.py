@@ -22,10 +22,12 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 from yolov12.data.errors import DatasetNotFoundError, RemoteStorageError
+from yolov12.utils.extras import extra_imports
+
+with extra_imports("s3", "s3:// datasets"):  # boto3: the [s3] extra (also in [mlflow] and [ray])
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
 logger = logging.getLogger(__name__)
 

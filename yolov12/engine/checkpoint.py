@@ -2,6 +2,11 @@
 
 The resume file holds only tensors and plain data (model, EMA, optimiser and scaler state, counters, config) and is
 read with ``torch.load(weights_only=True)``. Every file is written to a temporary name and renamed into place.
+
+A resume takes the run's hyper-parameters from that file (``"saved"``, the default: the run goes on as it started)
+or from the caller's config (``"own"``: the weights, EMA, optimiser moments and counters are the run's, while the
+config, and with it the optimiser groups' ``initial_lr``/``weight_decay``/momentum, is the caller's; a Tune trial
+that continues another trial's run under perturbed values needs this). The file itself is only read.
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 
+from yolov12.config.base import ConfigError
+from yolov12.config.train import TrainConfig
 from yolov12.engine.ema import unwrap
 from yolov12.engine.state import TrainState
 from yolov12.weights import save_checkpoint
@@ -21,6 +28,8 @@ from yolov12.weights import save_checkpoint
 logger = logging.getLogger(__name__)
 
 STATE_FORMAT_VERSION = 1
+
+ResumeHyperparameters = Literal["saved", "own"]  # whose hyper-parameters a resumed run trains with (see above)
 
 
 class ResumeError(RuntimeError):
@@ -88,15 +97,49 @@ def load_resume_state(run_dir: Path) -> dict[str, Any]:
     return state
 
 
-def restore(state: TrainState, saved: dict[str, Any]) -> None:
-    """Load a resume dict into a freshly built state (same config, same model)."""
+def check_resume_hyperparameters(value: str) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is ``"saved"`` or ``"own"``."""
+    if value not in get_args(ResumeHyperparameters):
+        raise ConfigError(f"resume_hyperparameters={value!r}: use 'saved' (the run's own config) or 'own' (the "
+                          "config passed in)")
+
+
+def resume_config(saved: dict[str, Any], config: TrainConfig, hyperparameters: ResumeHyperparameters) -> TrainConfig:
+    """The config a resumed run trains with: the one in the resume state (``"saved"``) or ``config`` (``"own"``).
+
+    ``"own"`` needs the optimiser the run was written with (its moment buffers are loaded): ``ResumeError`` else.
+    """
+    check_resume_hyperparameters(hyperparameters)
+    if hyperparameters == "saved":
+        return TrainConfig.from_overrides({**saved["config"], "resume": config.run.resume})
+    written_with = saved["config"].get("optimizer")
+    if written_with != config.optim.optimizer:
+        raise ResumeError(f"cannot resume a run written with optimizer={written_with} under optimizer="
+                          f"{config.optim.optimizer}: its optimiser state does not fit; keep optimizer={written_with} "
+                          "or start a new run")
+    return config
+
+
+def restore(state: TrainState, saved: dict[str, Any], *, hyperparameters: ResumeHyperparameters = "saved") -> None:
+    """Load a resume dict into a freshly built state (same model; the config per :func:`resume_config`).
+
+    With ``hyperparameters="own"`` the optimiser's parameter groups keep the values ``state`` was built with
+    (``initial_lr``, ``lr``, ``weight_decay``, momentum or betas...): only the per-parameter state (moments, step
+    counts) comes from ``saved``; the schedule then sets each step's lr from this config's ``initial_lr``.
+    """
+    check_resume_hyperparameters(hyperparameters)
+    own_groups = [{key: value for key, value in group.items() if key != "params"}
+                  for group in state.optimiser.param_groups]
     model = unwrap(state.model)
     model.load_state_dict(saved["model"])
     pending = saved.get("pending_gradients", {})
     for name, parameter in model.named_parameters():
         parameter.grad = pending[name].to(parameter.device) if name in pending else None
     state.ema.load_state_dict(saved["ema"])
-    state.optimiser.load_state_dict(saved["optimiser"])
+    state.optimiser.load_state_dict(saved["optimiser"])  # also loads the groups' hyper-parameters of the saved run
+    if hyperparameters == "own":
+        for group, own in zip(state.optimiser.param_groups, own_groups, strict=True):
+            group.update(own)
     state.precision.load_state_dict(saved["precision"])
     state.epoch = int(saved["epoch"])
     state.global_step = int(saved["global_step"])

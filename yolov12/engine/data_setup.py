@@ -14,11 +14,11 @@ from yolov12.config.train import TrainConfig
 from yolov12.data.augment import (
     build_classification_transforms,
     build_detection_transforms,
-    collate_detection,
     to_training_arrays,
 )
 from yolov12.data.detection_dataset import build_datasets
 from yolov12.engine.distributed import DistributedContext
+from yolov12.tasks import task_spec
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,21 @@ def collate_classification(batch: list[Any]) -> dict[str, Any]:
             "paths": [s.path for s in batch]}
 
 
-COLLATE = {"detect": collate_detection, "classify": collate_classification}
+def detection_dataset_transform(augment: Any, imgsz: int, dataset: Any, training: bool) -> tuple[Any, Any]:
+    """(item transform, epoch-aware pipeline): the augmentation pipeline (training) or the letterbox, then arrays."""
+    if training:
+        pipeline = build_detection_transforms(augment, imgsz, dataset, training=True)
+        return DetectionItems(pipeline), pipeline
+    return DetectionItems(build_detection_transforms(None, imgsz, training=False)), None
+
+
+def classification_dataset_transform(augment: Any, imgsz: int, dataset: Any, training: bool) -> tuple[Any, None]:
+    """(item transform, None): colour jitter and flips from ``augment`` (training) or resize + centre crop."""
+    del dataset
+    if training:
+        return build_classification_transforms(imgsz, True, augment.hsv_h, augment.hsv_s, augment.hsv_v,
+                                               augment.fliplr, augment.flipud), None
+    return build_classification_transforms(imgsz, training=False), None
 
 
 @dataclass
@@ -75,24 +89,18 @@ def _subset(dataset: Any, fraction: float, seed: int) -> None:
 
 def build_training_data(config: TrainConfig, task: str, context: DistributedContext) -> TrainingData:
     """Train and validation loaders for ``task`` on ``config.data.data``."""
-    section, augment = config.data, config.augment
+    section, augment, spec = config.data, config.augment, task_spec(task)
     train_set, names = build_datasets(section.data, "train", workers=section.workers or None)
     _subset(train_set, section.fraction, config.run.seed)
     if len(train_set) == 0:
         raise ValueError(f"the train split of '{section.data}' has no usable images")
-    pipeline = None
-    if task == "detect":
-        pipeline = build_detection_transforms(augment, section.imgsz, train_set, training=True)
-        train_set.transform = DetectionItems(pipeline)
-    else:
-        train_set.transform = build_classification_transforms(section.imgsz, True, augment.hsv_h, augment.hsv_s,
-                                                              augment.hsv_v, augment.fliplr, augment.flipud)
+    train_set.transform, pipeline = spec.dataset_transform(augment, section.imgsz, train_set, training=True)
     generator = torch.Generator()
     sampler = (DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.run.seed)
                if context.is_distributed else None)
     train_loader = DataLoader(
         train_set, batch_size=section.batch, shuffle=sampler is None, sampler=sampler, generator=generator,
-        num_workers=section.workers, collate_fn=COLLATE[task], drop_last=False, persistent_workers=False,
+        num_workers=section.workers, collate_fn=spec.collate.resolve(), drop_last=False, persistent_workers=False,
     )
     val_loader = build_val_loader(section.data, task, section.imgsz, section.batch * 2, section.workers) \
         if config.run.val else None
@@ -102,9 +110,8 @@ def build_training_data(config: TrainConfig, task: str, context: DistributedCont
 
 def build_val_loader(data: Any, task: str, imgsz: int, batch: int, workers: int, split: str = "val") -> DataLoader:
     """Un-augmented loader of ``split`` (letterboxed detection images / centre-cropped classification images)."""
+    spec = task_spec(task)
     dataset, _ = build_datasets(data, split, workers=workers or None)
-    if task == "detect":
-        dataset.transform = DetectionItems(build_detection_transforms(None, imgsz, training=False))
-    else:
-        dataset.transform = build_classification_transforms(imgsz, training=False)
-    return DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=workers, collate_fn=COLLATE[task])
+    dataset.transform, _ = spec.dataset_transform(None, imgsz, dataset, training=False)
+    return DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=workers,
+                      collate_fn=spec.collate.resolve())

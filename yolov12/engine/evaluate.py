@@ -9,16 +9,26 @@ import torch
 
 from yolov12.eval.classification_metrics import ClassificationEvaluator, ClassificationMetrics
 from yolov12.eval.detection_metrics import COCOEvaluator
+from yolov12.eval.metric_names import ACCURACY_TOP1, MAP50, MAP50_95
 from yolov12.infer.nms import non_max_suppression
+from yolov12.tasks import task_spec
 from yolov12.utils.boxes import cxcywh_to_xyxy
 
-MAP_KEY, MAP50_KEY, TOP1_KEY = "metrics/mAP50-95(B)", "metrics/mAP50(B)", "metrics/accuracy_top1"
+MAP_KEY, MAP50_KEY, TOP1_KEY = MAP50_95.engine, MAP50.engine, ACCURACY_TOP1.engine  # results.csv columns
 
 
 def fitness(metrics: dict[str, float], task: str) -> float:
     """The number checkpoints are ranked by: 0.1 mAP50 + 0.9 mAP50-95 (detection), top-1 (classification)."""
-    if task == "detect":
-        return 0.1 * metrics.get(MAP50_KEY, 0.0) + 0.9 * metrics.get(MAP_KEY, 0.0)
+    return task_spec(task).fitness(metrics)
+
+
+def detection_fitness(metrics: dict[str, float]) -> float:
+    """0.1 mAP50 + 0.9 mAP50-95 (the Ultralytics rule)."""
+    return 0.1 * metrics.get(MAP50_KEY, 0.0) + 0.9 * metrics.get(MAP_KEY, 0.0)
+
+
+def classification_fitness(metrics: dict[str, float]) -> float:
+    """Top-1 accuracy."""
     return metrics.get(TOP1_KEY, 0.0)
 
 
@@ -79,14 +89,16 @@ def classification_metrics(model: torch.nn.Module, loader: Iterable[dict], num_c
 
 
 def evaluate_classification(model: torch.nn.Module, loader: Iterable[dict], names: dict[int, str],
-                            device: torch.device) -> dict[str, float]:
-    """Top-1 / top-5 accuracy of ``model`` on ``loader``."""
+                            device: torch.device, save_json: Path | None = None) -> dict[str, float]:
+    """Top-1 / top-5 accuracy of ``model`` on ``loader``.
+
+    ``save_json`` is accepted so that every task's evaluate is called alike; classifiers write no predictions file.
+    """
+    del save_json
     return classification_metrics(model, loader, len(names), device).results_dict()
 
 
 def evaluate(model: torch.nn.Module, loader: Iterable[dict], names: dict[int, str], device: torch.device,
              config=None, save_json: Path | None = None) -> dict[str, float]:
-    """Validation metrics for the model's task."""
-    if getattr(model, "task", "detect") == "classify":
-        return evaluate_classification(model, loader, names, device)
-    return evaluate_detection(model, loader, names, device, save_json=save_json)
+    """Validation metrics for the model's task (see :mod:`yolov12.tasks`)."""
+    return task_spec(getattr(model, "task", "detect")).evaluate(model, loader, names, device, save_json=save_json)

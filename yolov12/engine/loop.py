@@ -12,6 +12,7 @@ import torch
 from yolov12.engine.callbacks import Callback
 from yolov12.engine.schedule import accumulation_at, apply_schedule
 from yolov12.engine.state import TrainState
+from yolov12.eval.metric_names import IMAGES_PER_SECOND, LEARNING_RATE, SKIPPED_STEPS, loss_column
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -58,13 +59,13 @@ def train_one_epoch(state: TrainState, loader: Iterable[dict], callbacks: Callba
         images_seen += batch["images"].shape[0]
         for name, value in parts.items():
             totals[name] += float(value)
-        running = {f"train/{k}_loss": v / batches for k, v in totals.items()}
+        running = {loss_column(k): v / batches for k, v in totals.items()}
         callbacks.on_batch_end(state, running)
     elapsed = time.perf_counter() - start
-    metrics = {f"train/{k}_loss": v / max(batches, 1) for k, v in totals.items()}
-    metrics["train/images_per_s"] = images_seen / elapsed if elapsed > 0 else 0.0
-    metrics["train/skipped_steps"] = float(state.precision.skipped_steps)
-    metrics["lr/pg0"] = state.optimiser.param_groups[0]["lr"]
+    metrics = {loss_column(k): v / max(batches, 1) for k, v in totals.items()}
+    metrics[IMAGES_PER_SECOND.engine] = images_seen / elapsed if elapsed > 0 else 0.0
+    metrics[SKIPPED_STEPS.engine] = float(state.precision.skipped_steps)
+    metrics[LEARNING_RATE.engine] = state.optimiser.param_groups[0]["lr"]
     if hasattr(state.loss_fn, "epoch_metrics"):  # distillation: adapted weight and gradient norms
         metrics.update(state.loss_fn.epoch_metrics())
     return metrics

@@ -24,6 +24,7 @@ from yolov12.eval.plots import (
     plot_results,
     plot_training_batch,
 )
+from yolov12.tasks import TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -55,19 +56,16 @@ def write_classification_validation_plots(run_dir: Path, model: torch.nn.Module,
     return [plot_confusion_matrix(metrics.confusion, run_dir / "confusion_matrix.png", names)]
 
 
-VALIDATION_PLOTS = {"detect": write_detection_validation_plots, "classify": write_classification_validation_plots}
-
-
 def write_run_plots(run_dir: Path, model: torch.nn.Module, train_loader: Any, val_loader: Any | None,
                     names: dict[int, str], device: torch.device) -> list[Path]:
     """Write the run's plots (see the module docstring); returns the written paths."""
     written = []
     if (run_dir / "results.csv").is_file():
         written.append(plot_results(run_dir / "results.csv", run_dir / "results.png"))
-    task = getattr(model, "task", "")
-    if task == "detect":
+    spec = TASKS.get(getattr(model, "task", ""))
+    if spec is not None and spec.predicts_boxes:
         written.append(plot_training_batch(next(iter(train_loader)), run_dir / "train_batch.png", names=names))
-    if val_loader is not None and task in VALIDATION_PLOTS:
-        written.extend(VALIDATION_PLOTS[task](run_dir, model, val_loader, names, device))
+    if val_loader is not None and spec is not None:
+        written.extend(spec.validation_plots(run_dir, model, val_loader, names, device))
     logger.info("plots written to %s", run_dir)
     return written

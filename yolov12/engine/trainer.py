@@ -17,7 +17,14 @@ import torch
 
 from yolov12.config.train import TrainConfig
 from yolov12.engine.callbacks import Callback, CallbackList, ProgressBar, ResultsCSV
-from yolov12.engine.checkpoint import load_resume_state, restore, save_run_checkpoint
+from yolov12.engine.checkpoint import (
+    ResumeHyperparameters,
+    check_resume_hyperparameters,
+    load_resume_state,
+    restore,
+    resume_config,
+    save_run_checkpoint,
+)
 from yolov12.engine.data_setup import TrainingData, build_training_data
 from yolov12.engine.distributed import DistributedContext, broadcast_object, current_context, wrap_model
 from yolov12.engine.ema import ModelEMA
@@ -104,24 +111,32 @@ def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, conte
 
 
 def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None = None, *,
-        run_dir: str | Path | None = None) -> FitResult:
+        run_dir: str | Path | None = None, resume_hyperparameters: ResumeHyperparameters = "saved") -> FitResult:
     """Train ``model`` as ``config`` says; returns the run folder, checkpoint paths and final metrics.
 
     ``run_dir``: the run folder chosen by the caller (e.g. each Ray Train worker's local folder), used as is on every
     rank; with ``resume=True`` the run continues from its ``weights/last.state.pt``. Default: ``project/name``.
+    ``resume_hyperparameters``: on resume, train with the config saved in that file (``"saved"``) or with ``config``
+    (``"own"``: the run's weights, EMA, optimiser moments and epoch, this config's lr0, weight decay, augmentation...).
+    The file is only read either way.
+
+    Example:
+        >>> fit(model, config.updated(resume=True, lr0=0.002), run_dir="runs/a", resume_hyperparameters="own")
+        ... # doctest: +SKIP
     """
+    check_resume_hyperparameters(resume_hyperparameters)
     context = current_context()
     run = config.run
     seed_everything(run.seed, run.deterministic)
     run_dir = Path(run_dir) if run_dir is not None else _resolve_run_dir(config, context)
     saved = load_resume_state(run_dir) if run.resume else None
     if saved is not None:
-        config = TrainConfig.from_overrides({**saved["config"], "resume": run.resume})
+        config = resume_config(saved, config, resume_hyperparameters)
     data = build_training_data(config, model.task, context)
     model = adapt_model_to_dataset(model, data.names)
     state = build_state(model, config, data, context, run_dir)
     if saved is not None:
-        restore(state, saved)
+        restore(state, saved, hyperparameters=resume_hyperparameters)
         logger.info("resuming %s at epoch %d/%d", run_dir, state.epoch + 1, state.epochs)
     hooks = CallbackList([ResultsCSV(run_dir / "results.csv"), *([ProgressBar()] if run.verbose else []),
                           *(callbacks or [])])

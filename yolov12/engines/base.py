@@ -23,6 +23,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from yolov12.utils.stride import round_up_to_stride
+
 logger = logging.getLogger(__name__)
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -150,7 +152,7 @@ class BaseEngine(ABC):
             if height % stride or width % stride:
                 raise EngineInputError(
                     f"input size {height}x{width} is not a multiple of the model stride {stride}; letterbox to "
-                    f"e.g. {-(-height // stride) * stride}x{-(-width // stride) * stride}"
+                    f"e.g. {round_up_to_stride(height, stride)}x{round_up_to_stride(width, stride)}"
                 )
         elif (height, width) != tuple(self.info.imgsz):
             h, w = self.info.imgsz

@@ -11,11 +11,14 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import openvino as ov
 
 from yolov12.engines.base import ArrayLike, BaseEngine, EngineError, EngineInfo, as_numpy
 from yolov12.export.onnx import read_onnx_metadata
 from yolov12.export.openvino import find_ir, read_openvino_metadata
+from yolov12.utils.extras import extra_imports
+
+with extra_imports("openvino", "the OpenVINO engine"):  # the [openvino] extra
+    import openvino as ov
 
 logger = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from yolov12.engines.base import Engine, EngineError
+from yolov12.utils.extras import install_hint, require
 
 BACKEND_ALIASES = {"pytorch": "torch", "ort": "onnxruntime", "onnx": "onnxruntime", "ov": "openvino",
                    "trt": "tensorrt", "engine": "tensorrt"}
@@ -20,7 +21,8 @@ TORCH_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 @dataclass(frozen=True)
 class Backend:
-    """An engine backend: the class that implements it (imported on first use) and the package it needs."""
+    """An engine backend: the class that implements it (imported on first use), the package it needs and the extra
+    of ``yolov12-platform`` that installs that package (None: a core dependency)."""
 
     name: str
     module: str
@@ -28,6 +30,7 @@ class Backend:
     requires: str
     description: str
     needs_cuda: bool = False
+    extra: str | None = None
 
     def is_available(self) -> bool:
         if importlib.util.find_spec(self.requires) is None:
@@ -45,9 +48,9 @@ BACKENDS: dict[str, Backend] = {
                            ".onnx in ONNX Runtime (CPU; CUDA / TensorRT execution providers when installed)"),
     "openvino": Backend("openvino", "yolov12.engines.openvino_engine", "OpenVINOEngine", "openvino",
                         "*_openvino/ IR folders (or .onnx) in OpenVINO on the CPU: fp32 / bf16, and int8 IRs "
-                        "(export int8=True, NNCF)"),
+                        "(export int8=True, NNCF)", extra="openvino"),
     "tensorrt": Backend("tensorrt", "yolov12.engines.tensorrt_engine", "TensorRTEngine", "tensorrt",
-                        ".engine files on NVIDIA GPUs (pip install 'yolov12-platform[gpu]')", needs_cuda=True),
+                        f".engine files on NVIDIA GPUs ({install_hint('gpu')})", needs_cuda=True, extra="gpu"),
 }
 
 
@@ -121,6 +124,8 @@ def load_engine(artifact: Any, backend: str | None = None, device: str = "cpu", 
     if not isinstance(artifact, torch.nn.Module) and not Path(artifact).exists():
         raise FileNotFoundError(f"'{artifact}' does not exist")
     if chosen.name != "tensorrt" and importlib.util.find_spec(chosen.requires) is None:  # tensorrt says it itself
+        if chosen.extra:
+            require(chosen.requires, extra=chosen.extra, feature=f"the {chosen.name} backend")
         raise EngineError(f"the {chosen.name} backend needs the '{chosen.requires}' package: pip install "
                           f"{chosen.requires}")
     return chosen.engine_class()(artifact, device=device, **options)

@@ -12,12 +12,12 @@ from torch import nn
 
 from yolov12.engines.base import ArrayLike, BaseEngine, EngineError, EngineInfo
 from yolov12.infer.device import select_device
-from yolov12.weights import LOADERS, load_weights
+from yolov12.models.loading import load_model_with_metadata
+from yolov12.tasks import TASKS
+from yolov12.utils.stride import max_stride
+from yolov12.weights import LOADERS
 
 logger = logging.getLogger(__name__)
-
-TASKS = ("detect", "classify")
-DEFAULT_IMGSZ = {"detect": 640, "classify": 224}
 
 
 class TorchEngine(BaseEngine):
@@ -66,8 +66,8 @@ class TorchEngine(BaseEngine):
             self.model.half()
         self.input_dtype = torch.float16 if self.fp16 else torch.float32
         self._forward = torch.compile(self.model) if compile else self.model
-        stride = max(int(torch.as_tensor(model.stride).max()), 1)
-        size = imgsz or checkpoint_size or DEFAULT_IMGSZ[task]
+        stride = max_stride(model)
+        size = imgsz or checkpoint_size or TASKS[task].default_image_size
         self.info = EngineInfo(
             backend="torch", task=task, names=dict(model.names), stride=stride,
             imgsz=(size, size) if isinstance(size, int) else (int(size[0]), int(size[1])), dynamic_imgsz=True,
@@ -107,5 +107,5 @@ def _load_checkpoint(path: Path) -> tuple[nn.Module, int | None]:
         raise EngineError(f"the torch backend loads checkpoints ({', '.join(sorted(LOADERS))}), not '{path.name}'")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint '{path}' does not exist")
-    model, metadata = load_weights(path)
+    model, metadata = load_model_with_metadata(path)
     return model, getattr(metadata, "image_size", None)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from yolov12.eval.metric_names import ACCURACY_TOP1, ACCURACY_TOP5
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["ClassificationEvaluator", "ClassificationMetrics", "confusion_matrix", "topk_accuracy"]
@@ -59,7 +61,7 @@ class ClassificationMetrics:
 
     def results_dict(self) -> dict[str, float]:
         """Flat metrics with the column names users know from results.csv."""
-        return {"metrics/accuracy_top1": self.top1, "metrics/accuracy_top5": self.top5}
+        return {ACCURACY_TOP1.engine: self.top1, ACCURACY_TOP5.engine: self.top5}
 
 
 class ClassificationEvaluator:

@@ -14,18 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from yolov12.utils.boxes import box_area
+from yolov12.utils.boxes import box_iou
 
 __all__ = ["DetectionConfusionMatrix"]
-
-
-def _pairwise_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """(N, M) IoU of xyxy boxes."""
-    top_left = np.maximum(first[:, None, :2], second[None, :, :2])
-    bottom_right = np.minimum(first[:, None, 2:], second[None, :, 2:])
-    intersection = np.clip(bottom_right - top_left, 0, None).prod(2)
-    union = box_area(first)[:, None] + box_area(second)[None, :] - intersection
-    return intersection / np.maximum(union, 1e-9)
 
 
 def _array(values: Any, dtype: type, shape_tail: tuple[int, ...] = ()) -> np.ndarray:
@@ -74,7 +65,7 @@ class DetectionConfusionMatrix:
         matched_truth = np.zeros(len(true_boxes), dtype=bool)
         matched_prediction = np.zeros(len(boxes), dtype=bool)
         if len(boxes) and len(true_boxes):
-            overlaps = _pairwise_iou(true_boxes, boxes)
+            overlaps = box_iou(true_boxes, boxes)
             rows, columns = np.nonzero(overlaps > self.iou)
             for index in np.argsort(-overlaps[rows, columns], kind="stable"):
                 t, p = rows[index], columns[index]

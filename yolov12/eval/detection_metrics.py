@@ -26,6 +26,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from yolov12.eval.metric_names import MAP50, MAP50_95, MAP75, PRECISION, RECALL
 from yolov12.utils.boxes import box_area, xyxy_to_xywh
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,8 @@ class DetectionMetrics:
     def results_dict(self) -> dict[str, float]:
         """Flat metrics with the column names users know from results.csv."""
         return {
-            "metrics/precision(B)": self.precision, "metrics/recall(B)": self.recall,
-            "metrics/mAP50(B)": self.map50, "metrics/mAP75(B)": self.map75, "metrics/mAP50-95(B)": self.map50_95,
+            PRECISION.engine: self.precision, RECALL.engine: self.recall,
+            MAP50.engine: self.map50, MAP75.engine: self.map75, MAP50_95.engine: self.map50_95,
         }
 
 

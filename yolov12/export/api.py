@@ -26,15 +26,17 @@ from torch import nn
 from yolov12.config.base import Section
 from yolov12.export import tensorrt as trt_export
 from yolov12.export.calibration import CalibrationImages
-from yolov12.export.metadata import ExportMetadata, file_digest, max_stride, weights_digest
+from yolov12.export.metadata import ExportMetadata, file_digest, weights_digest
 from yolov12.export.onnx import DEFAULT_OPSET, NMSSettings, export_onnx
 from yolov12.export.openvino import FOLDER_SUFFIX, export_openvino, openvino_folder
 from yolov12.infer.device import select_device
+from yolov12.tasks import TASKS
+from yolov12.utils.extras import require
+from yolov12.utils.stride import max_stride, round_up_to_stride
 
 logger = logging.getLogger(__name__)
 
 FORMAT_ALIASES = {"tensorrt": "engine", "trt": "engine", "ov": "openvino"}
-DEFAULT_IMGSZ = {"detect": 640, "classify": 224}
 INT8_FORMATS = ("openvino", "engine")
 
 
@@ -131,8 +133,10 @@ def _export_onnx(model: nn.Module, config: ExportConfig, metadata: ExportMetadat
 
 
 def _export_openvino(model: nn.Module, config: ExportConfig, metadata: ExportMetadata, path: Path) -> Path:
+    require("openvino", extra="openvino", feature="OpenVINO export")  # fail before spending time on the ONNX
     quantize = None
     if config.int8:
+        require("nncf", extra="openvino", feature="int8 OpenVINO export")
         from yolov12.export.openvino_int8 import quantize_openvino  # noqa: PLC0415 - imports nncf
 
         images = _calibration_images(config, metadata)  # read first: a bad image fails before the ONNX export
@@ -210,19 +214,20 @@ def describe_export(model: nn.Module, config: ExportConfig, source: str | Path |
                     source_metadata: Any = None) -> ExportMetadata:
     """Check the settings against the model and build the artifact's metadata."""
     task = getattr(model, "task", None)
-    if task not in DEFAULT_IMGSZ:
-        raise ExportError(f"cannot export a model whose task is {task!r}; supported: {', '.join(DEFAULT_IMGSZ)}")
+    if task not in TASKS:
+        raise ExportError(f"cannot export a model whose task is {task!r}; supported: {', '.join(TASKS)}")
+    spec = TASKS[task]
     stride = max_stride(model)
-    imgsz = config.imgsz if config.imgsz is not None else DEFAULT_IMGSZ[task]
+    imgsz = config.imgsz if config.imgsz is not None else spec.default_image_size
     size = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
     bad = [s for s in size if s < stride or s % stride]
     if bad:
-        fixed = [max(stride, -(-s // stride) * stride) for s in size]
+        fixed = [round_up_to_stride(s, stride) for s in size]
         raise ExportError(f"imgsz={imgsz} is not a multiple of the model's stride {stride}; use e.g. imgsz={fixed[0]}"
                           if size[0] == size[1] else
                           f"imgsz={list(size)} is not a multiple of the model's stride {stride}; use imgsz={fixed}")
-    if config.nms and task != "detect":
-        raise ExportError("nms=True applies to detection models; this is a classification model")
+    if config.nms and not spec.predicts_boxes:
+        raise ExportError(f"nms=True applies to detection models; this is a {spec.description} model")
     if config.int8 and config.format not in INT8_FORMATS:
         raise ExportError(f"int8=True is available for format=openvino (NNCF) and format=engine (TensorRT), not "
                           f"format={config.format}")
@@ -277,6 +282,7 @@ def _calibration_images(config: ExportConfig, metadata: ExportMetadata) -> Calib
 
 def head_scope(model: nn.Module) -> str | None:
     """Module path of a detection model's head (``model.21``), as the ONNX exporter names its ops; None otherwise."""
-    if getattr(model, "task", None) != "detect":
+    spec = TASKS.get(getattr(model, "task", None))
+    if spec is None or not spec.predicts_boxes:
         return None
     return next(name for name, module in model.named_modules() if module is model.head)

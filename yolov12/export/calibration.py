@@ -27,8 +27,8 @@ import numpy as np
 
 from yolov12.data import builtin
 from yolov12.data.dataset_config import load_dataset_config
-from yolov12.infer.preprocess import center_crop_batch, letterbox_batch
 from yolov12.infer.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_batches
+from yolov12.tasks import task_spec
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +73,11 @@ class CalibrationImages:
         """(B, 3, H, W) float32 RGB in [0, 1] batches of up to ``batch`` images (``fixed``: exactly ``batch``, the
         last one filled up by repeating its own images, for static-batch graphs)."""
         frames = itertools.islice(itertools.chain.from_iterable(iter_batches(self.source, 1)), self.count)
+        prepare_batch = task_spec(self.task).prepare_batch
         while chunk := [image for _, image in itertools.islice(frames, batch)]:
             if fixed and len(chunk) < batch:
                 chunk = list(itertools.islice(itertools.cycle(chunk), batch))
-            prepared = center_crop_batch(chunk, self.imgsz[0]) if self.task == "classify" else \
-                letterbox_batch(chunk, self.imgsz, self.stride)
-            yield prepared.to_float_nchw()
+            yield prepare_batch(chunk, self.imgsz, self.stride).to_float_nchw()
 
 
 def resolve_source(data: str | Path | list) -> tuple[Any, str]:

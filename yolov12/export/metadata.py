@@ -24,13 +24,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from yolov12.tasks import TASKS
+from yolov12.utils.stride import max_stride
 from yolov12.weights.metadata import package_version, utc_now
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 METADATA_KEY = "yolov12"
-TASKS = ("detect", "classify")
 
 
 class ExportMetadataError(ValueError):
@@ -90,7 +91,7 @@ class ExportMetadata:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ExportMetadataError(f"task {self.task!r} is not one of {TASKS}")
+            raise ExportMetadataError(f"task {self.task!r} is not one of {tuple(TASKS)}")
         object.__setattr__(self, "names", _int_keyed(self.names))
         object.__setattr__(self, "imgsz", _pair(self.imgsz))
         object.__setattr__(self, "stride", int(self.stride))
@@ -197,10 +198,6 @@ def describe_output(task: str, num_classes: int, end2end: bool, max_det: int | N
     if end2end:
         return f"(B, {max_det}, 6) x1, y1, x2, y2, score, class in input pixels, zero rows after the last detection"
     return f"(B, 4 + {num_classes}, anchors) cx, cy, w, h in input pixels, then sigmoid class scores"
-
-
-def max_stride(model: nn.Module) -> int:
-    return max(int(torch.as_tensor(model.stride).max()), 1)
 
 
 def weights_digest(model: nn.Module) -> str:

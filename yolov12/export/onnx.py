@@ -26,6 +26,7 @@ from torch import nn
 from yolov12.export.metadata import ExportMetadata
 from yolov12.infer.nms import nms_numpy
 from yolov12.nn.area_attention import AreaAttention
+from yolov12.tasks import task_spec
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +101,8 @@ class EndToEnd(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         prediction = self.model(images).float()  # (B, 4 + nc, A); ONNX NonMaxSuppression takes float32
         s = self.settings
-        xywh = prediction[:, :4].transpose(1, 2)
-        boxes = torch.cat((xywh[..., :2] - xywh[..., 2:] / 2, xywh[..., :2] + xywh[..., 2:] / 2), -1)  # (B, A, 4)
+        cxcywh = prediction[:, :4].transpose(1, 2)
+        boxes = torch.cat((cxcywh[..., :2] - cxcywh[..., 2:] / 2, cxcywh[..., :2] + cxcywh[..., 2:] / 2), -1)  # xyxy
         class_scores = prediction[:, 4:]  # (B, nc, A)
         best, label = class_scores.max(1, keepdim=True)  # (B, 1, A)
         if s.agnostic:
@@ -184,7 +185,7 @@ def export_onnx(
             dynamic_axes[INPUT_NAME][0] = dynamic_axes[OUTPUT_NAME][0] = "batch"
         if metadata.dynamic_imgsz:
             dynamic_axes[INPUT_NAME].update({2: "height", 3: "width"})
-            if metadata.task == "detect" and nms is None:
+            if task_spec(metadata.task).predicts_boxes and nms is None:
                 dynamic_axes[OUTPUT_NAME][2] = "anchors"
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():

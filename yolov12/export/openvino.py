@@ -14,11 +14,15 @@ import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import openvino as ov
 import yaml
 
 from yolov12.export.metadata import ExportMetadata
+from yolov12.utils.extras import extra_imports
+
+if TYPE_CHECKING:  # openvino comes with the [openvino] extra: imported by the export itself, not by this module
+    import openvino as ov
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +43,9 @@ def export_openvino(onnx_path: Path, folder: Path, metadata: ExportMetadata, hal
     Static ONNX shapes stay static in the IR, which lets the CPU plugin plan memory once. ``quantize`` turns the
     converted model into its int8 version (see :mod:`yolov12.export.openvino_int8`) before it is saved.
     """
+    with extra_imports("openvino", "OpenVINO export"):
+        import openvino as ov  # noqa: PLC0415 - the [openvino] extra; reading metadata needs no OpenVINO
+
     model = ov.convert_model(str(onnx_path))
     if quantize is not None:
         model = quantize(model)

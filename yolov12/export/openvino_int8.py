@@ -21,9 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
-import openvino as ov
 
 from yolov12.export.calibration import CalibrationImages
+from yolov12.utils.extras import extra_imports
+
+with extra_imports("openvino", "int8 OpenVINO export"):  # the [openvino] extra
+    import openvino as ov
 
 logger = logging.getLogger(__name__)
 

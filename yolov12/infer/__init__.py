@@ -6,14 +6,11 @@ from yolov12.infer.letterbox import (
     LetterboxInfo,
     clip_boxes,
     letterbox,
-    preprocess_batch,
     scale_boxes,
-    xywh_to_xyxy,
-    xyxy_to_xywh,
 )
 
 # `nms` (the plain greedy function) is not re-exported: it would shadow the `yolov12.infer.nms` module.
-from yolov12.infer.nms import box_iou, non_max_suppression
+from yolov12.infer.nms import non_max_suppression
 from yolov12.infer.predictor import Predictor
 from yolov12.infer.results import Boxes, Probs, Results
 from yolov12.infer.samples import sample_images
@@ -21,7 +18,7 @@ from yolov12.infer.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_batches, 
 
 __all__ = [
     "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "VIDEO_SUFFIXES", "Boxes", "DeviceError", "LetterboxInfo", "Predictor",
-    "Probs", "Results", "SourceError", "box_iou", "clip_boxes", "iter_batches", "iter_frames", "letterbox",
-    "non_max_suppression", "preprocess_batch", "read_image", "sample_images", "scale_boxes", "select_device",
-    "to_bgr_uint8", "xywh_to_xyxy", "xyxy_to_xywh",
+    "Probs", "Results", "SourceError", "clip_boxes", "iter_batches", "iter_frames", "letterbox",
+    "non_max_suppression", "read_image", "sample_images", "scale_boxes", "select_device",
+    "to_bgr_uint8",
 ]

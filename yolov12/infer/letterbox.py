@@ -1,23 +1,23 @@
-"""Letterbox resizing, batch preprocessing for detection, and mapping boxes back to the original image.
+"""Letterbox resizing of one image and mapping boxes back to the original image.
 
-Box helpers name their format: ``xyxy`` is (x1, y1, x2, y2) corners, ``xywh`` is (cx, cy, w, h) centre and size.
-They accept torch tensors or numpy arrays of shape (..., 4) and return the same type.
+Batches are letterboxed by :func:`yolov12.infer.preprocess.letterbox_batch`.
+
+Boxes here are ``xyxy`` corners; format conversions live in :mod:`yolov12.utils.boxes`. The helpers accept torch
+tensors or numpy arrays of shape (..., 4) and return the same type.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import cv2
 import numpy as np
 import torch
 
-logger = logging.getLogger(__name__)
+from yolov12.utils.boxes import BoxArray
 
-BoxArray = TypeVar("BoxArray", torch.Tensor, np.ndarray)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,50 +93,11 @@ def images_to_tensor(images_bgr: np.ndarray, device: torch.device | str, dtype: 
     return batch.to(dtype).div_(255.0).contiguous()
 
 
-def preprocess_batch(
-    images: Sequence[np.ndarray],
-    imgsz: int,
-    stride: int = 32,
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
-) -> tuple[torch.Tensor, list[LetterboxInfo]]:
-    """Letterbox every (H_i, W_i, 3) BGR uint8 image to the same square and stack them.
-
-    Returns:
-        (B, 3, imgsz, imgsz) RGB tensor in [0, 1] and one :class:`LetterboxInfo` per image.
-    """
-    from yolov12.infer.preprocess import letterbox_batch  # noqa: PLC0415 - preprocess builds on this module
-
-    prepared = letterbox_batch(images, imgsz, stride)
-    return prepared.to_tensor(device, dtype), prepared.letterboxes
-
-
 def _float_copy(boxes: BoxArray) -> BoxArray:
     """A copy, promoted to floating point when the input holds integers."""
     if isinstance(boxes, torch.Tensor):
         return boxes.clone() if boxes.is_floating_point() else boxes.float()
     return boxes.copy() if np.issubdtype(boxes.dtype, np.floating) else boxes.astype(np.float64)
-
-
-def xywh_to_xyxy(boxes: BoxArray) -> BoxArray:
-    """(..., 4) boxes (cx, cy, w, h) -> (x1, y1, x2, y2)."""
-    out = _float_copy(boxes)
-    half_w, half_h = boxes[..., 2] / 2, boxes[..., 3] / 2
-    out[..., 0] = boxes[..., 0] - half_w
-    out[..., 1] = boxes[..., 1] - half_h
-    out[..., 2] = boxes[..., 0] + half_w
-    out[..., 3] = boxes[..., 1] + half_h
-    return out
-
-
-def xyxy_to_xywh(boxes: BoxArray) -> BoxArray:
-    """(..., 4) boxes (x1, y1, x2, y2) -> (cx, cy, w, h)."""
-    out = _float_copy(boxes)
-    out[..., 0] = (boxes[..., 0] + boxes[..., 2]) / 2
-    out[..., 1] = (boxes[..., 1] + boxes[..., 3]) / 2
-    out[..., 2] = boxes[..., 2] - boxes[..., 0]
-    out[..., 3] = boxes[..., 3] - boxes[..., 1]
-    return out
 
 
 def clip_boxes(boxes_xyxy: BoxArray, shape: tuple[int, int]) -> BoxArray:

@@ -19,26 +19,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from yolov12.infer.letterbox import xywh_to_xyxy
+from yolov12.utils.boxes import cxcywh_to_xyxy
 
 logger = logging.getLogger(__name__)
 
 BLOCK_SIZE = 256  # candidates per IoU block: small enough for the CPU cache, large enough to vectorise
 
 
-def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
-    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes -> (N, M), computed as torchvision does (no epsilon)."""
-    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
-    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
-    top_left = torch.max(boxes1[:, None, :2], boxes2[None, :, :2])
-    bottom_right = torch.min(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    wh = (bottom_right - top_left).clamp_(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter / (area1[:, None] + area2[None, :] - inter)
-
-
 def _overlaps(rows: np.ndarray, columns: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """(N, M) boolean "IoU > threshold" of (N, 4) and (M, 4) xyxy boxes; same arithmetic as :func:`box_iou`.
+    """(N, M) boolean "IoU > threshold" of (N, 4) and (M, 4) xyxy boxes, as ``yolov12.utils.boxes.box_iou > t``.
 
     numpy with in-place temporaries: on CPU this is several times faster than torch, whose CPU allocator does not
     cache the large (N, M) buffers.
@@ -172,7 +161,7 @@ def non_max_suppression(
         if wanted is not None:
             keep_class = np.isin(labels, wanted)
             candidates, labels, scores = candidates[keep_class], labels[keep_class], scores[keep_class]
-        boxes = xywh_to_xyxy(image[:4, candidates].T)
+        boxes = cxcywh_to_xyxy(image[:4, candidates].T)
         if len(scores) > max_candidates:
             top = np.argsort(-scores, kind="stable")[:max_candidates]
             boxes, scores, labels = boxes[top], scores[top], labels[top]

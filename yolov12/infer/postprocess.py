@@ -79,3 +79,21 @@ def classification_results(outputs: Array, images: Sequence[np.ndarray], names: 
         raise ValueError(f"classifier output has shape {tuple(probabilities.shape)}, expected (B, {len(names)})")
     return [Results(orig_img=image, path=path, names=dict(names), probs=Probs(row))
             for path, image, row in zip(_paths(paths, len(images)), images, probabilities)]
+
+
+def classification_postprocess(
+    outputs: Array,
+    images: Sequence[np.ndarray],
+    letterboxes: Sequence[LetterboxInfo] | None,
+    names: dict[int, str],
+    *,
+    paths: Sequence[str] | None = None,
+    **detection_options: object,
+) -> list[Results]:
+    """:func:`classification_results` called like :func:`detection_results` (the per-task table's ``postprocess``).
+
+    ``letterboxes`` (None for centre crops) and the detection options (``conf``, ``iou``, ``max_det``, ``classes``,
+    ``agnostic``, ``end2end``) do not apply to (B, nc) probabilities and are ignored.
+    """
+    del letterboxes, detection_options
+    return classification_results(outputs, images, names, paths=paths)

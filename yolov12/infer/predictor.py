@@ -8,7 +8,6 @@ one serving uses.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,15 +20,14 @@ from torch import nn
 from yolov12.config.predict import PredictConfig
 from yolov12.engines.base import Engine
 from yolov12.infer.letterbox import LetterboxInfo
-from yolov12.infer.postprocess import classification_results, detection_results
-from yolov12.infer.preprocess import PreparedBatch, center_crop_batch, letterbox_batch
+from yolov12.infer.preprocess import PreparedBatch
 from yolov12.infer.results import Results
 from yolov12.infer.samples import sample_images
 from yolov12.infer.sources import IMAGE_SUFFIXES, Source, iter_batches
+from yolov12.tasks import TASKS, TaskSpec
+from yolov12.utils.stride import round_up_to_stride
 
 logger = logging.getLogger(__name__)
-
-TASKS = ("detect", "classify")
 
 
 class Predictor:
@@ -66,6 +64,7 @@ class Predictor:
         if info.task not in TASKS:
             raise ValueError(f"cannot predict with a model whose task is {info.task!r}; supported: {', '.join(TASKS)}")
         self.task: str = info.task
+        self.task_spec: TaskSpec = TASKS[info.task]
         self.model = getattr(engine, "model", None)
         self.device = getattr(engine, "device", torch.device("cpu"))
         self.fp16 = bool(getattr(engine, "fp16", False))
@@ -85,7 +84,7 @@ class Predictor:
                 logger.warning("%s was exported for %dx%d inputs; predicting at that size, not imgsz=%d",
                                info.artifact, *info.imgsz, requested)
             return tuple(info.imgsz)
-        size = math.ceil(requested / self.max_stride) * self.max_stride
+        size = round_up_to_stride(requested, self.max_stride)
         if size != requested:
             logger.warning("imgsz=%d is not a multiple of the max stride %d; using %d", requested, self.max_stride,
                            size)
@@ -127,9 +126,7 @@ class Predictor:
 
     def prepare(self, images: Sequence[np.ndarray]) -> PreparedBatch:
         """Images -> one uint8 canvas at the input size: letterboxed (detection) or centre-cropped (classification)."""
-        if self.task == "classify":
-            return center_crop_batch(images, self.input_size[0])
-        return letterbox_batch(images, self.input_size, self.max_stride)
+        return self.task_spec.prepare_batch(images, self.input_size, self.max_stride)
 
     def preprocess(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor | np.ndarray, list[LetterboxInfo] | None]:
         """Images -> (B, 3, H, W) engine input (a tensor on the torch engine's device, else float32 numpy) and the
@@ -156,17 +153,14 @@ class Predictor:
         The same functions serving uses (:mod:`yolov12.infer.postprocess`): batched NMS for raw detector output, a
         confidence filter for end-to-end output, probabilities for classifiers.
         """
-        info = self.engine.info
-        if self.task == "classify":
-            return classification_results(outputs, images, info.names, paths=names)
-        config = self.config
+        info, config = self.engine.info, self.config
         if info.end2end and not self._warned_conf and config.conf < (info.metadata.get("nms") or {}).get("conf", 0):
             logger.warning("the model's in-graph NMS already dropped scores <= %.3g; conf=%.3g cannot bring them back",
                            info.metadata["nms"]["conf"], config.conf)
             self._warned_conf = True
-        return detection_results(outputs, images, letterboxes, info.names, conf=config.conf, iou=config.iou,
-                                 max_det=config.max_det, classes=config.classes, agnostic=config.agnostic_nms,
-                                 end2end=info.end2end, paths=names)
+        return self.task_spec.postprocess(outputs, images, letterboxes, info.names, conf=config.conf, iou=config.iou,
+                                          max_det=config.max_det, classes=config.classes,
+                                          agnostic=config.agnostic_nms, end2end=info.end2end, paths=names)
 
     def _clock(self) -> float:
         if self.device.type == "cuda":

@@ -88,8 +88,14 @@ def letterbox_batch(images: Sequence[np.ndarray], imgsz: int | Sequence[int], st
     return PreparedBatch(canvas, infos)
 
 
-def center_crop_batch(images: Sequence[np.ndarray], size: int) -> PreparedBatch:
-    """Classification input: shorter side resized to ``size`` (``INTER_LINEAR``), centre crop, one canvas."""
+def center_crop_batch(images: Sequence[np.ndarray], imgsz: int | Sequence[int], stride: int = 32) -> PreparedBatch:
+    """Classification input: shorter side resized to the crop size (``INTER_LINEAR``), centre crop, one canvas.
+
+    ``imgsz`` is the square crop's side, or (height, width) of which the height is used; ``stride`` is accepted so
+    that this and :func:`letterbox_batch` are called alike (see :mod:`yolov12.tasks`).
+    """
+    del stride
+    size = _size(imgsz)[0]
     canvas = np.empty((len(images), size, size, 3), dtype=np.uint8)
     for slot, image in zip(canvas, images):
         slot[...] = resize_center_crop(image, size)

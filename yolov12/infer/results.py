@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from yolov12.infer.annotate import class_colour, default_line_width, draw_box, draw_text_lines, show_image, write_image
-from yolov12.infer.letterbox import xyxy_to_xywh
+from yolov12.utils.boxes import xyxy_to_cxcywh
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ class Boxes:
 
     @property
     def xywh(self) -> Array:
-        """(n, 4) centre and size in pixels."""
-        return xyxy_to_xywh(self.xyxy)
+        """(n, 4) centre and size (cx, cy, w, h) in pixels: Ultralytics' ``xywh`` is a centre box."""
+        return xyxy_to_cxcywh(self.xyxy)
 
     @property
     def xyxyn(self) -> Array:

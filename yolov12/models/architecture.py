@@ -14,10 +14,11 @@ from typing import Any, Literal
 
 import yaml
 
+from yolov12.tasks import TASKS
+
 Task = Literal["detect", "classify"]
 Family = Literal["yolov8", "yolo11", "yolov12"]
 Version = Literal["v1.0", "turbo"]
-TASKS: tuple[str, ...] = ("detect", "classify")
 VERSIONS: tuple[str, ...] = ("v1.0", "turbo")
 
 
@@ -124,7 +125,7 @@ class ArchitectureConfig:
         modules = {layer.module.removeprefix("nn.") for layer in backbone + head}
         task: Task = data.get("task") or ("classify" if "Classify" in modules else "detect")
         if task not in TASKS:
-            raise ArchitectureError(f"{origin}: task '{task}' is not one of {TASKS}")
+            raise ArchitectureError(f"{origin}: task '{task}' is not one of {tuple(TASKS)}")
         family = data.get("family") or _infer_family(modules)
         version = data.get("version")
         if family == "yolov12" and version is None:

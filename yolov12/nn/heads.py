@@ -31,12 +31,12 @@ def make_anchors(
     return torch.cat(points), torch.cat(stride_column)
 
 
-def dist2bbox(distance: torch.Tensor, anchor_points: torch.Tensor, xywh: bool = True, dim: int = -1) -> torch.Tensor:
+def dist2bbox(distance: torch.Tensor, anchor_points: torch.Tensor, cxcywh: bool = True, dim: int = -1) -> torch.Tensor:
     """Distances (left, top, right, bottom) from anchor points -> boxes (cx, cy, w, h) or (x1, y1, x2, y2)."""
     lt, rb = distance.chunk(2, dim)
     x1y1 = anchor_points - lt
     x2y2 = anchor_points + rb
-    if xywh:
+    if cxcywh:
         return torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), dim)
     return torch.cat((x1y1, x2y2), dim)
 
@@ -101,7 +101,7 @@ class Detect(nn.Module):
         flat = torch.cat([m.view(b, self.no, -1) for m in maps], 2)
         box, cls = flat.split((self.reg_max * 4, self.nc), 1)
         points, strides = self.anchors(maps)
-        boxes = dist2bbox(self.dfl(box), points.unsqueeze(0), xywh=True, dim=1) * strides
+        boxes = dist2bbox(self.dfl(box), points.unsqueeze(0), cxcywh=True, dim=1) * strides
         return torch.cat((boxes, cls.sigmoid()), 1)
 
     @torch.no_grad()

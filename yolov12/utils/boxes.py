@@ -5,8 +5,11 @@ Formats:
     ``cxcywh`` (cx, cy, w, h) centre and size (YOLO labels, the detector's eval output).
     ``xywh``   (x, y, w, h) top-left corner and size (COCO JSON ``bbox``).
 
-Conversions accept torch tensors or numpy arrays of shape (..., 4) and return the same type. IoU functions are
-torch-only and vectorised.
+Conversions, :func:`box_area` and :func:`box_iou` accept torch tensors or numpy arrays of shape (..., 4) and return
+the same type; integer inputs give floating-point results. :func:`bbox_iou` (IoU variants for the loss) is torch-only.
+
+Ultralytics' public names keep their meaning where users meet them: ``Results.boxes.xywh``/``xywhn`` and the
+dataset records' ``boxes_xywhn`` are centre boxes (``cxcywh``), as in YOLO label files.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ BoxArray = TypeVar("BoxArray", torch.Tensor, np.ndarray)
 IoUKind = Literal["iou", "giou", "diou", "ciou"]
 
 __all__ = [
-    "BoxArray", "IoUKind", "bbox_iou", "box_area", "box_iou", "cxcywh_to_xyxy", "xyxy_to_cxcywh", "xyxy_to_xywh",
+    "BoxArray", "IoUKind", "bbox_iou", "box_area", "box_iou", "cxcywh_to_xyxy", "xywh_to_xyxy", "xyxy_to_cxcywh",
+    "xyxy_to_xywh",
 ]
 
 
@@ -54,6 +58,12 @@ def xyxy_to_xywh(boxes: BoxArray) -> BoxArray:
     return _stack([x1, y1, x2 - x1, y2 - y1], boxes)
 
 
+def xywh_to_xyxy(boxes: BoxArray) -> BoxArray:
+    """(..., 4) COCO boxes (top-left x, top-left y, width, height) -> (..., 4) corner boxes."""
+    x, y, w, h = (boxes[..., i] for i in range(4))
+    return _stack([x, y, x + w, y + h], boxes)
+
+
 def box_area(boxes: BoxArray) -> BoxArray:
     """(..., 4) xyxy boxes -> (...) areas (negative sizes clamp to zero)."""
     if isinstance(boxes, torch.Tensor):
@@ -61,18 +71,27 @@ def box_area(boxes: BoxArray) -> BoxArray:
     return np.clip(boxes[..., 2] - boxes[..., 0], 0, None) * np.clip(boxes[..., 3] - boxes[..., 1], 0, None)
 
 
-def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes -> (N, M).
+def box_iou(boxes1: BoxArray, boxes2: BoxArray, eps: float = 1e-9) -> BoxArray:
+    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes -> (N, M), torch or numpy like the inputs.
+
+    The union is floored at ``eps``, so pairs of empty boxes give 0 rather than NaN; other pairs are exactly
+    intersection / union.
 
     Example:
         >>> box_iou(torch.tensor([[0.0, 0, 2, 2]]), torch.tensor([[1.0, 0, 3, 2], [0.0, 0, 2, 2]]))
         tensor([[0.3333, 1.0000]])
     """
-    top_left = torch.max(boxes1[:, None, :2], boxes2[None, :, :2])
-    bottom_right = torch.min(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    inter = (bottom_right - top_left).clamp(min=0).prod(-1)
+    if isinstance(boxes1, torch.Tensor):
+        top_left = torch.max(boxes1[:, None, :2], boxes2[None, :, :2])
+        bottom_right = torch.min(boxes1[:, None, 2:], boxes2[None, :, 2:])
+        inter = (bottom_right - top_left).clamp(min=0).prod(-1)
+        union = box_area(boxes1)[:, None] + box_area(boxes2)[None, :] - inter
+        return inter / union.clamp(min=eps)
+    top_left = np.maximum(boxes1[:, None, :2], boxes2[None, :, :2])
+    bottom_right = np.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
+    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
     union = box_area(boxes1)[:, None] + box_area(boxes2)[None, :] - inter
-    return inter / (union + eps)
+    return inter / np.maximum(union, eps)
 
 
 def bbox_iou(

@@ -6,17 +6,17 @@ import logging
 
 from torch import nn
 
+from yolov12.tasks import TASKS
 from yolov12.utils.flops import count_gflops, count_parameters
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_IMAGE_SIZE = {"detect": 640, "classify": 224}
 
 
 def model_summary(model: nn.Module, verbose: bool = True, image_size: int | None = None,
                   include_attention: bool = False) -> dict:
     """Parameters, fused parameters and GFLOPs of a YOLO model; prints the layer table when ``verbose``."""
-    image_size = image_size or DEFAULT_IMAGE_SIZE.get(getattr(model, "task", ""), 640)
+    spec = TASKS.get(getattr(model, "task", ""))
+    image_size = image_size or (spec.default_image_size if spec else 640)
     config = model.config
     gflops = count_gflops(model, image_size, config.input_channels, include_attention=include_attention)
     summary = {

@@ -19,9 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from yolov12.models import ArchitectureConfig, YOLOModel, build_model
+from yolov12.models.architecture import ArchitectureConfig
+from yolov12.models.model import YOLOModel, build_model
+from yolov12.tasks import TASKS
 from yolov12.weights.errors import UnsupportedCheckpointError, UnsupportedTaskError
-from yolov12.weights.metadata import DEFAULT_IMAGE_SIZE, SUPPORTED_TASKS, CheckpointMetadata
+from yolov12.weights.metadata import CheckpointMetadata
 from yolov12.weights.native import SUFFIX, load_checkpoint, save_checkpoint
 from yolov12.weights.placeholders import Placeholder, is_module_placeholder, placeholder_state_dict, plain_data
 from yolov12.weights.state import load_state_dict_strict
@@ -74,7 +76,8 @@ def import_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> t
     image_size = (training_args or {}).get("imgsz")
     metadata = CheckpointMetadata.for_model(
         model, training_args=training_args, source=_source(path, checkpoint, entry, module),
-        image_size=image_size if isinstance(image_size, int) and image_size > 0 else DEFAULT_IMAGE_SIZE[model.task],
+        image_size=image_size if isinstance(image_size, int) and image_size > 0 else
+        TASKS[model.task].default_image_size,
     )
     logger.info("imported %s (%s %s, %d classes) from %s", config.name, config.family, config.version or "",
                 config.num_classes, path)
@@ -114,7 +117,7 @@ def _check_task(architecture: dict[str, Any], module: Placeholder, path: Path) -
     if task in UNSUPPORTED_TASK_NAMES:
         raise UnsupportedTaskError(
             f"'{path}': {UNSUPPORTED_TASK_NAMES[task]} are not supported yet; supported tasks: "
-            f"{', '.join(SUPPORTED_TASKS)}")
+            f"{', '.join(TASKS)}")
 
 
 def _float32(state_dict: OrderedDict[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:

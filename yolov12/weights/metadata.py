@@ -13,13 +13,12 @@ from typing import Any
 
 from torch import nn
 
+from yolov12.tasks import TASKS
 from yolov12.weights.errors import CheckpointMetadataError, UnsupportedFormatVersionError
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1  # bump when a reader of the previous version could misread a new file
-SUPPORTED_TASKS = ("detect", "classify")
-DEFAULT_IMAGE_SIZE = {"detect": 640, "classify": 224}
 PACKAGE_NAME = "yolov12-platform"
 
 
@@ -74,7 +73,7 @@ class CheckpointMetadata:
     def __post_init__(self) -> None:
         _check_format_version(self.format_version)
         _expect(isinstance(self.architecture, dict), "architecture must be a mapping (ArchitectureConfig.to_dict())")
-        _expect(self.task in SUPPORTED_TASKS, f"task {self.task!r} is not one of {SUPPORTED_TASKS}")
+        _expect(self.task in TASKS, f"task {self.task!r} is not one of {tuple(TASKS)}")
         object.__setattr__(self, "names", _int_keyed_names(self.names))
         num_classes = self.architecture.get("nc")
         _expect(num_classes is None or len(self.names) == num_classes,
@@ -91,9 +90,10 @@ class CheckpointMetadata:
     def for_model(cls, model: nn.Module, **overrides: Any) -> CheckpointMetadata:
         """Metadata describing ``model`` (a YOLOModel) now; ``overrides`` replace any field."""
         config = model.config
+        spec = TASKS.get(model.task)
         fields = {
             "architecture": config.to_dict(), "task": model.task, "names": dict(model.names),
-            "image_size": DEFAULT_IMAGE_SIZE.get(model.task, 640), "model_version": config.version or config.family,
+            "image_size": spec.default_image_size if spec else 640, "model_version": config.version or config.family,
             "package_version": package_version(), "created_at": utc_now(),
         }
         return cls(**fields).replace(**overrides)

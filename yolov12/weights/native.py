@@ -17,7 +17,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from yolov12.models import ArchitectureConfig, ArchitectureError, build_model
+from yolov12.models.architecture import ArchitectureConfig, ArchitectureError
+from yolov12.models.model import build_model
 from yolov12.weights.errors import CheckpointMetadataError, CorruptCheckpointError
 from yolov12.weights.metadata import CheckpointMetadata, package_version, utc_now
 from yolov12.weights.state import load_state_dict_strict

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from yolov12.engine.losses import LOSSES, DetectionLoss, UnknownTaskError, build_loss
+from yolov12.engine.losses import ClassificationLoss, DetectionLoss, UnknownTaskError, build_loss
 from yolov12.engine.losses.box_regression import distribution_focal_loss
 from yolov12.engine.losses.detection import prepare_targets
 from yolov12.models import build_model, load_architecture
@@ -178,14 +178,14 @@ def yolov12n() -> torch.nn.Module:
     return build_model(load_architecture("yolov12n").with_overrides(num_classes=NUM_CLASSES)).train()
 
 
-def test_build_loss_from_registry(yolov12n: torch.nn.Module) -> None:
+def test_build_loss_from_the_task_table(yolov12n: torch.nn.Module) -> None:
     section = SimpleNamespace(box=5.0, cls=1.0, dfl=2.0, label_smoothing=0.1)
     loss_fn = build_loss(yolov12n, section)
-    assert isinstance(loss_fn, LOSSES["detect"])
+    assert isinstance(loss_fn, DetectionLoss)
     assert loss_fn.gains == {"box": 5.0, "cls": 1.0, "dfl": 2.0}
     assert loss_fn.strides == [8.0, 16.0, 32.0] and loss_fn.num_classes == NUM_CLASSES
     classify = build_loss(SimpleNamespace(task="classify"), section)
-    assert isinstance(classify, LOSSES["classify"]) and classify.label_smoothing == 0.1
+    assert isinstance(classify, ClassificationLoss) and classify.label_smoothing == 0.1
     with pytest.raises(UnknownTaskError, match="segment"):
         build_loss(SimpleNamespace(task="segment"))
 

@@ -51,11 +51,12 @@ def test_resume_continues_bit_for_bit(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_classifier_learns_the_digits(tmp_path: Path) -> None:
+    torch.manual_seed(0)  # unseeded, one initialisation in several stopped at 0.43
     model = YOLO("yolov12n-cls.yaml")
     before = model.val(data="sample-cls", imgsz=32, batch=64)["metrics/accuracy_top1"]
     # Enough iterations (2 x 90) for BatchNorm running statistics (momentum 0.03) to settle before eval mode.
     metrics = model.train(data="sample-cls", epochs=2, imgsz=32, batch=16, workers=0, project=str(tmp_path),
-                          verbose=False, optimizer="AdamW", lr0=0.002, warmup_epochs=0, amp=False)
+                          verbose=False, optimizer="AdamW", lr0=0.002, warmup_epochs=0, amp=False, seed=0)
     assert metrics["metrics/accuracy_top1"] > max(0.5, before + 0.3), (before, metrics)
     assert (model.trainer_result.run_dir / "confusion_matrix.png").stat().st_size > 1000
 

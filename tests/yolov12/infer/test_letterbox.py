@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from yolov12.infer.letterbox import (
-    LetterboxInfo,
-    letterbox,
-    preprocess_batch,
-    scale_boxes,
-    xywh_to_xyxy,
-    xyxy_to_xywh,
-)
+from yolov12.infer.letterbox import LetterboxInfo, letterbox, scale_boxes
+from yolov12.infer.preprocess import letterbox_batch
 
 COLOURS = ((255, 0, 0), (0, 255, 0), (0, 0, 255))
 
@@ -92,28 +86,15 @@ def test_scale_boxes_clips_to_the_original_image() -> None:
     assert boxes.tolist() == [[-10.0, 0.0, 400.0, 400.0]]  # input untouched
 
 
-def test_preprocess_batch_is_rgb_chw_in_unit_range() -> None:
+def test_letterbox_batch_tensor_is_rgb_chw_in_unit_range() -> None:
     blue = np.zeros((100, 200, 3), np.uint8)
     blue[..., 0] = 255  # BGR blue
     grey = np.full((300, 150, 3), 51, np.uint8)
-    batch, infos = preprocess_batch([blue, grey], 64, device="cpu", dtype=torch.float32)
+    prepared = letterbox_batch([blue, grey], 64)
+    batch, infos = prepared.to_tensor("cpu", torch.float32), prepared.letterboxes
     assert batch.shape == (2, 3, 64, 64) and batch.dtype == torch.float32 and batch.is_contiguous()
     assert 0.0 <= batch.min() and batch.max() <= 1.0
     assert batch[0, 2, 32, 32] == 1.0 and batch[0, 0, 32, 32] == 0.0  # blue ends in channel 2 (RGB)
     assert torch.isclose(batch[0, 0, 0, 0], torch.tensor(114 / 255))  # padding
     assert torch.isclose(batch[1, 1, 32, 32], torch.tensor(0.2))
     assert [i.pad for i in infos] == [(0, 16), (16, 0)]
-
-
-@pytest.mark.parametrize("to_type", [torch.tensor, np.array])
-def test_box_format_helpers_round_trip(to_type) -> None:
-    xyxy = to_type([[10.0, 20.0, 50.0, 80.0], [0.0, 0.0, 1.0, 3.0]])
-    xywh = xyxy_to_xywh(xyxy)
-    assert type(xywh) is type(xyxy)
-    np.testing.assert_allclose(np.asarray(xywh), [[30.0, 50.0, 40.0, 60.0], [0.5, 1.5, 1.0, 3.0]])
-    np.testing.assert_allclose(np.asarray(xywh_to_xyxy(xywh)), np.asarray(xyxy))
-
-
-def test_box_helpers_promote_integers() -> None:
-    assert xyxy_to_xywh(np.array([[0, 0, 3, 3]])).tolist() == [[1.5, 1.5, 3.0, 3.0]]
-    assert xywh_to_xyxy(torch.tensor([[1, 1, 3, 3]])).tolist() == [[-0.5, -0.5, 2.5, 2.5]]

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import yolov12.infer.nms as nms_module
-from yolov12.infer.nms import box_iou, nms, non_max_suppression
+from yolov12.infer.nms import nms, non_max_suppression
+from yolov12.utils.boxes import box_iou
 
 
 def _iou(a: list[float], b: list[float]) -> float:

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from yolov12.config import PredictConfig
-from yolov12.infer import Predictor, Results, non_max_suppression, preprocess_batch, sample_images, scale_boxes
+from yolov12.infer import Predictor, Results, non_max_suppression, sample_images, scale_boxes
 from yolov12.infer.device import DeviceError
 from yolov12.infer.predictor import save_name
+from yolov12.infer.preprocess import letterbox_batch
 
 IMGSZ = 320
 
@@ -44,7 +45,8 @@ def test_detection_results_are_in_original_image_coordinates(detections, detecto
 
 def test_matches_the_manual_pipeline(detections, detector) -> None:
     images = [cv2.imread(str(p)) for p in sample_images()]
-    inputs, infos = preprocess_batch(images, IMGSZ)
+    prepared = letterbox_batch(images, IMGSZ)
+    inputs, infos = prepared.to_tensor(), prepared.letterboxes
     with torch.no_grad():
         outputs = detector.eval()(inputs)
     assert outputs.shape[:2] == (2, 4 + 3)

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from yolov12.utils.boxes import bbox_iou, box_area, box_iou, cxcywh_to_xyxy, xyxy_to_cxcywh, xyxy_to_xywh
+from yolov12.utils.boxes import (
+    bbox_iou,
+    box_area,
+    box_iou,
+    cxcywh_to_xyxy,
+    xywh_to_xyxy,
+    xyxy_to_cxcywh,
+    xyxy_to_xywh,
+)
 
 SQUARE = torch.tensor([0.0, 0.0, 2.0, 2.0])
 SHIFTED = torch.tensor([1.0, 0.0, 3.0, 2.0])  # overlap 2, union 6
@@ -28,6 +36,23 @@ def test_format_conversions_round_trip_torch_and_numpy() -> None:
     assert cxcywh_to_xyxy(torch.zeros(2, 3, 4)).shape == (2, 3, 4)
 
 
+@pytest.mark.parametrize("to_type", [torch.tensor, np.array])
+def test_each_format_round_trips_through_xyxy(to_type) -> None:
+    xyxy = to_type([[10.0, 20.0, 50.0, 80.0], [0.0, 0.0, 1.0, 3.0]])
+    cxcywh, xywh = xyxy_to_cxcywh(xyxy), xyxy_to_xywh(xyxy)
+    assert type(cxcywh) is type(xyxy) and type(xywh) is type(xyxy)
+    np.testing.assert_array_equal(np.asarray(cxcywh), [[30.0, 50.0, 40.0, 60.0], [0.5, 1.5, 1.0, 3.0]])
+    np.testing.assert_array_equal(np.asarray(xywh), [[10.0, 20.0, 40.0, 60.0], [0.0, 0.0, 1.0, 3.0]])
+    np.testing.assert_array_equal(np.asarray(cxcywh_to_xyxy(cxcywh)), np.asarray(xyxy))
+    np.testing.assert_array_equal(np.asarray(xywh_to_xyxy(xywh)), np.asarray(xyxy))
+
+
+def test_conversions_promote_integers_to_floats() -> None:
+    assert xyxy_to_cxcywh(np.array([[0, 0, 3, 3]])).tolist() == [[1.5, 1.5, 3.0, 3.0]]
+    assert cxcywh_to_xyxy(torch.tensor([[1, 1, 3, 3]])).tolist() == [[-0.5, -0.5, 2.5, 2.5]]
+    assert xyxy_to_cxcywh(torch.tensor([[0, 0, 3, 3]])).dtype == torch.float32
+
+
 def test_box_area_clamps_inverted_boxes() -> None:
     boxes = torch.stack([SQUARE, WIDE, torch.tensor([2.0, 2.0, 1.0, 5.0])])
     assert box_area(boxes).tolist() == [4.0, 8.0, 0.0]
@@ -39,6 +64,16 @@ def test_box_iou_is_pairwise() -> None:
     expected = torch.tensor([[1.0, 1 / 3, 0.5, 0.0], [1 / 3, 1.0, 0.5, 0.0]])
     assert iou.shape == (2, 4)
     torch.testing.assert_close(iou, expected, atol=1e-6, rtol=0)
+
+
+def test_box_iou_hand_computed_numpy_and_empty_boxes() -> None:
+    first = np.array([[0.0, 0.0, 10.0, 10.0], [2.0, 2.0, 2.0, 2.0]])
+    second = np.array([[5.0, 5.0, 15.0, 15.0], [0.0, 0.0, 10.0, 10.0], [2.0, 2.0, 2.0, 2.0]])
+    iou = box_iou(first, second)
+    assert isinstance(iou, np.ndarray) and iou.shape == (2, 3)
+    # overlap [5, 5, 10, 10] = 25, union 100 + 100 - 25 = 175; an empty box overlaps nothing (0, not NaN)
+    np.testing.assert_array_equal(iou, [[25 / 175, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(box_iou(torch.from_numpy(first), torch.from_numpy(second)).numpy(), iou)
 
 
 @pytest.mark.parametrize(

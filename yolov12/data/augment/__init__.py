@@ -17,8 +17,8 @@ from yolov12.data.augment.mosaic import Mosaic, ResizeLongSide, build_mosaic, re
 from yolov12.data.augment.photometric import RandomFlip, RandomHSV, flip_sample, hsv_jitter
 from yolov12.data.augment.pipeline import (
     AugmentConfigError,
-    DetectionAugmentParams,
     DetectionTransforms,
+    augment_section,
     build_detection_transforms,
 )
 from yolov12.data.augment.policy import AugmentPolicy, MagnitudeSchedule, PolicyError, PolicyOp, UnknownPolicyOpError
@@ -32,7 +32,6 @@ __all__ = [
     "ClassificationTransforms",
     "Compose",
     "CopyPaste",
-    "DetectionAugmentParams",
     "DetectionTransforms",
     "EpochAware",
     "Letterbox",
@@ -48,6 +47,7 @@ __all__ = [
     "ResizeLongSide",
     "Transform",
     "UnknownPolicyOpError",
+    "augment_section",
     "build_classification_transforms",
     "build_detection_transforms",
     "build_mosaic",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from yolov12.utils.boxes import box_area
+
 EPS = 1e-9
 
 
@@ -79,17 +81,12 @@ def scale_labels(
     return boxes, [np.clip(s * gain + pad, 0, limits).astype(np.float32) for s in segments]
 
 
-def box_areas(boxes_xyxy: np.ndarray) -> np.ndarray:
-    """(n, 4) xyxy -> (n,) areas (0 for empty boxes)."""
-    return (boxes_xyxy[:, 2] - boxes_xyxy[:, 0]).clip(0) * (boxes_xyxy[:, 3] - boxes_xyxy[:, 1]).clip(0)
-
-
 def box_ioa(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """Intersection over the area of ``b``: (n, 4), (m, 4) xyxy -> (n, m)."""
     top_left = np.maximum(boxes_a[:, None, :2], boxes_b[None, :, :2])
     bottom_right = np.minimum(boxes_a[:, None, 2:], boxes_b[None, :, 2:])
     intersection = (bottom_right - top_left).clip(0).prod(axis=2)
-    return intersection / (box_areas(boxes_b)[None, :] + EPS)
+    return intersection / (box_area(boxes_b)[None, :] + EPS)
 
 
 def box_candidates(

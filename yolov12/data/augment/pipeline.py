@@ -8,17 +8,20 @@ Training order (each step a ``Sample -> Sample`` callable)::
 
 Validation: ``ResizeLongSide(imgsz, augment=False) -> Letterbox(imgsz, scaleup=False)``. Every output is
 (imgsz, imgsz, 3); finish with :func:`~yolov12.data.augment.formatting.to_training_arrays`.
+
+The hyper-parameters are the training config's one augmentation schema,
+:class:`~yolov12.config.train.AugmentSection`, so a value out of range is refused where the config is made.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from yolov12.config.base import ConfigError
+from yolov12.config.train import AugmentSection
 from yolov12.data.augment.affine import RandomAffine
 from yolov12.data.augment.compose import Compose
 from yolov12.data.augment.letterbox import Letterbox
@@ -30,62 +33,30 @@ from yolov12.data.augment.policy_transform import PolicyTransform
 
 logger = logging.getLogger(__name__)
 
-PROBABILITY_KEYS = ("mosaic", "mixup", "copy_paste", "fliplr", "flipud")
+
+class AugmentConfigError(ConfigError):
+    """The augmentation settings do not fit how the pipeline is built (e.g. mosaic without a dataset)."""
 
 
-class AugmentConfigError(ValueError):
-    """An augmentation hyper-parameter is out of range."""
+def augment_section(hyp: AugmentSection | Mapping[str, Any] | None) -> AugmentSection:
+    """The augmentation settings: the config's augment section itself, or one made from a mapping's keys.
 
+    Keys of a mapping that are not augmentation settings (``lr0``, ``epochs``, ...) are ignored, so a full
+    hyper-parameter set may be passed; missing keys take the defaults.
 
-@dataclass(frozen=True)
-class DetectionAugmentParams:
-    """The detection augmentation hyper-parameters (Ultralytics names and defaults).
+    Raises:
+        ConfigError: a value outside its range; the message names the key, the value and the range.
 
-    ``close_mosaic``: mosaic, mixup and copy-paste are off for the last ``close_mosaic`` epochs.
-    ``augment_policy``: optional AutoAlbument-Lite policy file (YAML/JSON).
+    Example:
+        >>> augment_section({"translate": 0.2, "lr0": 0.01}).translate
+        0.2
     """
-
-    mosaic: float = 1.0
-    mixup: float = 0.0
-    copy_paste: float = 0.0
-    degrees: float = 0.0
-    translate: float = 0.1
-    scale: float = 0.5
-    shear: float = 0.0
-    perspective: float = 0.0
-    hsv_h: float = 0.015
-    hsv_s: float = 0.7
-    hsv_v: float = 0.4
-    fliplr: float = 0.5
-    flipud: float = 0.0
-    close_mosaic: int = 10
-    augment_policy: str | None = None
-
-    def __post_init__(self) -> None:
-        for key in PROBABILITY_KEYS:
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise AugmentConfigError(f"{key}={getattr(self, key)!r} is a probability; use a value in [0, 1]")
-        if not 0.0 <= self.scale < 1.0:
-            raise AugmentConfigError(f"scale={self.scale!r}: the gain range is 1 ± scale, so use 0 <= scale < 1")
-        if not 0.0 <= self.translate <= 0.5:
-            raise AugmentConfigError(f"translate={self.translate!r}: use a fraction of the image size in [0, 0.5]")
-        if self.close_mosaic < 0:
-            raise AugmentConfigError(f"close_mosaic={self.close_mosaic!r}: use a number of epochs >= 0")
-
-    @classmethod
-    def from_hyp(cls, hyp: Mapping[str, Any] | object | None) -> DetectionAugmentParams:
-        """Read the known keys from a mapping or an object with attributes (e.g. the config's augment section).
-
-        Other keys (``lr0``, ``epochs``, ...) are ignored: a full hyper-parameter set may be passed.
-        """
-        if hyp is None:
-            return cls()
-        values = {}
-        for name in (f.name for f in dataclasses.fields(cls)):
-            value = hyp.get(name) if isinstance(hyp, Mapping) else getattr(hyp, name, None)
-            if value is not None:
-                values[name] = value
-        return cls(**values)
+    if hyp is None:
+        return AugmentSection()
+    if isinstance(hyp, AugmentSection):
+        return hyp
+    return AugmentSection.from_overrides(
+        {key: value for key, value in hyp.items() if key in AugmentSection.model_fields and value is not None})
 
 
 class DetectionTransforms(Compose):
@@ -95,7 +66,7 @@ class DetectionTransforms(Compose):
     start (use ``persistent_workers=False``, or rebuild the loader when mosaic closes).
     """
 
-    def __init__(self, transforms: list[Any], params: DetectionAugmentParams) -> None:
+    def __init__(self, transforms: list[Any], params: AugmentSection) -> None:
         super().__init__(transforms)
         self.params = params
         self.mosaic_closed = False
@@ -116,7 +87,7 @@ class DetectionTransforms(Compose):
 
 
 def build_detection_transforms(
-    hyp: Mapping[str, Any] | object | None,
+    hyp: AugmentSection | Mapping[str, Any] | None,
     imgsz: int,
     dataset: SampleDataset | None = None,
     training: bool = True,
@@ -125,7 +96,8 @@ def build_detection_transforms(
     """The detection pipeline for training or validation.
 
     Args:
-        hyp: hyper-parameters with Ultralytics names (mapping or attribute object); missing keys take defaults.
+        hyp: the config's augment section, or a mapping with its (Ultralytics) key names; see
+            :func:`augment_section`.
         imgsz: output side; every output image is (imgsz, imgsz, 3).
         dataset: source of the extra mosaic/mixup samples (needed when training with mosaic or mixup).
         training: augment (True) or only resize + letterbox (False).
@@ -139,7 +111,7 @@ def build_detection_transforms(
         >>> pipeline.set_epoch(epoch=0, total_epochs=100)  # doctest: +SKIP
         >>> sample = pipeline(dataset.load_sample(0))  # doctest: +SKIP
     """
-    params = DetectionAugmentParams.from_hyp(hyp)
+    params = augment_section(hyp)
     if not training:
         return Compose([ResizeLongSide(imgsz, augment=False), Letterbox(imgsz, auto=False, scaleup=False)])
     if dataset is None and (params.mosaic > 0 or params.mixup > 0):

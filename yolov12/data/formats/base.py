@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from yolov12.utils.boxes import xyxy_to_cxcywh
+
 PathResolver = Callable[[str], Path]
 """Turns a path string from a data.yaml (relative, absolute or ``s3://``) into a local path."""
 
@@ -77,9 +79,7 @@ def empty_labels(image: Path, label_file: Path | None) -> RawLabels:
 def xyxy_pixels_to_xywhn(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     """(n, 4) pixel x1, y1, x2, y2 -> (n, 4) normalised cx, cy, w, h (float64, not clipped)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    scale = np.array([width, height, width, height], np.float64)
-    x1, y1, x2, y2 = (boxes / scale).T
-    return np.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], axis=1)
+    return xyxy_to_cxcywh(boxes / np.array([width, height, width, height], np.float64))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from yolov12.models.loading import ARCHITECTURE_SUFFIXES, load_model
+from yolov12.tasks import TASKS
+
 logger = logging.getLogger(__name__)
 
 
@@ -26,22 +29,22 @@ class TeacherOutput:
 
 
 def _build(spec: str | Path | nn.Module) -> nn.Module:
+    """A built teacher as given, else :func:`yolov12.models.load_model` of the checkpoint, zoo name or YAML."""
     if isinstance(spec, nn.Module):
         return spec
-    from yolov12.yolo import YOLO  # noqa: PLC0415 - the facade resolves zoo names, YAMLs and every checkpoint type
-
     path = Path(spec)
-    if path.suffix.lower() in (".yaml", ".yml") or not path.suffix:
+    if path.suffix.lower() in ARCHITECTURE_SUFFIXES or not path.suffix:
         logger.warning("teacher '%s' is built from its architecture: random weights teach nothing useful", spec)
     try:
-        return YOLO(spec).model
+        return load_model(spec)
     except (OSError, ValueError) as exc:
         raise TeacherError(f"cannot load teacher '{spec}': {exc}") from None
 
 
 def check_compatible(teacher: nn.Module, student: nn.Module, label: str) -> None:
     """Raise :class:`TeacherError` unless ``teacher`` predicts the student's classes at the student's strides."""
-    if getattr(teacher, "task", None) != "detect":
+    task = TASKS.get(getattr(teacher, "task", None))
+    if task is None or not task.supports_distillation:
         raise TeacherError(f"teacher {label} is a '{getattr(teacher, 'task', '?')}' model; distillation needs a "
                            "detection teacher")
     if list(teacher.names.values()) != list(student.names.values()):

@@ -1,6 +1,7 @@
 """Losses by task. Each loss is called as ``loss_fn(model_output, batch) -> (scalar, {part: detached tensor})``.
 
-``LOSSES`` maps a model task to its loss class; :func:`build_loss` builds the one a model needs.
+:func:`build_loss` builds the loss a model needs: the task's ``build_loss`` in :data:`yolov12.tasks.TASKS`
+(:func:`build_detection_loss` or :func:`build_classification_loss`), wrapped for distillation when teachers are set.
 """
 
 from __future__ import annotations
@@ -11,14 +12,22 @@ import torch
 
 from yolov12.engine.losses.classification import ClassificationLoss
 from yolov12.engine.losses.detection import DetectionLoss
+from yolov12.tasks import UnknownTaskError, task_spec
 
-__all__ = ["LOSSES", "ClassificationLoss", "DetectionLoss", "UnknownTaskError", "build_loss"]
+__all__ = ["ClassificationLoss", "DetectionLoss", "UnknownTaskError", "build_classification_loss",
+           "build_detection_loss", "build_loss"]
 
-LOSSES: dict[str, type] = {"detect": DetectionLoss, "classify": ClassificationLoss}
+
+def build_detection_loss(model: torch.nn.Module, section: Any | None = None) -> DetectionLoss:
+    """:class:`DetectionLoss` for the model's head; ``section``'s ``box``, ``cls``, ``dfl`` gains when present."""
+    gains = {f"{part}_gain": getattr(section, part) for part in ("box", "cls", "dfl") if hasattr(section, part)}
+    return DetectionLoss.from_model(model, **gains)
 
 
-class UnknownTaskError(KeyError):
-    """No loss is registered for this task."""
+def build_classification_loss(model: torch.nn.Module, section: Any | None = None) -> ClassificationLoss:
+    """:class:`ClassificationLoss` with ``section``'s ``label_smoothing`` (0 when absent)."""
+    del model
+    return ClassificationLoss(label_smoothing=getattr(section, "label_smoothing", 0.0))
 
 
 def build_loss(model: torch.nn.Module, section: Any | None = None, distill: Any | None = None) -> Any:
@@ -30,17 +39,16 @@ def build_loss(model: torch.nn.Module, section: Any | None = None, distill: Any 
             ``loss`` section); missing attributes keep the published defaults.
         distill: the training config's ``distill`` section; when it names teachers, the detection loss is wrapped
             in a :class:`~yolov12.engine.distill.DistillationLoss` (teachers are loaded onto the model's device).
+
+    Raises:
+        UnknownTaskError: the model's task is not in the task table.
     """
-    task = getattr(model, "task", None)
-    if task not in LOSSES:
-        raise UnknownTaskError(f"no loss for task {task!r}; registered tasks: {sorted(LOSSES)}")
-    if task == "classify" and distill is not None and getattr(distill, "teachers", None):
+    spec = task_spec(getattr(model, "task", None))
+    teachers = distill is not None and getattr(distill, "teachers", None)
+    if teachers and not spec.supports_distillation:
         raise ValueError("distillation (distill.teachers) is implemented for detection models; remove the teachers")
-    if task == "classify":
-        return ClassificationLoss(label_smoothing=getattr(section, "label_smoothing", 0.0))
-    gains = {f"{part}_gain": getattr(section, part) for part in ("box", "cls", "dfl") if hasattr(section, part)}
-    loss = DetectionLoss.from_model(model, **gains)
-    if distill is not None and getattr(distill, "teachers", None):
+    loss = spec.build_loss(model, section)
+    if teachers:
         from yolov12.engine.distill import DistillationLoss  # noqa: PLC0415 - only distillation runs need it
 
         return DistillationLoss.build(model, loss, distill)

@@ -78,7 +78,7 @@ def decode_distribution(pred_distribution: torch.Tensor, anchor_points: torch.Te
     reg_max = channels // 4
     bins = torch.arange(reg_max, dtype=pred_distribution.dtype, device=pred_distribution.device)
     distances = pred_distribution.view(b, a, 4, reg_max).softmax(3) @ bins
-    return dist2bbox(distances, anchor_points, xywh=False)
+    return dist2bbox(distances, anchor_points, cxcywh=False)
 
 
 class DetectionLoss:

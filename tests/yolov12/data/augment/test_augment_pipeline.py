@@ -11,13 +11,15 @@ from augment_scenes import ListDataset, assert_boxes_enclose_pixels, draw_scene,
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from yolov12.config import ConfigError
+from yolov12.config.train import TrainConfig
 from yolov12.data.augment import (
     AugmentConfigError,
-    DetectionAugmentParams,
     DetectionTransforms,
     MixUp,
     Mosaic,
     PolicyTransform,
+    augment_section,
     build_classification_transforms,
     build_detection_transforms,
     collate_detection,
@@ -99,18 +101,15 @@ def test_set_epoch_reaches_the_policy_schedule() -> None:
     assert transform.magnitude_scale == 1.0
 
 
-def test_hyp_from_attribute_object_and_errors() -> None:
-    class Section:
-        mosaic = 0.5
-        degrees = 3.0
-        lr0 = 0.01  # not ours: ignored
-
-    params = DetectionAugmentParams.from_hyp(Section())
+def test_hyp_from_a_mapping_or_the_config_section_and_errors() -> None:
+    params = augment_section({"mosaic": 0.5, "degrees": 3.0, "lr0": 0.01})  # lr0 is not ours: ignored
     assert params.mosaic == 0.5 and params.degrees == 3.0 and params.fliplr == 0.5
-    with pytest.raises(AugmentConfigError, match="fliplr=1.5"):
-        DetectionAugmentParams.from_hyp({"fliplr": 1.5})
-    with pytest.raises(AugmentConfigError, match="scale"):
-        DetectionAugmentParams(scale=1.0)
+    section = TrainConfig.from_overrides(mosaic=0.25).augment
+    assert augment_section(section) is section
+    with pytest.raises(ConfigError, match=r"fliplr=1.5 is out of range: use 0.0 <= fliplr <= 1.0"):
+        augment_section({"fliplr": 1.5})
+    with pytest.raises(ConfigError, match=r"scale=1.0 is out of range: use 0.0 <= scale < 1.0"):
+        augment_section({"scale": 1.0})
     with pytest.raises(AugmentConfigError, match="dataset"):
         build_detection_transforms({}, imgsz=64, dataset=None)
 

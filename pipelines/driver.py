@@ -1,0 +1,166 @@
+"""The Ray driver side of every job: joining or starting Ray, and the ``TorchTrainer`` of a pipeline config.
+
+:func:`init_ray` is the one place that calls ``ray.init`` (the train job, sweeps, ``yolov12 serve`` and the end-to-end
+demo all use it). :func:`build_trainer` maps a :class:`~pipelines.config.PipelineConfig` onto Ray Train's configs, so
+a Ray Train job and a Train-in-Tune trial run the same job for the same config:
+
+- ``scaling.num_workers``, ``resources_per_worker``, ``placement_strategy`` -> ``ScalingConfig``;
+- ``scaling.use_gpu`` -> ``ScalingConfig(use_gpu)`` and the backend, ``TorchConfig(backend="nccl" | "gloo")``
+  (``scaling.sync_bn`` is read by the workers, who get the whole config);
+- ``failure.max_failures`` -> ``FailureConfig``; ``checkpoint.*`` -> ``CheckpointConfig(num_to_keep,
+  checkpoint_score_attribute, checkpoint_score_order)``;
+- the run's name and storage -> ``RunConfig(name, storage_path, storage_filesystem)``: usually ``storage.name`` and
+  ``storage.storage_path``, given explicitly because a Tune trial keeps its run under the sweep instead.
+
+Example:
+    >>> from pipelines.config import load_pipeline_config
+    >>> from pipelines.storage import resolve_storage
+    >>> config = load_pipeline_config("configs/sample.yaml", ["checkpoint.num_to_keep=3"])
+    >>> trainer = build_trainer(config, name="r1", storage=resolve_storage("runs/ray"))  # doctest: +SKIP
+    >>> trainer.run_config.checkpoint_config.num_to_keep  # doctest: +SKIP
+    3
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pipelines.config import PipelineConfig, ScalingSection
+from pipelines.storage import RunStorage, worker_environment
+from yolov12.config.base import ConfigError
+
+if TYPE_CHECKING:  # Ray is imported where a driver runs, not when this module is imported
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from yolov12.engine.callbacks import Callback
+
+logger = logging.getLogger(__name__)
+
+LOCAL = "local"
+# ray.init options that only a new local instance takes (Ray refuses most of them when it joins a cluster).
+LOCAL_ONLY_OPTIONS = frozenset({"num_gpus", "resources", "labels", "object_store_memory", "include_dashboard",
+                                "dashboard_host", "dashboard_port", "_system_config"})
+DEFAULT_OPTIONS: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+
+
+def resolve_address(address: str | None = None, *, join_running: bool = False) -> str | None:
+    """Where :func:`init_ray` connects: ``address``, else ``RAY_ADDRESS`` (set by ``ray job submit``), else ``local``.
+
+    With ``join_running`` the last fallback is ``None`` instead: Ray's own choice, the cluster ``ray start`` left
+    running on this machine if any, else a new local instance.
+    """
+    if address:
+        return address
+    return os.environ.get("RAY_ADDRESS") or (None if join_running else LOCAL)
+
+
+def init_ray(address: str | None = None, *, num_cpus: int | None = None, join_running: bool = False,
+             **options: Any) -> bool:
+    """Join a Ray cluster or start a private local instance (see :func:`resolve_address` for which).
+
+    Args:
+        address: ``local`` (a new private instance), ``auto``, ``host:port`` or ``ray://host:10001``; default:
+            ``RAY_ADDRESS``, else ``local``.
+        num_cpus: CPUs of a new local instance (ignored when joining a cluster).
+        join_running: without ``address``/``RAY_ADDRESS``, join the cluster ``ray start`` left running on this
+            machine when there is one (what ``yolov12 serve`` does).
+        **options: more ``ray.init`` keywords; defaults ``logging_level=WARNING``, ``log_to_driver=True``.
+            Options only a new instance takes (``include_dashboard``, ``resources``...) are dropped when joining.
+
+    Returns:
+        True when this call connected the process to Ray (the caller owns ``ray.shutdown()``), False when Ray was
+        already initialised (the call does nothing then).
+    """
+    import ray  # noqa: PLC0415 - Ray only where a driver runs
+
+    if ray.is_initialized():
+        return False
+    target = resolve_address(address, join_running=join_running)
+    options = {**DEFAULT_OPTIONS, **options}
+    if target != LOCAL:  # joining (or, with join_running and nothing running, Ray's own local start)
+        ray.init(address=target, **{k: v for k, v in options.items() if k not in LOCAL_ONLY_OPTIONS})
+        return True
+    for attempt in (1, 2):  # Ray gives a local raylet 30 s to register: a busy machine can miss it once
+        try:
+            ray.init(address=LOCAL, num_cpus=num_cpus, **options)
+            return True
+        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for this timeout
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
+            logger.warning("local Ray did not start in time (%s); trying once more", exc)
+            ray.shutdown()
+    return True
+
+
+def check_checkpoint_ranking(config: PipelineConfig) -> None:
+    """Checkpoints ranked by a validation metric need validation (``fitness`` falls back to the losses)."""
+    if not config.train.run.val and config.checkpoint.score_attribute != "fitness":
+        raise ConfigError(f"checkpoint.score_attribute={config.checkpoint.score_attribute} needs validation; "
+                          "set val=true or checkpoint.score_attribute=fitness")
+
+
+def torch_config(scaling: ScalingSection) -> TorchConfig:
+    """The process group backend follows ``scaling.use_gpu``: NCCL on GPUs, gloo on CPUs."""
+    from ray.train.torch import TorchConfig  # noqa: PLC0415
+
+    return TorchConfig(backend="nccl" if scaling.use_gpu else "gloo")
+
+
+def scaling_config(scaling: ScalingSection) -> ray.train.ScalingConfig:
+    """``ray.train.ScalingConfig`` of the ``scaling`` section (``sync_bn`` is the workers' business)."""
+    import ray.train  # noqa: PLC0415
+
+    return ray.train.ScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
+                                   resources_per_worker=scaling.resources_per_worker,
+                                   placement_strategy=scaling.placement_strategy)
+
+
+def run_config(config: PipelineConfig, *, name: str, storage: RunStorage,
+               callbacks: Sequence[Any] = ()) -> ray.train.RunConfig:
+    """``ray.train.RunConfig``: the run's name and storage, the failure and checkpoint sections, Ray callbacks."""
+    import ray.train  # noqa: PLC0415
+
+    checkpoint = config.checkpoint
+    return ray.train.RunConfig(
+        name=name, storage_path=storage.storage_path, storage_filesystem=storage.filesystem,
+        failure_config=ray.train.FailureConfig(max_failures=config.failure.max_failures),
+        checkpoint_config=ray.train.CheckpointConfig(
+            num_to_keep=checkpoint.num_to_keep, checkpoint_score_attribute=checkpoint.score_attribute,
+            checkpoint_score_order=checkpoint.score_order),
+        callbacks=list(callbacks), worker_runtime_env={"env_vars": worker_environment()},
+        logging_config=ray.train.LoggingConfig(log_level="WARNING"))  # the workers' EpochLog is the progress line
+
+
+def train_loop_config(config: PipelineConfig, *, run_id: str | None = None,
+                      callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
+    """What ``pipelines.worker.train_loop_per_worker`` receives: the same config the trainer was built from."""
+    return {"pipeline": config.model_dump(mode="json"), "run_id": run_id, "callbacks": list(callbacks)}
+
+
+def build_trainer(config: PipelineConfig, *, name: str, storage: RunStorage, run_id: str | None = None,
+                  engine_callbacks: Sequence[Callback] = (), ray_callbacks: Sequence[Any] = ()) -> TorchTrainer:
+    """The ``TorchTrainer`` of one Ray Train job of ``config`` (see the module docstring for the mapping).
+
+    Args:
+        config: the job; its scaling, failure and checkpoint sections become Ray's configs, and the workers get it
+            whole (so they read ``scaling.use_gpu`` from the same place the backend was chosen from).
+        name: the Ray Train run name (the same name in the same storage resumes that run).
+        storage: where Ray Train keeps the run (usually ``resolve_storage(config.storage.storage_path)``).
+        run_id: the MLflow run the workers log epochs to, or None.
+        engine_callbacks: extra engine callbacks for every worker (pickled to the workers).
+        ray_callbacks: ``ray.train.UserCallback`` s on the driver (a Tune trial's report callback).
+    """
+    from ray.train.torch import TorchTrainer  # noqa: PLC0415
+
+    from pipelines.worker import train_loop_per_worker  # noqa: PLC0415
+
+    check_checkpoint_ranking(config)
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=train_loop_config(config, run_id=run_id, callbacks=engine_callbacks),
+        torch_config=torch_config(config.scaling), scaling_config=scaling_config(config.scaling),
+        run_config=run_config(config, name=name, storage=storage, callbacks=ray_callbacks))

@@ -56,12 +56,16 @@ def package_name(module_name: str) -> str:
 
 def is_installed(module_name: str) -> bool:
     """Whether ``module_name`` can be imported, found without importing it (parents of a dotted name are imported)."""
-    try:
-        return importlib.util.find_spec(module_name) is not None
-    except ModuleNotFoundError:  # a parent package of a dotted name is missing
-        return False
-    except ValueError:  # already imported, without a spec (e.g. ``__main__``)
-        return True
+    parts = module_name.split(".")
+    for depth in range(1, len(parts) + 1):  # parents first: ``ray.serve`` may be imported while ``ray`` is gone
+        try:
+            if importlib.util.find_spec(".".join(parts[:depth])) is None:
+                return False
+        except ModuleNotFoundError:  # a parent package of a dotted name is missing
+            return False
+        except ValueError:  # already imported, without a spec (e.g. ``__main__``)
+            continue
+    return True
 
 
 def require(module_name: str, extra: str, feature: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,15 @@ def test_a_missing_module_is_one_line_naming_the_extra(monkeypatch) -> None:
     assert isinstance(caught.value, ImportError) and caught.value.extra == "ray" and caught.value.name == "ray"
     with pytest.raises(MissingExtraError, match=r"^serve needs Ray: "):
         require("ray.serve", extra="serve", feature="serve")  # a dotted name whose parent is missing
+
+
+def test_a_missing_parent_wins_over_an_imported_child(monkeypatch) -> None:
+    child = types.ModuleType("ray.serve")
+    child.__spec__ = importlib.machinery.ModuleSpec("ray.serve", loader=None)
+    monkeypatch.setitem(sys.modules, "ray.serve", child)  # imported earlier in this process (seen in the full suite)
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(MissingExtraError, match=r"^serve needs Ray: "):
+        require("ray.serve", extra="serve", feature="serve")
 
 
 def test_extra_imports_names_the_module_that_is_missing(monkeypatch) -> None:

@@ -74,7 +74,9 @@ class TaskSpec:
         postprocess: ``(outputs, images, letterboxes, names, *, conf, iou, max_det, classes, agnostic, end2end,
             paths) -> list[Results]``: raw engine output of a batch to one result per image.
         build_loss: ``(model, section) -> loss``: the loss, configured from the training config's ``loss`` section.
-        evaluate: ``(model, loader, names, device, save_json=None) -> dict[str, float]``: validation metrics.
+        evaluate: ``(model, loader, names, device, conf=0.001, iou=0.7, max_det=300, save_json=None,
+            plots_dir=None, verbose=False) -> dict[str, float]``: validation metrics (classifiers ignore the
+            detection settings conf, iou and max_det).
         fitness: ``(metrics) -> float``: the number checkpoints are ranked by.
         collate: ``(samples) -> dict``: a data-loader batch from dataset items.
         dataset_transform: ``(augment, imgsz, dataset, training) -> (transform, epoch-aware pipeline or None)``:

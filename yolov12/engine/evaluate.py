@@ -1,20 +1,32 @@
-"""``evaluate``: metrics of a model on a validation loader (the EMA model during training, any model in ``val``)."""
+"""``evaluate``: metrics of a model on a validation loader (the EMA model during training, any model in ``val``).
+
+Each task's evaluate (see :mod:`yolov12.tasks`) takes the same keywords: ``conf``, ``iou``, ``max_det`` (detection
+post-processing; classifiers ignore them), ``save_json`` (a predictions file), ``plots_dir`` (where to draw the
+confusion matrix and, for detection, the PR curve) and ``verbose`` (log each class's metrics too).
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
 
 from yolov12.eval.classification_metrics import ClassificationEvaluator, ClassificationMetrics
-from yolov12.eval.detection_metrics import COCOEvaluator
+from yolov12.eval.detection_confusion import DetectionConfusionMatrix
+from yolov12.eval.detection_metrics import COCOEvaluator, DetectionMetrics
 from yolov12.eval.metric_names import ACCURACY_TOP1, MAP50, MAP50_95
 from yolov12.infer.nms import non_max_suppression
 from yolov12.tasks import task_spec
 from yolov12.utils.boxes import cxcywh_to_xyxy
 
+logger = logging.getLogger(__name__)
+
 MAP_KEY, MAP50_KEY, TOP1_KEY = MAP50_95.engine, MAP50.engine, ACCURACY_TOP1.engine  # results.csv columns
+CONFUSION_MIN_CONF = 0.25  # the detection confusion matrix leaves out the low-confidence tail that only the mAP needs
+TOP_K = 5  # classes per image in a classifier's predictions file
 
 
 def fitness(metrics: dict[str, float], task: str) -> float:
@@ -62,43 +74,138 @@ def iter_detection_batches(model: torch.nn.Module, loader: Iterable[dict], devic
 
 
 def evaluate_detection(model: torch.nn.Module, loader: Iterable[dict], names: dict[int, str], device: torch.device,
-                       conf: float = 0.001, iou: float = 0.7, max_det: int = 300,
-                       save_json: Path | None = None) -> dict[str, float]:
-    """COCO metrics (pycocotools) of ``model`` on ``loader``; optionally writes COCO-format predictions."""
+                       conf: float = 0.001, iou: float = 0.7, max_det: int = 300, save_json: Path | None = None,
+                       plots_dir: Path | None = None, verbose: bool = False) -> dict[str, float]:
+    """COCO metrics (pycocotools) of ``model`` on ``loader``.
+
+    Boxes are compared in pixels of the letterboxed network input, so the COCO size ranges of the size metrics
+    (small < 32² < medium < 96² < large, absolute areas) apply to objects as the model sees them at ``imgsz``, not
+    in the original photos; IoU, hence the other metrics, is unchanged by the letterbox.
+
+    Args:
+        conf, iou, max_det: non-maximum suppression settings (confidence floor, IoU threshold, boxes per image).
+        save_json: write the predictions in the COCO results format here.
+        plots_dir: write ``PR_curve.png`` and ``confusion_matrix.png`` here (the matrix counts predictions with a
+            score of at least ``max(conf, 0.25)``).
+        verbose: log AP50 and AP50-95 of every class with ground truth.
+    """
     evaluator = COCOEvaluator(len(names), names=names)
+    confusion = DetectionConfusionMatrix(len(names), conf=max(conf, CONFUSION_MIN_CONF)) if plots_dir else None
     for predictions, ground_truth, image_ids in iter_detection_batches(model, loader, device, conf, iou, max_det):
         evaluator.update(predictions, ground_truth, image_ids=image_ids)
+        if confusion is not None:
+            confusion.update(predictions, ground_truth)
     if save_json is not None:
         evaluator.save_json(save_json)
-    return evaluator.compute().results_dict()
+    metrics = evaluator.compute()
+    if verbose:
+        _log_detection_classes(metrics, names)
+    if confusion is not None:
+        from yolov12.eval.plots import plot_confusion_matrix, plot_pr_curve  # noqa: PLC0415 - matplotlib on demand
+
+        plot_pr_curve(metrics.recall_thresholds, metrics.pr_curves, Path(plots_dir) / "PR_curve.png", names)
+        labels = dict(enumerate(confusion.labels(names)))
+        plot_confusion_matrix(confusion.matrix, Path(plots_dir) / "confusion_matrix.png", labels)
+    return metrics.results_dict()
+
+
+def _log_detection_classes(metrics: DetectionMetrics, names: dict[int, str]) -> None:
+    for c, ap in metrics.ap_per_class.items():
+        logger.info("%20s  AP50 %.4f  AP50-95 %.4f", names.get(c, c), metrics.ap50_per_class[c], ap)
 
 
 @torch.no_grad()
+def iter_classification_batches(model: torch.nn.Module, loader: Iterable[dict], device: torch.device
+                                ) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[str]]]:
+    """Per batch: (B, C) class probabilities (float32, CPU), (B,) true classes and the image paths.
+
+    The model is put in eval mode for the pass (its head then returns softmax probabilities) and its previous mode
+    restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in loader:
+            scores = model(batch["images"].to(device).float() / 255.0).float().cpu()
+            yield scores, batch["classes"].cpu(), [str(p) for p in batch["paths"]]
+    finally:
+        model.train(was_training)
+
+
 def classification_metrics(model: torch.nn.Module, loader: Iterable[dict], num_classes: int,
                            device: torch.device) -> ClassificationMetrics:
     """Top-1 / top-5 accuracy and the confusion matrix of ``model`` on ``loader``."""
-    was_training = model.training
-    model.eval()
     evaluator = ClassificationEvaluator(num_classes)
-    try:
-        for batch in loader:
-            evaluator.update(model(batch["images"].to(device).float() / 255.0), batch["classes"])
-    finally:
-        model.train(was_training)
+    for scores, classes, _ in iter_classification_batches(model, loader, device):
+        evaluator.update(scores, classes)
     return evaluator.compute()
 
 
+def classification_records(scores: torch.Tensor, classes: torch.Tensor, paths: list[str],
+                           names: dict[int, str]) -> list[dict]:
+    """One predictions-file record per image: its path, true class and top-5 classes with their probabilities.
+
+    Example:
+        >>> records = classification_records(torch.tensor([[0.2, 0.8]]), torch.tensor([0]), ["a.png"],
+        ...                                  {0: "cat", 1: "dog"})
+        >>> records[0]["true_name"], records[0]["top5_names"], records[0]["top5_probabilities"]
+        ('cat', ['dog', 'cat'], [0.8, 0.2])
+    """
+    top = scores.float().topk(min(TOP_K, scores.shape[1]), dim=1)
+    records = []
+    for path, true_class, values, indices in zip(paths, classes.tolist(), top.values.tolist(), top.indices.tolist()):
+        records.append({
+            "image": path, "true_class": int(true_class), "true_name": str(names.get(true_class, true_class)),
+            "top5_classes": indices, "top5_names": [str(names.get(i, i)) for i in indices],
+            "top5_probabilities": [round(v, 6) for v in values],
+        })
+    return records
+
+
 def evaluate_classification(model: torch.nn.Module, loader: Iterable[dict], names: dict[int, str],
-                            device: torch.device, save_json: Path | None = None) -> dict[str, float]:
+                            device: torch.device, conf: float = 0.001, iou: float = 0.7, max_det: int = 300,
+                            save_json: Path | None = None, plots_dir: Path | None = None,
+                            verbose: bool = False) -> dict[str, float]:
     """Top-1 / top-5 accuracy of ``model`` on ``loader``.
 
-    ``save_json`` is accepted so that every task's evaluate is called alike; classifiers write no predictions file.
+    Args:
+        conf, iou, max_det: detection settings, accepted so that every task's evaluate is called alike; unused.
+        save_json: write a JSON list with one record per image here (see :func:`classification_records`).
+        plots_dir: write ``confusion_matrix.png`` here.
+        verbose: log the top-1 accuracy of every class.
     """
-    del save_json
-    return classification_metrics(model, loader, len(names), device).results_dict()
+    del conf, iou, max_det
+    evaluator = ClassificationEvaluator(len(names))
+    records: list[dict] = []
+    for scores, classes, paths in iter_classification_batches(model, loader, device):
+        evaluator.update(scores, classes)
+        if save_json is not None:
+            records += classification_records(scores, classes, paths, names)
+    metrics = evaluator.compute()
+    if save_json is not None:
+        Path(save_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(save_json).write_text(json.dumps(records))
+        logger.info("saved %d image predictions to %s", len(records), save_json)
+    if verbose:
+        for c, row in enumerate(metrics.confusion):
+            if row.sum():
+                logger.info("%20s  top-1 %.4f over %d images", names.get(c, c), row[c] / row.sum(), row.sum())
+    if plots_dir is not None:
+        from yolov12.eval.plots import plot_confusion_matrix  # noqa: PLC0415 - matplotlib on demand
+
+        plot_confusion_matrix(metrics.confusion, Path(plots_dir) / "confusion_matrix.png", names)
+    return metrics.results_dict()
 
 
 def evaluate(model: torch.nn.Module, loader: Iterable[dict], names: dict[int, str], device: torch.device,
-             config=None, save_json: Path | None = None) -> dict[str, float]:
-    """Validation metrics for the model's task (see :mod:`yolov12.tasks`)."""
-    return task_spec(getattr(model, "task", "detect")).evaluate(model, loader, names, device, save_json=save_json)
+             config: object = None, *, conf: float = 0.001, iou: float = 0.7, max_det: int = 300,
+             save_json: Path | None = None, plots_dir: Path | None = None, verbose: bool = False) -> dict[str, float]:
+    """Validation metrics for the model's task (see :mod:`yolov12.tasks`).
+
+    The defaults of ``conf``, ``iou`` and ``max_det`` are the validation ones (a low confidence floor, so the whole
+    precision-recall curve counts); ``config`` is accepted for the training loop's call and not read.
+    """
+    del config
+    return task_spec(getattr(model, "task", "detect")).evaluate(
+        model, loader, names, device, conf=conf, iou=iou, max_det=max_det, save_json=save_json, plots_dir=plots_dir,
+        verbose=verbose)

@@ -3,6 +3,9 @@
 mAP50-95, mAP50, mAP75 and the per-class AP are pycocotools' numbers (101-point interpolated AP, greedy matching,
 ``maxDets`` detections per image and class). Precision and recall are read at the single confidence threshold that
 maximises the F1 averaged over classes (IoU 0.5), on a 1000-point confidence grid, using pycocotools' own matches.
+The size metrics (mAP50-95 and average recall of small, medium and large objects, and the overall average recall)
+are read from ``COCOeval.stats``: the COCO size ranges are absolute box areas in pixels of the evaluated image
+(small below 32², medium 32² to 96², large above), so they depend on the resolution the boxes are given in.
 
 Inputs are per image, boxes in xyxy pixels of the original image:
     ground truth: ``{"boxes": (G, 4), "classes": (G,)}``
@@ -26,7 +29,20 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from yolov12.eval.metric_names import MAP50, MAP50_95, MAP75, PRECISION, RECALL
+from yolov12.eval.metric_names import (
+    AR50_95,
+    AR50_95_LARGE,
+    AR50_95_MEDIUM,
+    AR50_95_SMALL,
+    MAP50,
+    MAP50_95,
+    MAP50_95_LARGE,
+    MAP50_95_MEDIUM,
+    MAP50_95_SMALL,
+    MAP75,
+    PRECISION,
+    RECALL,
+)
 from yolov12.utils.boxes import box_area, xyxy_to_xywh
 
 logger = logging.getLogger(__name__)
@@ -42,6 +58,11 @@ class DetectionMetrics:
 
     Attributes:
         map50_95, map50, map75: COCO mAP over classes with ground truth.
+        map50_95_small, map50_95_medium, map50_95_large: COCO mAP50-95 of objects with a box area below 32²,
+            between 32² and 96², and above 96² pixels; -1 when no ground-truth box falls in the range (as
+            pycocotools reports it).
+        average_recall: COCO average recall (IoU 0.5:0.95, at most ``max_detections`` per image; AR@100 by default).
+        average_recall_small, average_recall_medium, average_recall_large: the same per size range; -1 as above.
         precision, recall: mean over classes at ``f1_confidence`` (IoU 0.5).
         f1_confidence: confidence threshold maximising the class-mean F1.
         ap_per_class: class index -> AP50-95, for classes with ground truth.
@@ -53,6 +74,13 @@ class DetectionMetrics:
     map50_95: float = 0.0
     map50: float = 0.0
     map75: float = 0.0
+    map50_95_small: float = -1.0
+    map50_95_medium: float = -1.0
+    map50_95_large: float = -1.0
+    average_recall: float = -1.0
+    average_recall_small: float = -1.0
+    average_recall_medium: float = -1.0
+    average_recall_large: float = -1.0
     precision: float = 0.0
     recall: float = 0.0
     f1_confidence: float = 0.0
@@ -62,10 +90,14 @@ class DetectionMetrics:
     pr_curves: dict[int, np.ndarray] = field(default_factory=dict)
 
     def results_dict(self) -> dict[str, float]:
-        """Flat metrics with the column names users know from results.csv."""
+        """Flat metrics with the column names users know from results.csv, then the COCO size metrics."""
         return {
             PRECISION.engine: self.precision, RECALL.engine: self.recall,
             MAP50.engine: self.map50, MAP75.engine: self.map75, MAP50_95.engine: self.map50_95,
+            MAP50_95_SMALL.engine: self.map50_95_small, MAP50_95_MEDIUM.engine: self.map50_95_medium,
+            MAP50_95_LARGE.engine: self.map50_95_large, AR50_95.engine: self.average_recall,
+            AR50_95_SMALL.engine: self.average_recall_small, AR50_95_MEDIUM.engine: self.average_recall_medium,
+            AR50_95_LARGE.engine: self.average_recall_large,
         }
 
 
@@ -187,6 +219,7 @@ class COCOEvaluator:
             return DetectionMetrics()
         coco_eval = self.run_cocoeval()
         metrics = _summarise(coco_eval, {cid: c for c, cid in enumerate(self.category_ids)})
+        _add_size_metrics(metrics, coco_eval)
         f1_confidence, precision, recall = _f1_operating_point(coco_eval)
         metrics.f1_confidence, metrics.precision, metrics.recall = f1_confidence, precision, recall
         logger.info("mAP50-95 %.4f, mAP50 %.4f, P %.4f, R %.4f over %d images", metrics.map50_95, metrics.map50,
@@ -236,6 +269,20 @@ def _summarise(coco_eval: COCOeval, category_to_class: dict[int, int]) -> Detect
     for name in ("ap_per_class", "ap50_per_class", "pr_curves"):
         setattr(metrics, name, dict(sorted(getattr(metrics, name).items())))
     return metrics
+
+
+def _add_size_metrics(metrics: DetectionMetrics, coco_eval: COCOeval) -> None:
+    """Copy the size and average-recall entries of ``COCOeval.stats`` into ``metrics`` (its prints swallowed).
+
+    ``stats`` (12,): 0-2 AP, AP50, AP75; 3-5 AP small, medium, large; 6-8 AR at maxDets[0], [1], [2]; 9-11 AR small,
+    medium, large. All but entry 0 use the largest ``maxDets`` (``max_detections``); -1 marks an empty size range.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_eval.summarize()
+    stats = [float(v) for v in coco_eval.stats]
+    metrics.map50_95_small, metrics.map50_95_medium, metrics.map50_95_large = stats[3:6]
+    metrics.average_recall = stats[8]
+    metrics.average_recall_small, metrics.average_recall_medium, metrics.average_recall_large = stats[9:12]
 
 
 def _class_matches(coco_eval: COCOeval, k: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -26,9 +26,11 @@ from typing import Literal
 Goal = Literal["max", "min"]
 
 __all__ = [
-    "ACCURACY_TOP1", "ACCURACY_TOP5", "FITNESS", "IMAGES_PER_SECOND", "LEARNING_RATE", "MAP50", "MAP50_95", "MAP75",
-    "METRICS", "PRECISION", "RECALL", "SKIPPED_STEPS", "TOTAL_LOSS", "Goal", "MetricName", "UnknownMetricError",
-    "find_metric", "loss_column", "objectives", "safe_name", "short_aliases", "total_training_loss",
+    "ACCURACY_TOP1", "ACCURACY_TOP5", "AR50_95", "AR50_95_LARGE", "AR50_95_MEDIUM", "AR50_95_SMALL", "FITNESS",
+    "IMAGES_PER_SECOND", "LEARNING_RATE", "MAP50", "MAP50_95", "MAP50_95_LARGE", "MAP50_95_MEDIUM", "MAP50_95_SMALL",
+    "MAP75", "METRICS", "PRECISION", "RECALL", "SKIPPED_STEPS", "TOTAL_LOSS", "Goal", "MetricName",
+    "UnknownMetricError", "find_metric", "loss_column", "objectives", "safe_name", "short_aliases",
+    "total_training_loss",
 ]
 
 _UNSAFE_CHARACTERS = re.compile(r"[^\w\-. :/]+")
@@ -78,6 +80,15 @@ RECALL = MetricName("metrics/recall(B)", "metrics/recall_B", goal="max")
 MAP50 = MetricName("metrics/mAP50(B)", "metrics/mAP50_B", "mAP50", "max")
 MAP75 = MetricName("metrics/mAP75(B)", "metrics/mAP75_B", goal="max")
 MAP50_95 = MetricName("metrics/mAP50-95(B)", "metrics/mAP50-95_B", "mAP50-95", "max")
+# COCO size ranges (absolute pixel areas: small < 32², medium < 96², large above) and average recall (AR), each over
+# IoU 0.5:0.95 (yolov12.eval.detection_metrics.DetectionMetrics); -1 when no ground-truth box falls in the range.
+MAP50_95_SMALL = MetricName("metrics/mAP50-95_small(B)", "metrics/mAP50-95_small_B", goal="max")
+MAP50_95_MEDIUM = MetricName("metrics/mAP50-95_medium(B)", "metrics/mAP50-95_medium_B", goal="max")
+MAP50_95_LARGE = MetricName("metrics/mAP50-95_large(B)", "metrics/mAP50-95_large_B", goal="max")
+AR50_95 = MetricName("metrics/AR50-95(B)", "metrics/AR50-95_B", goal="max")
+AR50_95_SMALL = MetricName("metrics/AR50-95_small(B)", "metrics/AR50-95_small_B", goal="max")
+AR50_95_MEDIUM = MetricName("metrics/AR50-95_medium(B)", "metrics/AR50-95_medium_B", goal="max")
+AR50_95_LARGE = MetricName("metrics/AR50-95_large(B)", "metrics/AR50-95_large_B", goal="max")
 ACCURACY_TOP1 = MetricName("metrics/accuracy_top1", "metrics/accuracy_top1", "accuracy_top1", "max")
 ACCURACY_TOP5 = MetricName("metrics/accuracy_top5", "metrics/accuracy_top5", goal="max")
 IMAGES_PER_SECOND = MetricName("train/images_per_s", "train/images_per_s")
@@ -93,7 +104,9 @@ METRICS: tuple[MetricName, ...] = (
     # Distillation diagnostics (yolov12.engine.distill.loss.DistillationLoss.epoch_metrics).
     *(_distill(statistic) for statistic in ("weight", "grad_norm_det", "grad_norm_kd", "grad_ratio", "fade",
                                             "raw_cls", "raw_box", "raw_feat")),
-    PRECISION, RECALL, MAP50_95, MAP50, MAP75, ACCURACY_TOP1, ACCURACY_TOP5, FITNESS, TOTAL_LOSS,
+    PRECISION, RECALL, MAP50_95, MAP50, MAP75,
+    MAP50_95_SMALL, MAP50_95_MEDIUM, MAP50_95_LARGE, AR50_95, AR50_95_SMALL, AR50_95_MEDIUM, AR50_95_LARGE,
+    ACCURACY_TOP1, ACCURACY_TOP5, FITNESS, TOTAL_LOSS,
 )
 _BY_NAME: dict[str, MetricName] = {name: metric for metric in METRICS for name in metric.names}
 

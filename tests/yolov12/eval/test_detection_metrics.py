@@ -149,12 +149,16 @@ def test_save_json_is_coco_results_that_pycocotools_scores_the_same(tmp_path) ->
         coco_eval.summarize()
     assert coco_eval.stats[0] == pytest.approx(metrics.map50_95, abs=1e-4)
     assert coco_eval.stats[1] == pytest.approx(metrics.map50, abs=1e-4)
+    sizes = [metrics.map50_95_small, metrics.map50_95_medium, metrics.map50_95_large, metrics.average_recall,
+             metrics.average_recall_small, metrics.average_recall_medium, metrics.average_recall_large]
+    assert sizes == pytest.approx([*coco_eval.stats[3:6], *coco_eval.stats[8:12]], abs=1e-4)
 
 
 def test_no_ground_truth_at_all_gives_zeros() -> None:
     metrics = evaluate_detections([{"boxes": [SQUARE], "scores": [0.9], "classes": [0]}],
                                   [{"boxes": [], "classes": []}], num_classes=1)
     assert metrics.map50_95 == 0.0 and metrics.ap_per_class == {}
+    assert metrics.map50_95_small == metrics.average_recall == -1.0  # no size range has ground truth
 
 
 def test_bad_inputs_raise_clear_errors() -> None:
@@ -171,3 +175,31 @@ def test_bad_inputs_raise_clear_errors() -> None:
         evaluator.update([{"boxes": [], "scores": [], "classes": []}], [{"boxes": [], "classes": []}], image_ids=[7])
     with pytest.raises(ValueError, match="category ids"):
         COCOEvaluator(num_classes=2, category_ids=[1])
+
+
+def test_size_metrics_of_a_small_a_medium_and_a_large_object() -> None:
+    # areas 20² (small, below 32²), 50² (medium) and 200² (large, above 96²); all class 0 in one image
+    truth = [{"boxes": [[0, 0, 20, 20], [100, 100, 150, 150], [300, 0, 500, 200]], "classes": [0, 0, 0]}]
+    # the small one found exactly, the medium one shifted by 10% of its width (IoU 0.818), the large one missed
+    found = [{"boxes": [[0, 0, 20, 20], [105, 100, 155, 150]], "scores": [0.9, 0.8], "classes": [0, 0]}]
+    metrics = evaluate_detections(found, truth, num_classes=1)
+    assert metrics.map50_95_small == pytest.approx(1.0)
+    assert metrics.map50_95_medium == pytest.approx(0.7)  # matched at IoU 0.50 ... 0.80: 7 of the 10 thresholds
+    assert metrics.map50_95_large == 0.0
+    assert (metrics.average_recall_small, metrics.average_recall_medium, metrics.average_recall_large) == (
+        pytest.approx(1.0), pytest.approx(0.7), 0.0)
+    assert metrics.average_recall == pytest.approx((1.0 + 0.7 + 0.0) / 3)  # per threshold: 2 of 3 up to 0.80, then 1
+    columns = metrics.results_dict()
+    assert columns["metrics/mAP50-95_medium(B)"] == metrics.map50_95_medium
+    assert columns["metrics/AR50-95(B)"] == metrics.average_recall
+
+
+def test_a_size_range_without_ground_truth_is_minus_one() -> None:
+    truth = [{"boxes": [[0, 0, 20, 20]], "classes": [0]}]
+    metrics = evaluate_detections([{**truth[0], "scores": [0.9]}], truth, num_classes=1)
+    assert (metrics.map50_95_small, metrics.average_recall_small) == (pytest.approx(1.0), pytest.approx(1.0))
+    assert (metrics.map50_95_medium, metrics.map50_95_large) == (-1.0, -1.0)
+    assert (metrics.average_recall_medium, metrics.average_recall_large) == (-1.0, -1.0)
+    # a large prediction over an image without large objects is ignored in that range, not a false positive there
+    extra = [{"boxes": [[0, 0, 20, 20], [200, 200, 400, 400]], "scores": [0.9, 0.95], "classes": [0, 0]}]
+    assert evaluate_detections(extra, truth, num_classes=1).map50_95_large == -1.0

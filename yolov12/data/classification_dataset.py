@@ -10,6 +10,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from yolov12.data.errors import DatasetError, DatasetNotFoundError
+from yolov12.data.image_cache import ImageCache
 from yolov12.data.images import is_image_file, read_image_bgr, verify_image
 from yolov12.data.types import ClassificationRecord, ClassificationSample
 
@@ -55,7 +56,8 @@ class ClassificationDataset(Dataset):
     """Torch dataset of :class:`ClassificationSample` (BGR uint8 image, class index, path).
 
     ``transform`` maps the image only (labels of classification do not move); ``__getitem__`` returns the sample
-    with the transformed image, ``load_sample`` the raw one.
+    with the transformed image, ``load_sample`` the raw one. ``cache`` (an
+    :class:`~yolov12.data.image_cache.ImageCache` of decoded, unresized images) replaces decoding when set.
 
     Example:
         >>> dataset = ClassificationDataset.from_folder("sample-cls/train")  # doctest: +SKIP
@@ -72,6 +74,7 @@ class ClassificationDataset(Dataset):
         self.records = list(records)
         self.names = tuple(names)
         self.transform = transform
+        self.cache: ImageCache | None = None
 
     @classmethod
     def from_folder(
@@ -100,6 +103,8 @@ class ClassificationDataset(Dataset):
     def load_sample(self, index: int) -> ClassificationSample:
         """The untransformed sample ``index``."""
         record = self.records[index]
+        if self.cache is not None and record.path in self.cache:
+            return ClassificationSample(self.cache.get(record.path)[0], record.label, record.path)
         return ClassificationSample(read_image_bgr(record.path), record.label, record.path)
 
     def __getitem__(self, index: int) -> ClassificationSample:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 
 import torch
+import torch.nn.functional as F
 
 from yolov12.engine.callbacks import Callback
+from yolov12.engine.ema import unwrap
+from yolov12.engine.freeze import keep_frozen_norms_in_eval
 from yolov12.engine.schedule import accumulation_at, apply_schedule
 from yolov12.engine.state import TrainState
 from yolov12.eval.metric_names import IMAGES_PER_SECOND, LEARNING_RATE, SKIPPED_STEPS, loss_column
@@ -26,14 +30,39 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return moved
 
 
+def multi_scale_images(images: torch.Tensor, imgsz: int, stride: int) -> torch.Tensor:
+    """(B, 3, H, W) -> the batch resized (bilinear) to a random side in [0.5, 1.5] x ``imgsz``, a ``stride`` multiple.
+
+    Ultralytics' rule: ``size = randrange(0.5 imgsz, 1.5 imgsz + stride) // stride * stride`` (at least one stride);
+    the longer side becomes ``size`` and the other the nearest stride multiple above its scaled length. Boxes are
+    normalised, so they need no change. Draws from Python's ``random`` (seeded per epoch by the trainer).
+    """
+    size = max(random.randrange(int(imgsz * 0.5), int(imgsz * 1.5 + stride)) // stride * stride, stride)
+    factor = size / max(images.shape[2:])
+    if factor == 1:
+        return images
+    shape = [math.ceil(side * factor / stride) * stride for side in images.shape[2:]]
+    return F.interpolate(images, size=shape, mode="bilinear", align_corners=False)
+
+
+def model_stride(model: torch.nn.Module) -> int:
+    """The largest stride of ``model`` (DDP-wrapped or not); 32 when it records none."""
+    stride = getattr(unwrap(model), "stride", None)
+    return int(stride.max()) if isinstance(stride, torch.Tensor) and stride.numel() else 32
+
+
 def train_one_epoch(state: TrainState, loader: Iterable[dict], callbacks: Callback) -> dict[str, float]:
     """Train for one pass over ``loader``; returns the mean loss parts and throughput of this rank.
 
     Gradients of ``state.accumulate`` batches (fewer during warm-up) are summed before each optimiser step; the EMA
     follows every applied step. Learning rate and momentum are set per batch from the global step (so resume is exact).
+    With ``multi_scale`` each batch is first resized (:func:`multi_scale_images`); norm layers of frozen layers stay
+    in eval mode (``freeze``).
     """
     state.model.train()
-    optim = state.config.optim
+    keep_frozen_norms_in_eval(state.model)  # freeze=...: frozen layers keep their running statistics
+    optim, data = state.config.optim, state.config.data
+    stride = model_stride(state.model)
     totals: dict[str, float] = defaultdict(float)
     images_seen, batches, start = 0, 0, time.perf_counter()
     callbacks.on_epoch_start(state)
@@ -44,6 +73,8 @@ def train_one_epoch(state: TrainState, loader: Iterable[dict], callbacks: Callba
                        base_momentum=state.base_momentum)
         accumulate = accumulation_at(state.global_step, state.warmup_steps, state.accumulate)
         batch = to_device(batch, state.device)
+        if data.multi_scale:
+            batch["images"] = multi_scale_images(batch["images"], data.imgsz, stride)
         with state.precision.autocast():
             outputs = state.model(batch["images"])
             loss, parts = state.loss_fn(outputs, batch)

@@ -33,7 +33,8 @@ def plan_optimiser(config: OptimSection, batch_size: int, iterations: int, num_c
     - ``accumulate = max(round(nbs / batch), 1)`` optimiser steps are merged, so small batches behave like ``nbs``.
     - weight decay is scaled by ``batch * accumulate / nbs``.
     - ``auto``: SGD(lr0) for long schedules (> 10k iterations), else AdamW with lr = 0.002 * 5 / (4 + nc), momentum
-      0.9 (the published heuristic), so short fine-tunes converge.
+      0.9 (the published heuristic), so short fine-tunes converge. When ``lr0`` (or ``momentum``) was given
+      explicitly (``config.model_fields_set``) and ``auto`` replaced it, a warning says so and how to keep it.
     """
     accumulate = max(round(config.nbs / batch_size), 1)
     weight_decay = config.weight_decay * batch_size * accumulate / config.nbs
@@ -44,6 +45,12 @@ def plan_optimiser(config: OptimSection, batch_size: int, iterations: int, num_c
         else:
             name, lr, momentum = "AdamW", round(0.002 * 5 / (4 + num_classes), 6), 0.9
         logger.info("optimizer=auto chose %s(lr=%s, momentum=%s) for %d iterations", name, lr, momentum, iterations)
+        ignored = [f"{key}={getattr(config, key)}" for key, used in (("lr0", lr), ("momentum", momentum))
+                   if key in config.model_fields_set and getattr(config, key) != used]
+        if ignored:
+            logger.warning("optimizer=auto chose %s(lr=%s, momentum=%s) and ignored %s; pass optimizer=SGD (or AdamW) "
+                           "to use %s", name, lr, momentum, " and ".join(ignored),
+                           " and ".join(item.split("=")[0] for item in ignored))
     return OptimiserPlan(name, lr, momentum, accumulate, weight_decay)
 
 

@@ -28,7 +28,10 @@ def test_article_arguments_are_accepted_verbatim() -> None:
         ({"epochs": 0}, "epochs=0"),
         ({"optimizer": "Lion"}, "optimizer"),
         ({"device": "tpu"}, "device"),
-        ({"cache": True}, "does not implement"),
+        ({"profile": True}, "yolov12 benchmark"),
+        ({"overlap_mask": True}, "segmentation is not supported"),
+        ({"cache": "gpu"}, "cache='gpu'"),
+        ({"freeze": "0,-1"}, "freeze"),
     ],
 )
 def test_bad_keys_and_values_are_named(overrides: dict, fragment: str) -> None:
@@ -39,3 +42,17 @@ def test_bad_keys_and_values_are_named(overrides: dict, fragment: str) -> None:
 def test_sections_and_lowercase_optimizer() -> None:
     config = TrainConfig.from_overrides({"optim": {"lr0": 0.05}, "optimizer": "sgd"})
     assert config.optim.lr0 == 0.05 and config.optim.optimizer == "SGD"
+
+
+def test_ultralytics_spellings_of_the_new_keys() -> None:
+    config = TrainConfig.from_overrides(cache=True, freeze="0,1,2", pretrained="false", time=0.5, rect="true")
+    assert config.data.cache == "ram" and config.optim.freeze == [0, 1, 2] and config.run.pretrained is False
+    assert config.data.rect is True and config.run.time == 0.5
+    assert TrainConfig.from_overrides(cache="disk", freeze=10).to_flat()["cache"] == "disk"
+    assert TrainConfig.from_overrides(cache=False).data.cache is False
+
+
+def test_updated_keeps_which_keys_were_given() -> None:
+    config = TrainConfig.from_overrides(lr0=0.05).updated(epochs=3)
+    assert config.set_keys() == {"lr0": 0.05, "epochs": 3}
+    assert "lr0" not in TrainConfig().updated(epochs=3).optim.model_fields_set

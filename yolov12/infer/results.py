@@ -7,10 +7,12 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from yolov12.infer import results_files
 from yolov12.infer.annotate import class_colour, default_line_width, draw_box, draw_text_lines, show_image, write_image
 from yolov12.utils.boxes import xyxy_to_cxcywh
 
@@ -218,7 +220,11 @@ class Results:
         show_image(self.plot(), self.path, wait_ms)
 
     def summary(self, normalize: bool = False, decimals: int = 5) -> list[dict]:
-        """One dict per detection (name, class, confidence, box {x1, y1, x2, y2}) or per top-5 class."""
+        """One dict per detection (name, class, confidence, box {x1, y1, x2, y2}) or per top-5 class.
+
+        ``normalize`` divides the corners by the image width and height. For classification, Ultralytics gives the
+        top-1 class only; the first row here is that one.
+        """
         if self.probs is not None:
             probabilities = _to_numpy(self.probs.data)
             return [
@@ -245,8 +251,43 @@ class Results:
         """:meth:`summary` as a JSON string."""
         return json.dumps(self.summary(normalize=normalize, decimals=decimals), indent=2)
 
+    def to_df(self, normalize: bool = False, decimals: int = 5) -> Any:
+        """A pandas DataFrame, one row per detection (name, class, confidence, x1, y1, x2, y2) or top-5 class.
+
+        Unlike Ultralytics, whose frame keeps the box as one column of dicts, the corners are columns of their own.
+
+        Example:
+            >>> result.to_df()[["name", "confidence"]].head(1)  # doctest: +SKIP
+        """
+        return results_files.to_dataframe(self, normalize, decimals)
+
+    def to_csv(self, path: str | Path | None = None, normalize: bool = False, decimals: int = 5) -> str:
+        """The rows of :meth:`to_df` as CSV text with a header (no pandas needed); written to ``path`` if given."""
+        text = results_files.csv_text(self, normalize, decimals)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def save_txt(self, txt_file: str | Path, save_conf: bool = False) -> Path:
+        """Append YOLO label lines to ``txt_file``: ``class cx cy w h [conf]`` normalised, one per detection, or
+        ``conf name`` for each top-5 class; as Ultralytics, nothing is written for an image without detections."""
+        return results_files.append_lines(txt_file, results_files.label_lines(self, save_conf))
+
+    def save_crop(self, save_dir: str | Path, file_name: str | Path | None = None) -> list[Path]:
+        """Save each detection's box as ``save_dir/<class name>/<file_name>.jpg``; returns the written paths.
+
+        ``file_name`` defaults to the stem of :attr:`path`; a name already taken gets a number (``im2.jpg``), so
+        nothing is overwritten. The crop is the box itself, grown to whole pixels (Ultralytics also pads it by 2 %
+        and 10 px). A classification result has no boxes: it logs a warning and saves nothing.
+        """
+        return results_files.save_crops(self, save_dir, file_name)
+
     def verbose(self) -> str:
-        """One line: ``"2 persons, 1 car"`` for detections, ``"cat 0.91, dog 0.05, ..."`` for classification."""
+        """One line: ``"2 persons, 1 car"`` for detections, ``"cat 0.91, dog 0.05, ..."`` for classification.
+
+        Counts go by class id; Ultralytics' line is the same with a trailing ``", "``.
+        """
         if self.probs is not None:
             return ", ".join(f"{row['name']} {row['confidence']:.2f}" for row in self.summary())
         if self.boxes is None or len(self.boxes) == 0:

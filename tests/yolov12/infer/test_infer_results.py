@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -135,3 +136,91 @@ def test_speed_defaults_and_repr(detection) -> None:
 def test_boxes_reject_bad_shapes(bad) -> None:
     with pytest.raises(ValueError, match=r"\(n, 6\)"):
         Boxes(bad, (10, 10))
+
+
+def test_to_df_round_trips_the_boxes(detection) -> None:
+    frame = detection.to_df()
+    assert list(frame.columns) == ["name", "class", "confidence", "x1", "y1", "x2", "y2"] and len(frame) == 3
+    np.testing.assert_allclose(frame[["x1", "y1", "x2", "y2", "confidence", "class"]].to_numpy(np.float64),
+                               detection.boxes.data.numpy(), rtol=1e-6)
+    assert frame["name"].tolist() == ["person", "car", "person"]
+    normalised = detection.to_df(normalize=True, decimals=2)
+    np.testing.assert_allclose(normalised[["x1", "y1", "x2", "y2"]].to_numpy(np.float64),
+                               detection.boxes.xyxyn.numpy(), atol=0.005 + 1e-9)  # rounded to 2 decimals
+    empty = Results(detection.orig_img, "e.jpg", NAMES, boxes=Boxes(torch.zeros(0, 6), (200, 400)))
+    assert empty.to_df().empty and list(empty.to_df().columns) == list(frame.columns)
+
+
+def test_to_df_of_a_classification_lists_the_top5(classification) -> None:
+    frame = classification.to_df()
+    assert list(frame.columns) == ["name", "class", "confidence"]
+    assert frame["name"].tolist() == ["dog", "car", "person"] and frame["class"].tolist() == [2, 1, 0]
+    np.testing.assert_allclose(frame["confidence"], [0.6, 0.3, 0.1], rtol=1e-6)
+
+
+def test_to_csv_returns_the_text_and_writes_the_file(tmp_path, detection, classification) -> None:
+    import pandas as pd
+
+    text = detection.to_csv()
+    assert text.splitlines()[0] == "name,class,confidence,x1,y1,x2,y2" and len(text.splitlines()) == 4
+    assert text.splitlines()[1] == "person,0,0.9,10.0,20.0,110.0,120.0"
+    pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(text)), detection.to_df(), check_dtype=False)
+    path = tmp_path / "tables" / "street.csv"
+    assert detection.to_csv(path, normalize=True) == path.read_text()
+    assert path.read_text().splitlines()[2] == "car,1,0.8,0.5,0.25,0.75,0.75"
+    assert classification.to_csv().splitlines() == ["name,class,confidence", "dog,2,0.6", "car,1,0.3",
+                                                    "person,0,0.1"]
+
+
+def _parse_labels(path, skip: int = 0) -> np.ndarray:
+    return np.array([[float(v) for v in line.split()] for line in path.read_text().splitlines()[skip:]])
+
+
+def test_save_txt_writes_yolo_labels_and_appends(tmp_path, detection) -> None:
+    path = detection.save_txt(tmp_path / "labels" / "street.txt")
+    labels = _parse_labels(path)
+    assert labels.shape == (3, 5)
+    np.testing.assert_array_equal(labels[:, 0], detection.boxes.cls.numpy())
+    np.testing.assert_allclose(labels[:, 1:], detection.boxes.xywhn.numpy(), rtol=1e-5)
+    detection.save_txt(path, save_conf=True)  # appends, as Ultralytics does
+    assert len(path.read_text().splitlines()) == 6
+    labels = _parse_labels(path, skip=3)
+    assert labels.shape == (3, 6)
+    np.testing.assert_allclose(labels[:, 5], detection.boxes.conf.numpy(), rtol=1e-5)
+
+
+def test_save_txt_without_detections_writes_nothing(tmp_path, detection) -> None:
+    empty = Results(detection.orig_img, "e.jpg", NAMES, boxes=Boxes(torch.zeros(0, 6), (200, 400)))
+    assert not empty.save_txt(tmp_path / "e.txt").exists()
+
+
+def test_save_txt_of_a_classification_writes_conf_and_name(tmp_path, classification) -> None:
+    path = classification.save_txt(tmp_path / "pet.txt", save_conf=True)
+    assert path.read_text().splitlines() == ["0.60 dog", "0.30 car", "0.10 person"]
+
+
+def test_save_crop_writes_one_jpeg_per_box_and_never_overwrites(tmp_path, detection) -> None:
+    detection.orig_img[:] = np.arange(400, dtype=np.uint8)[None, :, None] // 2  # distinct columns: crops differ
+    paths = detection.save_crop(tmp_path / "crops", file_name="frame.png")
+    assert [p.relative_to(tmp_path / "crops").as_posix() for p in paths] == [
+        "person/frame.jpg", "car/frame.jpg", "person/frame2.jpg"]
+    shapes = [cv2.imread(str(p)).shape for p in paths]
+    assert shapes == [(100, 100, 3), (100, 100, 3), (40, 100, 3)]
+    again = detection.save_crop(tmp_path / "crops", file_name="frame")
+    assert [p.name for p in again] == ["frame3.jpg", "frame2.jpg", "frame4.jpg"]
+    assert len(list((tmp_path / "crops").rglob("*.jpg"))) == 6
+    default = detection.save_crop(tmp_path / "default")
+    assert default[0] == tmp_path / "default" / "person" / "street.jpg"
+
+
+def test_save_crop_clips_to_the_image_and_keeps_a_pixel(tmp_path, detection) -> None:
+    data = torch.tensor([[-20.0, -5.0, 30.5, 10.2, 0.9, 2.0], [399.5, 199.5, 399.5, 199.5, 0.5, 2.0]])
+    result = Results(detection.orig_img, "edge.jpg", NAMES, boxes=Boxes(data, (200, 400)))
+    shapes = [cv2.imread(str(p)).shape[:2] for p in result.save_crop(tmp_path)]
+    assert shapes == [(11, 31), (1, 1)]
+
+
+def test_save_crop_of_a_classification_saves_nothing(tmp_path, caplog, classification) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert classification.save_crop(tmp_path) == []
+    assert "no boxes" in caplog.text and not list(tmp_path.iterdir())

@@ -44,6 +44,7 @@ from pipelines.registry import CANDIDATE_ALIAS, mlflow_client, register_weights,
 from yolov12.config.base import Section
 from yolov12.engine.callbacks import Callback
 from yolov12.eval.metric_names import safe_name
+from yolov12.settings import load_settings
 from yolov12.weights.metadata import package_version
 
 logger = logging.getLogger(__name__)
@@ -83,8 +84,9 @@ class TrackingError(RuntimeError):
 
 
 def resolve_tracking_uri(tracking: TrackingConfig) -> str:
-    """``tracking.tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the embedded sqlite store (working folder)."""
-    return resolve_uri(tracking.tracking_uri)
+    """``tracking.tracking_uri``, else the ``mlflow_uri`` setting (``$MLFLOW_TRACKING_URI``, else the settings file,
+    see ``yolov12 settings``), else the embedded sqlite store (working folder)."""
+    return resolve_uri(tracking.tracking_uri or load_settings().mlflow_uri)
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:

@@ -15,3 +15,15 @@ from support.services import mlflow_server, mlflow_tracking, s3, s3_server  # no
 settings.register_profile("dev", print_blob=True)
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_configure(config) -> None:  # noqa: ARG001 - pytest hook signature
+    """Tests never read or write the developer's own ``yolov12 settings`` file: an empty folder of their own.
+
+    Set in the process environment (not a fixture) so that Ray workers, Serve replicas and CLI subprocesses started
+    by the tests inherit it too. ``YOLOV12_DATASETS`` keeps its own default (the shared cache of built samples).
+    """
+    import tempfile  # noqa: PLC0415
+
+    if "YOLOV12_CONFIG_DIR" not in os.environ:
+        os.environ["YOLOV12_CONFIG_DIR"] = tempfile.mkdtemp(prefix="yolov12-test-settings-")

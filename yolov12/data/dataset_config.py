@@ -9,6 +9,9 @@ Accepted ``data`` values:
 - a COCO instances JSON (used for both train and val, logged);
 - a folder: with a ``data.yaml`` inside, or ImageNet-style ``train/<class>/*.jpg`` + ``val/<class>/*.jpg``;
 - the name of a built-in dataset (``sample``, ``sample-cls``), built on first use;
+- the name of a well-known dataset (``coco``, ``coco128``, ``coco8``, ``imagenet``, ``imagenette``, ``VOC``,
+  ``VisDrone``; also ``coco.yaml`` when no such file is here), found in ``<datasets_dir>/<name>/`` and never
+  downloaded (see :data:`yolov12.data.builtin.NAMED_DATASETS`);
 - a mapping (an already parsed data.yaml) or a :class:`DatasetConfig`.
 
 A relative ``path`` is resolved against the yaml's folder when that exists there, else against the working directory
@@ -105,9 +108,21 @@ def load_dataset_config(data: Any) -> DatasetConfig:
         return _from_directory(path)
     if text in builtin.BUILTIN_DATASETS:
         return load_dataset_config(builtin.build(text))
+    named = builtin.named_dataset(text)
+    if named is not None:
+        return _from_named(named)
     if path.suffix or os.sep in text or "/" in text:
         raise DatasetNotFoundError(f"data {text!r} not found (looked at {path.resolve()}); pass an existing data.yaml")
     raise builtin.unknown_dataset_error(text)
+
+
+def _from_named(named: builtin.NamedDataset) -> DatasetConfig:
+    """A named dataset (``coco``, ``imagenet``, ...) found under the ``datasets_dir`` setting."""
+    location = named.locate()
+    if isinstance(location, Path):
+        return load_dataset_config(location)
+    folder = Path(location["path"])
+    return config_from_mapping(location, folder, source=f"{named.name} ({folder})")
 
 
 def _from_file(path: Path) -> DatasetConfig:

@@ -7,8 +7,9 @@ can be tested. YOLO layout with ``data.yaml``; classes ``"0".."9"``. Classificat
 every digit upscaled to 64x64 in ``train/<digit>/`` and ``val/<digit>/`` (every fifth digit is val).
 
 Everything is seeded: the same spec gives byte-identical files. Digits of train and val scenes come from disjoint
-pools. Built once into ``$YOLOV12_DATASETS`` (default ``~/.cache/yolov12-platform/datasets``) in a temporary folder
-that is renamed into place, and reused afterwards.
+pools. Built once into the ``datasets_dir`` setting (``$YOLOV12_DATASETS`` or ``yolov12 settings datasets_dir=...``;
+default ``~/.cache/yolov12-platform/datasets``) in a temporary folder that is renamed into place, and reused
+afterwards.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
+
+from yolov12.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ class SampleSpec:
     background: str = "texture"  # "texture" (synthetic) or "photo" (crops of scikit-learn's two sample photos)
 
 
+LARGE_SPEC = SampleSpec(train_images=480)  # data="sample-large": 5x the training scenes, the same 32 val scenes
 PHOTO_SPEC = SampleSpec(train_images=128, min_digits=2, max_digits=8, min_digit_size=16, max_digit_size=64, seed=1,
                         background="photo")  # data="sample-photo": smaller digits, more of them, on real photos
 
@@ -78,8 +82,9 @@ class Scene:
 
 
 def datasets_root() -> Path:
-    """``$YOLOV12_DATASETS`` or ``~/.cache/yolov12-platform/datasets`` (read when called)."""
-    return Path(os.environ.get("YOLOV12_DATASETS") or Path.home() / ".cache" / "yolov12-platform" / "datasets")
+    """The ``datasets_dir`` setting (read when called): ``$YOLOV12_DATASETS``, else the settings file, else
+    ``~/.cache/yolov12-platform/datasets`` (see :mod:`yolov12.settings`)."""
+    return load_settings().datasets_dir
 
 
 @lru_cache(maxsize=1)
@@ -287,6 +292,17 @@ def ensure_sample_detection(root: Path | None = None, spec: SampleSpec = SampleS
     """The detection sample's data.yaml, built once under :func:`datasets_root` (``sample`` for the default spec)."""
     target = _target(root, "sample", spec, SampleSpec())
     _build_once(target, spec, lambda tmp: write_sample_detection(tmp, spec, final_dir=target))
+    return target / "data.yaml"
+
+
+def ensure_sample_large_detection(root: Path | None = None) -> Path:
+    """``data="sample-large"``: the detection sample with 480 training scenes; its validation scenes are ``sample``'s.
+
+    Scenes are seeded by (seed, split, index), so the first 96 training scenes and all 32 validation scenes are
+    byte-identical to ``sample``'s.
+    """
+    target = Path(root or datasets_root()) / "sample-large"
+    _build_once(target, LARGE_SPEC, lambda tmp: write_sample_detection(tmp, LARGE_SPEC, final_dir=target))
     return target / "data.yaml"
 
 

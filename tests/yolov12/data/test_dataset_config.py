@@ -98,11 +98,11 @@ def test_unknown_format_suggests_a_close_one(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("name", ["imagenet", "coco"])
-def test_unknown_dataset_names_are_not_downloaded(name, tmp_path, monkeypatch) -> None:
+def test_named_datasets_are_not_downloaded(name, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("YOLOV12_DATASETS", str(tmp_path / "datasets"))
     expected = (
-        f"dataset '{name}' is not available offline on this machine; pass a local data.yaml or an ImageNet-style "
-        "folder (train/<class>/*.jpg, val/<class>/*.jpg)"
+        f"dataset '{name}' is not on this machine and is never downloaded: put it in {tmp_path / 'datasets' / name} ("
     )
     with pytest.raises(DatasetNotFoundError) as caught:
         load_dataset_config(name)

@@ -1,8 +1,12 @@
 """``yolov12 promote`` and ``yolov12 lineage``: registry commands the core CLI finds through entry points.
 
-    yolov12 promote yolov12n-sample 3 --alias champion      # or: name=yolov12n-sample version=3 alias=champion
-    yolov12 lineage models:/yolov12n-sample@champion        # alias -> version -> run -> params -> dataset -> teachers
-    yolov12 lineage dataset=<sha256 or a prefix>            # which versions came from this dataset
+    yolov12 promote model=yolov12n-sample version=3 alias=champion   # or: yolov12 promote NAME 3 --alias champion
+    yolov12 lineage model=models:/yolov12n-sample@champion   # alias -> version -> run -> params -> dataset -> teachers
+    yolov12 lineage dataset=<sha256 or a prefix>              # which versions came from this dataset
+
+Both take ``key=value`` (``tracking_uri=URI`` too); the older forms stay as aliases: bare words fill ``model`` and
+``version`` in order, ``--alias champion`` / ``--tracking-uri URI`` are ``alias=`` / ``tracking_uri=``, and
+``name=`` (promote) and ``uri=`` (lineage) are other names of ``model=``.
 """
 
 from __future__ import annotations
@@ -13,25 +17,13 @@ from collections.abc import Callable
 
 from mlflow.exceptions import MlflowException
 
+from pipelines.arguments import normalise_options
 from pipelines.lineage import lineage, render_versions, versions_from_dataset
 from pipelines.registry import CHAMPION_ALIAS, promote
 from yolov12.cli.arguments import CommandLineError, parse_key_values
 from yolov12.cli.commands import Command
 
-
-def normalise_options(arguments: list[str]) -> list[str]:
-    """``["--alias", "champion"]`` -> ``["alias=champion"]`` so both CLI styles parse as key=value."""
-    out: list[str] = []
-    items = iter(arguments)
-    for argument in items:
-        if argument.startswith("--") and "=" not in argument:
-            value = next(items, None)
-            if value is None:
-                raise CommandLineError(f"option {argument} needs a value, e.g. {argument} champion")
-            out.append(f"{argument[2:]}={value}")
-        else:
-            out.append(argument)
-    return out
+__all__ = ["LINEAGE_COMMAND", "PROMOTE_COMMAND", "lineage_command", "normalise_options", "promote_command"]
 
 
 def _one_line_mlflow_errors(run: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
@@ -44,26 +36,41 @@ def _one_line_mlflow_errors(run: Callable[[list[str]], int]) -> Callable[[list[s
     return wrapped
 
 
+def _one_of(values: dict, key: str, alias: str) -> None:
+    """Fold the older spelling ``alias`` into ``key`` (refusing both at once)."""
+    if alias in values:
+        if key in values:
+            raise CommandLineError(f"{alias}= is another name of {key}=; give one of them")
+        values[key] = values.pop(alias)
+
+
 @_one_line_mlflow_errors
 def promote_command(arguments: list[str]) -> int:
-    """``yolov12 promote NAME VERSION [--alias champion] [--tracking-uri URI]``."""
-    values = parse_key_values(normalise_options(arguments), ["name", "version", "alias", "tracking_uri"],
-                              positional=("name", "version"))
-    if "name" not in values or "version" not in values:
-        raise CommandLineError("promote needs a model and a version: yolov12 promote NAME VERSION --alias champion")
+    """``yolov12 promote model=NAME version=3 [alias=champion] [tracking_uri=URI]`` (see the module docstring)."""
+    values = parse_key_values(normalise_options(arguments), ["model", "version", "alias", "tracking_uri", "name"],
+                              positional=("model", "version"))
+    _one_of(values, "model", "name")
+    if "model" not in values or "version" not in values:
+        raise CommandLineError("promote needs a model and a version: yolov12 promote model=NAME version=3 "
+                               "alias=champion")
+    if str(values["model"]).startswith("models:/"):
+        raise CommandLineError(f"promote takes the registered model's name, not a URI: model="
+                               f"{str(values['model'])[len('models:/'):].split('@')[0].split('/')[0]}")
     alias = str(values.get("alias", CHAMPION_ALIAS))
-    version = promote(str(values["name"]), str(values["version"]), alias, tracking_uri=values.get("tracking_uri"))
+    version = promote(str(values["model"]), str(values["version"]), alias, tracking_uri=values.get("tracking_uri"))
     print(f"models:/{version.name}@{alias} -> version {version.version} (aliases now: {', '.join(version.aliases)})")
     return 0
 
 
 @_one_line_mlflow_errors
 def lineage_command(arguments: list[str]) -> int:
-    """``yolov12 lineage models:/NAME@alias | models:/NAME/3 | dataset=DIGEST [json=true] [tracking_uri=URI]``."""
-    values = parse_key_values(normalise_options(arguments), ["uri", "dataset", "json", "tracking_uri"],
-                              positional=("uri",))
-    if ("uri" in values) == ("dataset" in values):
-        raise CommandLineError("lineage needs one of: a model URI (yolov12 lineage models:/NAME@champion) or "
+    """``yolov12 lineage model=models:/NAME@alias | model=models:/NAME/3 | dataset=DIGEST [json=true]
+    [tracking_uri=URI]`` (a bare URI works too)."""
+    values = parse_key_values(normalise_options(arguments), ["model", "dataset", "json", "tracking_uri", "uri"],
+                              positional=("model",))
+    _one_of(values, "model", "uri")
+    if ("model" in values) == ("dataset" in values):
+        raise CommandLineError("lineage needs one of: model=models:/NAME@champion (or models:/NAME/3) or "
                                "dataset=<digest>")
     tracking_uri = values.get("tracking_uri")
     if "dataset" in values:
@@ -72,13 +79,13 @@ def lineage_command(arguments: list[str]) -> int:
         text = json.dumps([dataclasses.asdict(r) for r in refs], indent=1) if values.get("json") else \
             render_versions(digest, refs)
     else:
-        chain = lineage(str(values["uri"]), tracking_uri=tracking_uri)
+        chain = lineage(str(values["model"]), tracking_uri=tracking_uri)
         text = json.dumps(dataclasses.asdict(chain), indent=1) if values.get("json") else chain.render()
     print(text)
     return 0
 
 
-PROMOTE_COMMAND = Command("promote", "move a registry alias: yolov12 promote NAME VERSION --alias champion",
+PROMOTE_COMMAND = Command("promote", "move a registry alias: yolov12 promote model=NAME version=3 alias=champion",
                           promote_command)
-LINEAGE_COMMAND = Command("lineage", "lineage of a model or dataset: yolov12 lineage models:/NAME@champion",
+LINEAGE_COMMAND = Command("lineage", "lineage of a model or dataset: yolov12 lineage model=models:/NAME@champion",
                           lineage_command)

@@ -1,8 +1,10 @@
-"""Driver of the Ray Train job: ``python -m pipelines.train --config configs/sample.yaml [key=value ...]``.
+"""Driver of the Ray Train job: ``yolov12 train-ray config=configs/sample.yaml [key=value ...]`` (or
+``python -m pipelines.train config=...``; ``--config PATH`` works too).
 
 Locally it starts a Ray instance; under ``ray job submit`` (or with ``RAY_ADDRESS`` set) it joins that cluster.
-Steps: parse the config → ``ray.init`` → MLflow run (optional) → ``build_trainer(...).fit()`` → copy the final run
-folder (weights, results.csv, plots, resume state) out of the result checkpoint → register the best weights → summary.
+Steps: parse the config → check the model, teachers and data (``pipelines.preflight``) → ``ray.init`` → MLflow run
+(optional) → ``build_trainer(...).fit()`` → copy the final run folder (weights, results.csv, plots, resume state) out
+of the result checkpoint → register the best weights → summary.
 
 Example:
     >>> result = run_pipeline(load_pipeline_config("configs/sample.yaml", ["epochs=1"]))  # doctest: +SKIP
@@ -12,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import platform
@@ -25,9 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import tracking
+from pipelines.arguments import parse_pipeline_arguments
 from pipelines.config import PipelineConfig, load_pipeline_config
 from pipelines.driver import build_trainer, check_checkpoint_ranking, init_ray
+from pipelines.preflight import preflight_pipeline
 from pipelines.storage import resolve_storage
+from yolov12.cli.arguments import CommandLineError
 from yolov12.cli.commands import Command
 from yolov12.config.base import ConfigError
 from yolov12.engine.callbacks import Callback
@@ -170,41 +174,40 @@ def summary(result: PipelineResult) -> str:
     return "\n".join(lines)
 
 
-def parse_arguments(argv: list[str]) -> tuple[str | None, list[str]]:
-    """``--config PATH`` (or ``config=PATH``) and the ``key=value`` overrides."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", "-c", help="pipeline YAML, e.g. configs/sample.yaml")
-    parser.add_argument("overrides", nargs="*", help="key=value: epochs=3, scaling.num_workers=2, storage.name=r1")
-    arguments = parser.parse_args(argv)
-    config, overrides = arguments.config, []
-    for item in arguments.overrides:
-        if item.startswith("config="):
-            config = item.partition("=")[2]
-        else:
-            overrides.append(item)
-    return config, overrides
+def parse_arguments(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
+    """``config=PATH`` (or ``--config PATH``) and the typed ``key=value`` overrides; an unknown key raises
+    :class:`~yolov12.cli.arguments.CommandLineError` naming the closest one."""
+    return parse_pipeline_arguments(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; a configuration or input error prints one line and returns 2, a failed run returns 1."""
+def main(argv: list[str] | None = None, prog: str = "pipelines.train") -> int:
+    """Entry point; a configuration or input error prints one line and returns 2, a failed run returns 1.
+
+    The config, the model source and the data are checked (:func:`pipelines.preflight.preflight_pipeline`) before
+    Ray starts, so a bad one fails within seconds.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(USAGE.replace("PROG", prog))
+        return 0
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = False
     try:
         path, overrides = parse_arguments(argv)
         config = load_pipeline_config(path, overrides)
+        preflight_pipeline(config)
         started = init_ray()
         result = run_pipeline(config)
-    except (ConfigError, FileNotFoundError) as exc:
+    except (ConfigError, CommandLineError, FileNotFoundError) as exc:
         if os.environ.get("YOLOV12_DEBUG"):
             raise
-        print(f"pipelines.train: error: {_first_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {_first_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a failed run: one line, details are in the worker logs above
         if os.environ.get("YOLOV12_DEBUG"):
             raise
-        print(f"pipelines.train: training failed: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        print(f"{prog}: training failed: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
         return 1
     finally:
         if started:  # leave nothing behind (a job driver must exit for `ray job status` to say SUCCEEDED)
@@ -219,8 +222,16 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def train_ray_command(arguments: list[str]) -> int:
+    return main(arguments, prog="yolov12 train-ray")
+
+
+USAGE = ("usage: PROG config=configs/sample.yaml [key=value ...]  (--config PATH works too)\n"
+         "  keys: model=, export_onnx=, training keys (epochs=3, lr0=0.01, data=sample), sections "
+         "(scaling.num_workers=2, storage.name=run1, tracking.enabled=true); see docs/configuration.md")
 TRAIN_RAY_COMMAND = Command(
-    "train-ray", "train on Ray: yolov12 train-ray --config configs/sample.yaml epochs=3 scaling.num_workers=2", main)
+    "train-ray", "train on Ray: yolov12 train-ray config=configs/sample.yaml epochs=3 scaling.num_workers=2",
+    train_ray_command)
 
 if __name__ == "__main__":
     sys.exit(main())

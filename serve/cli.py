@@ -1,5 +1,10 @@
 """``yolov12 serve model=... [host=127.0.0.1 port=8000 haproxy=true]``: run the Serve application in the foreground.
 
+Arguments are ``key=value`` (:class:`serve.config.ServeAppConfig` keys plus ``host``, ``port``, ``route_prefix``,
+``address``, ``haproxy``); a bare first word is the model and ``--port 8000`` is ``port=8000``. Before Ray starts,
+the config is validated and every model source checked (:mod:`serve.preflight`): a missing file, an unknown registry
+alias or an architecture without ``random_weights=true`` fails in one line.
+
 ``haproxy=true`` starts the local Ray with Ray Serve's HAProxy ingress (``RAY_SERVE_ENABLE_HA_PROXY=1``): HAProxy
 forwards each request straight to an ingress replica's own HTTP server instead of through Serve's Python proxy
 actor; with ``single_deployment=true`` that replica is the model's, so a request crosses no Ray call at all.
@@ -23,11 +28,15 @@ HAPROXY_ENV = "RAY_SERVE_ENABLE_HA_PROXY"
 
 
 def serve_command(arguments: list[str]) -> int:
-    from serve.config import ServeAppConfig  # noqa: PLC0415 - no Ray import: HAProxy must be chosen before Ray's
+    from pipelines.arguments import normalise_options  # noqa: PLC0415 - no Ray import: HAProxy must be chosen first
+    from serve.config import ServeAppConfig  # noqa: PLC0415
+    from serve.preflight import check_serving_sources  # noqa: PLC0415
 
-    values = parse_key_values(arguments, [*ServeAppConfig.model_fields, *SERVER_KEYS], positional=("model",))
+    values = parse_key_values(normalise_options(arguments), [*ServeAppConfig.model_fields, *SERVER_KEYS],
+                              positional=("model",))
     if "model" not in values:
         raise CommandLineError("serve needs a model: yolov12 serve model=best.safetensors (or models:/NAME@alias)")
+    values["model"] = str(values["model"])
     host, port = str(values.pop("host", "127.0.0.1")), int(values.pop("port", 8000))
     route_prefix, address = str(values.pop("route_prefix", "/")), values.pop("address", None)
     if str(values.pop("haproxy", "false")).lower() in ("1", "true", "yes"):
@@ -35,13 +44,14 @@ def serve_command(arguments: list[str]) -> int:
             raise CommandLineError("haproxy=true applies to the local Ray this command starts; on a cluster set "
                                    f"{HAPROXY_ENV}=1 in the environment of 'ray start' on every node instead")
         os.environ[HAPROXY_ENV] = "1"  # read by Ray Serve's processes (and this one) when they import it
+    check_serving_sources(ServeAppConfig.from_overrides(values))  # config, then every model source: before Ray
 
     from ray import serve  # noqa: PLC0415 - Ray only when serving
 
     from pipelines.driver import init_ray  # noqa: PLC0415
     from serve.app import build_app  # noqa: PLC0415
 
-    app = build_app({key: str(value) if key == "model" else value for key, value in values.items()})
+    app = build_app(values)
     # address=... wins, then RAY_ADDRESS, then a cluster `ray start` left running here, else a new local Ray
     init_ray(address, join_running=True, logging_level=logging.INFO)
     serve.start(http_options={"host": host, "port": port})
@@ -56,5 +66,5 @@ def serve_command(arguments: list[str]) -> int:
     return 0
 
 
-SERVE_COMMAND = Command("serve", "HTTP inference on Ray Serve: yolov12 serve model=best.safetensors port=8000",
-                        serve_command)
+SERVE_COMMAND = Command("serve", "HTTP inference on Ray Serve: yolov12 serve model=best.safetensors port=8000 "
+                        "(models:/NAME@alias, exported models)", serve_command)

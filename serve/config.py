@@ -79,6 +79,9 @@ class ServeAppConfig(Section):
         tracking_uri: MLflow tracking/registry URI for ``models:/`` sources (default ``$MLFLOW_TRACKING_URI``).
         revision: any text; changing it (with ``serve deploy``) makes the Detector reload its sources in place,
             e.g. after ``yolov12 promote`` moved ``champion`` (only the Detector's ``user_config`` changes).
+        random_weights: allow an architecture (a zoo name such as ``yolov12n.yaml`` or a model YAML) as a source:
+            each replica builds it with random weights (seed 0), for smoke tests of the serving stack only; its
+            detections mean nothing. Without it, ``yolov12 serve`` refuses an architecture before Ray starts.
     """
 
     model: str
@@ -107,6 +110,7 @@ class ServeAppConfig(Section):
     cache_dir: str | None = None
     tracking_uri: str | None = None
     revision: str | None = None
+    random_weights: bool = False
 
     @field_validator("model")
     @classmethod

@@ -15,15 +15,19 @@
   (LRU, ``max_models_per_replica``) by the ``@serve.multiplexed`` loader.
 - Health: ``check_health`` raises when the model failed to load or the last forwards failed, so Serve replaces
   the replica.
+- Smoke tests: with ``random_weights=true`` an architecture source (``yolov12n.yaml``) is built with random weights
+  (seed 0) into a native checkpoint under the cache folder, then served like any weights file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from ray import serve
@@ -39,6 +43,7 @@ from serve.runtime import (
     RequestError,
     ServingModel,
     UnknownModelError,
+    cache_root,
     default_threads,
     load_serving_model,
     resolve_source,
@@ -67,8 +72,18 @@ class Detector:
             ContinuousBatcher(self._predict_batch, self.settings.max_batch_size, self.settings.batch_wait_timeout_s)
 
     # -- loading ------------------------------------------------------------------------------------------------------
+    def _source(self, source: str) -> str:
+        """``source``, or for an architecture under ``random_weights=true`` the checkpoint built from it."""
+        from yolov12.preflight import model_source_kind  # noqa: PLC0415
+
+        if self.app_config.random_weights and model_source_kind(source) == "architecture":
+            return str(random_weights_checkpoint(source, self.app_config.cache_dir))
+        return source
+
     def _load(self, source: str | ModelSource, name: str | None = None) -> ServingModel:
         config = self.app_config
+        if isinstance(source, str):
+            source = self._source(source)
         return load_serving_model(source, backend=config.backend, device=config.device, imgsz=config.imgsz,
                                   max_batch=config.max_batch_size, threads=self.threads, cache_dir=config.cache_dir,
                                   tracking_uri=config.tracking_uri, name=name)
@@ -81,8 +96,9 @@ class Detector:
                                                  **(user_config or {})})
         async with self._reload_lock:
             current = self.model
-            resolved = await asyncio.to_thread(resolve_source, settings.model, self.app_config.tracking_uri,
-                                               self.app_config.cache_dir)
+            resolved = await asyncio.to_thread(lambda: resolve_source(self._source(settings.model),
+                                                                      self.app_config.tracking_uri,
+                                                                      self.app_config.cache_dir))
             changed = (resolved != current.source or settings.name != self.settings.name
                        or settings.revision != self.settings.revision)
             if changed:
@@ -182,3 +198,29 @@ class Detector:
     async def ping(self) -> dict[str, Any]:
         """Readiness probe of the ingress: this replica's process id, model and version."""
         return {"pid": os.getpid(), "model": self.model.name, "version": self.model.version, "time": time.time()}
+
+
+def random_weights_checkpoint(spec: str, cache_dir: str | None = None) -> Path:
+    """A native checkpoint of architecture ``spec`` with random weights (seed 0), written once under the cache.
+
+    Every replica builds the same weights (the seed is fixed; the global random state is left as it was), so
+    replicas agree; the file name ends in ``-random`` so that responses show what is served.
+    """
+    import torch  # noqa: PLC0415
+
+    from yolov12.models import load_model  # noqa: PLC0415
+    from yolov12.weights import save_checkpoint  # noqa: PLC0415
+
+    path = Path(spec).expanduser()
+    content = path.read_bytes() if path.is_file() else b""
+    key = hashlib.sha256(spec.encode() + b"\0" + content).hexdigest()[:16]
+    stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+    target = cache_root(cache_dir) / "random-weights" / key / f"{stem}-random.safetensors"
+    if not target.is_file():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = load_model(spec).eval()
+        save_checkpoint(model, target, overwrite=True)  # atomic: replicas racing here write the same file
+    logger.warning("serving %s with RANDOM weights (random_weights=true, a smoke test): detections mean nothing",
+                   spec)
+    return target

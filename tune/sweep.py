@@ -1,4 +1,4 @@
-"""Sweep driver: ``python -m tune.sweep --config configs/sweeps/<name>.yaml [key=value ...]``.
+"""Sweep driver: ``python -m tune.sweep config=configs/sweeps/<name>.yaml [key=value ...]`` (= ``yolov12 tune``).
 
 Steps: load and validate the sweep (search space first: a bad key fails before Ray starts) -> ``ray.init`` (joins
 ``RAY_ADDRESS`` under ``ray job submit``, else a private local instance) -> a new ``Tuner``, or
@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ from typing import Any
 from pipelines.config import PipelineConfig
 from pipelines.driver import check_checkpoint_ranking, init_ray
 from pipelines.storage import RunStorage, resolve_storage
-from tune.config import ResolvedSweep, SweepConfig, load_sweep_config
+from tune.config import ResolvedSweep, SweepConfig
 from tune.experiment_files import read_experiment_file, write_experiment_file
 from tune.report import (
     format_table,
@@ -257,28 +256,20 @@ def summarise(resolved: ResolvedSweep, results: Any, sweep_id: str, restored: bo
                        best.trial_id if best else None, best_config, restored, wall, parent)
 
 
-def parse_arguments(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tune.sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="sweep YAML (configs/sweeps/*.yaml)")
-    parser.add_argument("--ray-address", default=None, help="Ray cluster (default: RAY_ADDRESS, else a local one)")
-    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray instance")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides (search.num_samples=4, epochs=2, ...)")
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
-    arguments = parse_arguments(list(sys.argv[1:] if argv is None else argv))
+    """``python -m tune.sweep config=... [key=value ...]``: the arguments of ``yolov12 tune`` (see :mod:`tune.cli`);
+    a bad argument, config, model or data prints one line and returns 2 before Ray starts."""
+    from tune.cli import tune_command  # noqa: PLC0415
+    from yolov12.cli.arguments import CommandLineError  # noqa: PLC0415
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        sweep = load_sweep_config(arguments.config, arguments.overrides)
-        sweep.resolve()  # fail on a bad space before anything starts
-        run_sweep(sweep, ray_address=arguments.ray_address, num_cpus=arguments.num_cpus)
-    except (ConfigError, FileNotFoundError) as exc:
+        return tune_command(list(sys.argv[1:] if argv is None else argv))
+    except (ConfigError, CommandLineError, FileNotFoundError) as exc:
         if os.environ.get("YOLOV12_DEBUG"):
             raise
         print(f"tune.sweep: error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

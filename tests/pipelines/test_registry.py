@@ -79,3 +79,15 @@ def test_promote_command_accepts_both_cli_styles(two_versions, capsys: pytest.Ca
     assert f"models:/{name}@blue -> version 1" in capsys.readouterr().out
     assert promote_command([f"name={name}", "version=2", "alias=blue", f"tracking_uri={uri}"]) == 0
     assert MlflowClient(uri).get_registered_model(name).aliases["blue"] == "2"
+    assert promote_command([f"model={name}", "version=1", "alias=blue", f"tracking_uri={uri}"]) == 0
+    assert MlflowClient(uri).get_registered_model(name).aliases["blue"] == "1"
+
+
+def test_preflight_finds_registered_versions_and_names_a_missing_alias(two_versions) -> None:
+    from pipelines.preflight import PreflightError, check_registered_model
+
+    name, _, uri = two_versions
+    assert check_registered_model(f"models:/{name}@candidate", uri) == "2"
+    assert check_registered_model(f"models:/{name}/1", uri) == "1"
+    with pytest.raises(PreflightError, match=r"has no alias 'staging'"):
+        check_registered_model(f"models:/{name}@staging", uri)

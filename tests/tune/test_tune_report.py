@@ -47,10 +47,10 @@ def test_plots_are_written(tmp_path):
 
 def test_cli_arguments_in_both_styles():
     assert split_arguments(["config=s.yaml", "epochs=2", "--num-cpus", "2"]) == (
-        {"config": "s.yaml", "num_cpus": "2"}, ["epochs=2"])
+        {"config": "s.yaml", "num_cpus": 2}, {"epochs": 2})
     assert split_arguments(["s.yaml", "--ray-address=auto", "search.num_samples=3"]) == (
-        {"config": "s.yaml", "ray_address": "auto"}, ["search.num_samples=3"])
-    with pytest.raises(CommandLineError, match="--cpus"):
+        {"config": "s.yaml", "ray_address": "auto"}, {"search.num_samples": 3})
+    with pytest.raises(CommandLineError, match="unknown key 'cpus'; did you mean 'num_cpus'"):
         split_arguments(["--cpus", "2"])
     with pytest.raises(CommandLineError, match="needs a sweep config"):
         tune_command(["epochs=2"])

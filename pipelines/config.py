@@ -28,6 +28,8 @@ from pipelines.tracking import TrackingConfig
 from yolov12.cli.arguments import parse_value
 from yolov12.config.base import ConfigError, Section
 from yolov12.config.train import KEY_TO_SECTION, SECTION_TYPES, TrainConfig
+from yolov12.engine.distributed import per_rank_batch
+from yolov12.utils.device import gpu_indices
 
 
 class ScalingSection(Section):
@@ -123,9 +125,27 @@ def build_pipeline_config(values: dict[str, Any]) -> PipelineConfig:
         raise ConfigError(f"train: {exc}") from None
     top = {key: values[key] for key in TOP_LEVEL if key in values}
     try:
-        return PipelineConfig(**top, **sections)
+        config = PipelineConfig(**top, **sections)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise ConfigError(f"invalid top-level value: {str(exc).splitlines()[-1].strip()}") from None
+    check_workers_and_devices(config)
+    return config
+
+
+def check_workers_and_devices(config: PipelineConfig) -> None:
+    """The global batch splits evenly over the workers; devices come from ``scaling``, not from ``train.device``."""
+    workers = max(config.scaling.num_workers, 1)
+    try:
+        per_rank_batch(config.train.data.batch, workers)
+    except ValueError as exc:
+        raise ConfigError(f"train.{exc} (scaling.num_workers={workers})") from None
+    device = config.train.run.device
+    if gpu_indices(device):
+        raise ConfigError(f"train.device={device}: on Ray each worker gets its own device; set "
+                          f"scaling.num_workers={len(gpu_indices(device))} scaling.use_gpu=true instead")
+    if device.startswith("cuda") and not config.scaling.use_gpu:
+        raise ConfigError(f"train.device={device} but scaling.use_gpu=false, so Ray gives the workers no GPU; set "
+                          "scaling.use_gpu=true (each worker then trains on its own GPU)")
 
 
 def route_override(key: str, value: Any, values: dict[str, Any]) -> None:

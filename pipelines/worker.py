@@ -95,8 +95,9 @@ class EpochLog(Callback):
                           if k.startswith("train/") and k.endswith("_loss"))
         scores = " ".join(f"{alias} {value:.4f}" for alias, value in short_aliases(metrics).items())
         speed = metrics.get(IMAGES_PER_SECOND.engine, 0.0) * self.world_size
-        progress.info("epoch %d/%d | %s | %s | %.1f img/s (%d workers) | %.1f s | ETA %s", state.epoch + 1,
-                      state.epochs, losses, scores or "no validation", speed, self.world_size, self.durations[-1],
+        workers = f"{self.world_size} worker{'s' if self.world_size > 1 else ''}"
+        progress.info("epoch %d/%d | %s | %s | %.1f img/s (%s) | %.1f s | ETA %s", state.epoch + 1,
+                      state.epochs, losses, scores or "no validation", speed, workers, self.durations[-1],
                       timedelta(seconds=round(remaining)))
 
 
@@ -143,8 +144,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     rank, world_size = context.get_world_rank(), context.get_world_size()
     train, teachers = resolve_teachers(config.train)
     overrides: dict[str, Any] = {"verbose": False}  # one log line per epoch (EpochLog) instead of a tqdm bar
-    if config.scaling.use_gpu:
-        overrides["device"] = str(ray.train.torch.get_device())
+    # Ray assigns the devices: each worker its own GPU, or the CPU (never `auto`, which would put every worker of a
+    # CPU job on a GPU box on cuda:0).
+    overrides["device"] = str(ray.train.torch.get_device()) if config.scaling.use_gpu else "cpu"
     train = train.model_copy(update={"run": train.run.model_copy(update=overrides)})
     run_dir = Path(tempfile.mkdtemp(prefix=f"yolov12-{context.get_experiment_name()}-rank{rank}-"))
     checkpoint = ray.train.get_checkpoint()

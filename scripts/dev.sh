@@ -107,7 +107,7 @@ run_tests() {
   set +e
   # faulthandler: a native crash (also one at interpreter exit, after pytest's own handler is gone) prints the
   # Python stacks of every thread instead of only "Segmentation fault".
-  PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest "$@"
+  PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest --durations=30 "$@"
   local rc=$?
   set -e
   if [ "$rc" -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi

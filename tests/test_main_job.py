@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def run_main_job(folder: Path, port: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": "", "RAY_ADDRESS": ""}
     command = [sys.executable, str(REPO / "main_job.py"), "--teacher-epochs", "1", "--epochs", "1", "--workers", "1",
-               "--port", str(port)]
+               "--data", "sample", "--port", str(port)]
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=1200)
 
 
@@ -27,7 +27,8 @@ def test_main_job_runs_end_to_end_and_reuses_its_steps(tmp_path: Path) -> None:
     first = run_main_job(tmp_path, free_port())
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     state = json.loads((tmp_path / "runs/main/state.json").read_text())
-    assert set(state) == {"dataset", "teacher", "student", "champion", "exports"}
+    assert set(state) == {"dataset", "teacher", "student", "champion", "exports", "scores"}
+    assert set(state["scores"]) == {"onnx", "openvino"} and all(0 <= v <= 1 for v in state["scores"].values())
     assert Path(state["student"]["best"]).is_absolute() or (tmp_path / state["student"]["best"]).is_file()
     assert state["champion"] == "models:/yolov12n-sample@champion"
     assert (tmp_path / "mlruns/mlflow.db").is_file()  # the embedded MLflow store, in the working folder

@@ -34,7 +34,7 @@ from yolov12.data.augment.policy import AugmentPolicy, PolicyOp
 from yolov12.data.augment.policy_ops import OPS
 
 TUNABLE_SECTIONS = ("augment", "optim", "loss")
-NOT_TUNABLE = frozenset({"augment_policy"})  # the policy is tuned through policy.* keys
+NOT_TUNABLE = frozenset({"augment_policy", "freeze"})  # the policy is tuned through policy.* keys; freeze: layers
 TRAIN_KEYS: tuple[str, ...] = tuple(k for k, s in KEY_TO_SECTION.items() if s in TUNABLE_SECTIONS
                                     and k not in NOT_TUNABLE)
 PROBABILITY_KEYS = frozenset({"fliplr", "flipud", "mosaic", "mixup", "copy_paste"})

@@ -66,7 +66,10 @@ class TrialSetup:
         base = TrainConfig.from_overrides(self.train)
         policy = AugmentPolicy.from_dict(self.policy) if self.policy else None
         config = trial_train_config(base, policy, values, run_dir / POLICY_FILE)
-        return config.updated(verbose=False, plots=False, exist_ok=True, resume=False)
+        # The trial's own device: the GPU Ray reserved for it, else the CPU (never `auto`: on a GPU box a CPU trial
+        # would land on cuda:0 beside the trials that reserved it). Ray Train workers pick theirs the same way.
+        device = "cuda" if ray.is_initialized() and ray.get_gpu_ids() else "cpu"
+        return config.updated(verbose=False, plots=False, exist_ok=True, resume=False, device=device)
 
 
 def tune_names(reported: dict[str, float]) -> dict[str, float]:

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from yolov12.engine.event_callbacks import EventFunction, UltralyticsEventCallbacks
 from yolov12.engines.registry import is_exported_artifact
 from yolov12.models import YOLOModel
 from yolov12.models.loading import ModelLoadError, load_model_with_metadata
@@ -57,6 +58,7 @@ class YOLO:
         if task is not None and task != self.task:
             raise ModelLoadError(f"{self.source} is a '{self.task}' model, but task='{task}' was requested")
         self._predictor = None
+        self._event_callbacks = UltralyticsEventCallbacks()  # add_callback: Ultralytics-style training events
 
     # -- properties users reach for ---------------------------------------------------------------------------------
     @property
@@ -108,7 +110,7 @@ class YOLO:
         OpenVINO runs on the CPU and TensorRT on the GPU whatever ``device`` says.
         """
         current, wanted = str(self.engine.info.device).lower(), str(device).lower()
-        same = current == wanted or (wanted == "cuda" and current.startswith("cuda"))
+        same = current == wanted or wanted == "auto" or (wanted == "cuda" and current.startswith("cuda"))
         if self.engine.info.backend == "onnxruntime" and not same:
             from yolov12.engines import load_engine  # noqa: PLC0415
 
@@ -140,25 +142,77 @@ class YOLO:
         EMA model and ``self.trainer_result`` says where the run went. Returns the final metrics.
         """
         from yolov12.config.train import TrainConfig  # noqa: PLC0415
+        from yolov12.engine.multi_gpu import gpu_launcher_for  # noqa: PLC0415
         from yolov12.engine.trainer import fit  # noqa: PLC0415
+        from yolov12.utils.device import gpu_indices  # noqa: PLC0415
 
         self._torch_model("train")
         overrides = _read_cfg(kwargs.pop("cfg", None))
         overrides.update(kwargs)
         if data is not None:
             overrides["data"] = data
-        callbacks = overrides.pop("callbacks", None)
+        callbacks = list(overrides.pop("callbacks", None) or [])
+        if self._event_callbacks:  # functions of add_callback, fired on every rank
+            callbacks.append(self._event_callbacks)
         config = TrainConfig.from_overrides(overrides)
-        self.trainer_result = fit(self.model, config, callbacks=callbacks)
+        if gpus := gpu_indices(config.run.device):  # device=0,1: one DDP worker per GPU through a launcher
+            launcher = gpu_launcher_for(gpus)  # checks the GPUs and the launcher before anything is written
+            self.trainer_result = launcher(self._weights_for_workers(config), config, gpus, callbacks or [])
+        else:
+            self.trainer_result = fit(self.model, config, callbacks=callbacks)
         self.model = self.trainer_result.model
         return self.trainer_result.metrics
+
+    def _weights_for_workers(self, config: Any) -> str:
+        """A file the DDP workers can load this model from: its own weights file, else a copy in the run's project."""
+        source = Path(self.source)
+        if not getattr(self, "trainer_result", None) and self.source != "<in-memory model>":
+            return str(source.resolve()) if source.is_file() else self.source  # a weights file or a zoo name
+        from yolov12.weights import save_checkpoint  # noqa: PLC0415
+
+        target = Path(config.run.project) / f"{config.run.name}-start.safetensors"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return str(save_checkpoint(self._torch_model("train"), target, overwrite=True).resolve())
+
+    @property
+    def callbacks(self) -> dict[str, list[EventFunction]]:
+        """Training event name -> the functions :meth:`train` calls with a ``CallbackContext`` (see add_callback)."""
+        return self._event_callbacks.functions
+
+    def add_callback(self, event: str, func: EventFunction) -> None:
+        """Call ``func(trainer)`` at a training event, under Ultralytics' name (``on_fit_epoch_end``...).
+
+        ``trainer`` is a read-only :class:`~yolov12.engine.event_callbacks.CallbackContext` (epoch, epochs, metrics,
+        loss_items, lr, model, save_dir, rank, world_size...), not Ultralytics' trainer; events fire on every rank of
+        a distributed run. An event the training loop does not fire (``on_train_batch_start``...) or an unknown name
+        raises :class:`~yolov12.engine.event_callbacks.CallbackEventError`. See
+        :mod:`yolov12.engine.event_callbacks` for the events and how they differ from Ultralytics'.
+
+        Example:
+            >>> model = YOLO("yolov12n.yaml")
+            >>> model.add_callback("on_fit_epoch_end", lambda trainer: print(trainer.epoch, trainer.metrics))
+        """
+        self._event_callbacks.add(event, func)
+
+    def clear_callback(self, event: str) -> None:
+        """Remove every function registered for ``event`` with :meth:`add_callback`."""
+        self._event_callbacks.clear(event)
 
     def val(self, data: str | None = None, **kwargs: Any) -> dict[str, float]:
         """Validate on ``data`` (default: the data of the last ``train`` call); returns the metrics dict.
 
-        Keywords: ``imgsz``, ``batch``, ``workers``, ``device``, ``conf`` (0.001), ``iou`` (0.7), ``max_det``,
-        ``save_json`` (write COCO-format predictions to the run folder), ``project``, ``name``, ``split``.
+        Keywords are those of :class:`yolov12.config.ValConfig`: ``conf`` (0.001), ``iou`` (0.7), ``max_det`` (300),
+        ``split`` (``val``/``test``/``train``), ``batch`` (32), ``imgsz`` (the task's default), ``workers``,
+        ``device``, ``half``, ``rect`` (rectangular batches, detection), ``save_json`` (predictions file in the run
+        folder: COCO results for detection, top-5 classes per image for classification), ``plots`` (confusion
+        matrix, PR curve), ``project``, ``name``, ``verbose`` (per-class metrics in the log). Detection metrics
+        include the COCO size metrics (``metrics/mAP50-95_small(B)``, ...). An unknown keyword raises
+        ``ConfigError`` naming the closest key.
+
+        Example:
+            >>> metrics = YOLO("yolov12n.yaml").val(data="sample", imgsz=64, conf=0.1, max_det=100)  # doctest: +SKIP
         """
+        from yolov12.config.val import ValConfig  # noqa: PLC0415
         from yolov12.engine.validate import validate  # noqa: PLC0415
 
         self._torch_model("validate")
@@ -166,7 +220,7 @@ class YOLO:
             data = self.trainer_result.data
         if data is None:
             raise ValueError("model.val() needs data=...: a data.yaml, a dataset folder, or 'sample'")
-        return validate(self.model, data, **kwargs)
+        return validate(self.model, ValConfig.from_overrides(kwargs, data=data))
 
     def info(self, verbose: bool = True, imgsz: int | None = None, include_attention: bool = False) -> dict:
         """Layer table, parameters and GFLOPs (see :meth:`YOLOModel.info`)."""

@@ -78,12 +78,13 @@ def test_bad_yaml_files(tmp_path: Path) -> None:
 def test_main_prints_one_line_and_returns_2_for_config_errors(capsys: pytest.CaptureFixture) -> None:
     assert main(["--config", str(REPO / "configs/sample.yaml"), "scaling.num_worker=2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("pipelines.train: error: scaling: unknown key 'num_worker'") and "\n" not in err
+    assert err.startswith("pipelines.train: error: unknown key 'scaling.num_worker'; did you mean "
+                          "'scaling.num_workers'?") and "\n" not in err
 
 
 def test_arguments_accept_both_config_spellings() -> None:
-    assert parse_arguments(["--config", "a.yaml", "epochs=2"]) == ("a.yaml", ["epochs=2"])
-    assert parse_arguments(["config=b.yaml", "epochs=2"]) == ("b.yaml", ["epochs=2"])
+    assert parse_arguments(["--config", "a.yaml", "epochs=2"]) == ("a.yaml", {"epochs": 2})
+    assert parse_arguments(["config=b.yaml", "epochs=2"]) == ("b.yaml", {"epochs": 2})
 
 
 def test_default_run_name_is_folder_safe_and_names_model_and_data() -> None:
@@ -112,3 +113,30 @@ def test_storage_local_is_absolute_and_s3_uses_the_endpoint(tmp_path: Path, monk
         resolve_storage("gs://bucket/x")
     shipped = worker_environment()
     assert shipped["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9" and "AWS_SECRET_ACCESS_KEY" not in shipped
+
+
+def test_batch_is_global_and_must_split_over_the_workers() -> None:
+    assert load_pipeline_config(overrides=["batch=16", "scaling.num_workers=2"]).train.data.batch == 16
+    with pytest.raises(ConfigError, match="batch=9 is the global batch.*use batch=8 or batch=10"):
+        load_pipeline_config(overrides=["batch=9", "scaling.num_workers=2"])
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["device=0,1"], "set scaling.num_workers=2 scaling.use_gpu=true instead"),
+    (["device=cuda:0", "scaling.use_gpu=false"], "Ray gives the workers no GPU"),
+])
+def test_devices_come_from_scaling(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline_config(overrides=overrides)
+
+
+def test_local_gpu_run_is_the_pipeline_with_one_worker_per_gpu() -> None:
+    from pipelines.local_gpus import gpu_pipeline_config  # noqa: PLC0415
+    from yolov12.config.train import TrainConfig  # noqa: PLC0415
+
+    config = gpu_pipeline_config("yolov12n.yaml", TrainConfig.from_overrides(device="0,1", batch=32,
+                                                                              project="runs/x"), [0, 1])
+    assert (config.scaling.num_workers, config.scaling.use_gpu, config.train.run.device) == (2, True, "cuda")
+    assert config.storage.output == "runs/x" and config.train.data.batch == 32
+    with pytest.raises(ConfigError, match="batch=15"):
+        gpu_pipeline_config("yolov12n.yaml", TrainConfig.from_overrides(batch=15), [0, 1])

@@ -50,5 +50,5 @@ def test_ddp_sums_gradients_so_two_half_batches_equal_one_full_batch() -> None:
 def test_accumulation_is_planned_for_the_global_batch() -> None:
     optim = OptimSection(nbs=64)
     assert plan_optimiser(optim, 8 * 1, 100, 10).accumulate == 8  # one process, batch 8
-    assert plan_optimiser(optim, 8 * 2, 100, 10).accumulate == 4  # two ranks of batch 8: half the steps merged
+    assert plan_optimiser(optim, 8 * 2, 100, 10).accumulate == 4  # global batch 16 (2 ranks x 8): half as many merged
     assert plan_optimiser(optim, 32 * 8, 100, 10).accumulate == 1

@@ -18,6 +18,7 @@ from pipelines.train import run_pipeline
 from yolov12.engine.callbacks import Callback
 from yolov12.engine.checkpoint import load_resume_state
 from yolov12.engine.ema import unwrap
+from yolov12.engine.event_callbacks import UltralyticsEventCallbacks
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers get the callbacks below by value
@@ -52,6 +53,7 @@ class RankRecorder(Callback):
         records = data.train_loader.dataset.records
         self._write(state, "shard", {"node": ray.get_runtime_context().get_node_id(), "world_size": state.world_size,
                                      "accumulate": state.accumulate, "images": len(records),
+                                     "rank_batch": data.train_loader.batch_size,
                                      "paths": [str(records[i].path) for i in data.sampler]})
 
     def on_checkpoint(self, state, paths) -> None:
@@ -109,7 +111,9 @@ def test_two_nodes_train_ddp_on_disjoint_shards(two_node_cluster, tmp_path: Path
     assert first and second and not first & second, "ranks must train on different images"
     assert len(first | second) == shards[0]["images"]  # together they cover the (fraction of the) split
     nbs, batch = config.train.optim.nbs, config.train.data.batch
-    assert all(s["world_size"] == 2 and s["accumulate"] == max(round(nbs / (batch * 2)), 1) for s in shards)
+    # batch is global (Ultralytics' meaning): each of the 2 ranks loads half of it, and steps are planned for all of it
+    assert all(s["world_size"] == 2 and s["rank_batch"] == batch // 2 and s["accumulate"] == max(round(nbs / batch), 1)
+               for s in shards)
 
     finals = [json.loads((record / f"rank{r}-final-model.json").read_text()) for r in (0, 1)]
     assert finals[0] == finals[1], "DDP must leave both ranks with the same weights"
@@ -146,3 +150,29 @@ def test_killed_worker_restarts_from_the_epoch_1_checkpoint(two_node_cluster, tm
         assert load_file(folder / "weights/last.safetensors")
         assert not list(folder.rglob("*.tmp")), "no temporary file may be left in a checkpoint"
     assert sha256(result.last) == sha256(checkpoints[-1] / "weights/last.safetensors")
+
+
+class EventFile:
+    """An Ultralytics-style ``fn(trainer)``: appends ``event world_size has_val_metrics`` to ``rank<r>.txt``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = str(folder)
+
+    def __call__(self, trainer) -> None:
+        with open(Path(self.folder) / f"rank{trainer.rank}.txt", "a") as handle:
+            handle.write(f"{trainer.event} {trainer.world_size} {int(bool(trainer.metrics))}\n")
+
+
+def test_event_callbacks_fire_on_every_rank(two_node_cluster, tmp_path: Path, tiny_train: dict) -> None:
+    folder = tmp_path / "events"
+    folder.mkdir()
+    events = ["on_train_start", "on_train_epoch_end", "on_fit_epoch_end", "on_model_save", "on_train_end"]
+    callbacks = UltralyticsEventCallbacks({event: [EventFile(folder)] for event in events})
+    config = pipeline(tmp_path, {**tiny_train, "fraction": 0.17}, "events", epochs=1)
+    run_pipeline(config, callbacks=[callbacks])
+
+    fired = {rank: (folder / f"rank{rank}.txt").read_text().splitlines() for rank in (0, 1)}
+    # every event on both ranks (Ultralytics drops callbacks under DDP); validation metrics reach rank 1 too
+    expected = ["on_train_start 2 0", "on_train_epoch_end 2 1", "on_fit_epoch_end 2 1", "on_train_end 2 1"]
+    assert fired[1] == expected
+    assert fired[0] == [*expected[:3], "on_model_save 2 1", expected[3]]  # only the rank writing checkpoints saves

@@ -7,8 +7,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
 from yolov12.cli.arguments import CommandLineError, parse_key_values
+from yolov12.settings import default_project
 from yolov12.utils.extras import MissingExtraError
 
 logger = logging.getLogger(__name__)
@@ -40,16 +42,19 @@ def predict_command(arguments: list[str]) -> int:
               f"({result.speed['preprocess']:.1f} ms pre, {result.speed['inference']:.1f} ms inference, "
               f"{result.speed['postprocess']:.1f} ms post)")
     if values.get("save"):
-        print(f"annotated images saved to {values.get('project', 'runs/predict')}/{values.get('name', 'exp')}")
+        folder = Path(values.get("project") or default_project("predict")) / values.get("name", "exp")
+        print(f"annotated images saved to {folder}")
     print(f"{count} image(s) done")
     return 0
 
 
 def train_command(arguments: list[str]) -> int:
     from yolov12 import YOLO  # noqa: PLC0415
-    from yolov12.config.train import COMMON_MISTAKES, KEY_TO_SECTION  # noqa: PLC0415
+    from yolov12.config.train import COMMON_MISTAKES, KEY_TO_SECTION, UNSUPPORTED_ULTRALYTICS_KEYS  # noqa: PLC0415
 
-    values = parse_key_values(arguments, ["model", "cfg", *KEY_TO_SECTION], hints=COMMON_MISTAKES)
+    # Ultralytics keys we do not support pass the parser, so that the training config refuses them with the reason
+    values = parse_key_values(arguments, ["model", "cfg", *KEY_TO_SECTION, *UNSUPPORTED_ULTRALYTICS_KEYS],
+                              hints=COMMON_MISTAKES)
     model = YOLO(values.pop("model", "yolov12n.yaml"))
     metrics = model.train(**values)
     result = model.trainer_result
@@ -60,9 +65,10 @@ def train_command(arguments: list[str]) -> int:
 
 def val_command(arguments: list[str]) -> int:
     from yolov12 import YOLO  # noqa: PLC0415
+    from yolov12.config.val import ValConfig  # noqa: PLC0415
 
-    keys = ["model", "data", "imgsz", "batch", "workers", "device", "split", "save_json", "project", "name"]
-    values = parse_key_values(arguments, keys)
+    values = parse_key_values(arguments, ["model", *ValConfig.model_fields])
+    ValConfig.from_overrides({k: v for k, v in values.items() if k != "model"})  # bad values fail before the load
     model = YOLO(values.pop("model", "yolov12n.yaml"))
     metrics = model.val(**values)
     print(json.dumps(metrics))
@@ -107,12 +113,24 @@ def convert_command(arguments: list[str]) -> int:
     return 0
 
 
+def benchmark_command(arguments: list[str]) -> int:
+    from yolov12.benchmark import benchmark_command as run_benchmark  # noqa: PLC0415
+
+    return run_benchmark(arguments)
+
+
 def zoo_command(arguments: list[str]) -> int:
     from yolov12.models import zoo_names  # noqa: PLC0415
 
     parse_key_values(arguments, [])
     print("\n".join(zoo_names()))
     return 0
+
+
+def settings_command(arguments: list[str]) -> int:
+    from yolov12.cli import settings_command as settings_cli  # noqa: PLC0415
+
+    return settings_cli.run(arguments)
 
 
 CORE_COMMANDS: dict[str, Command] = {
@@ -127,6 +145,10 @@ CORE_COMMANDS: dict[str, Command] = {
     "convert": Command("convert", "foreign .pt -> native .safetensors: yolov12 convert model=yolo12n.pt",
                        convert_command),
     "zoo": Command("zoo", "list the model zoo", zoo_command),
+    "benchmark": Command("benchmark", "every format here, size/mAP/latency: yolov12 benchmark model=best.safetensors "
+                         "data=sample imgsz=320 formats=torch,onnx,openvino", benchmark_command),
+    "settings": Command("settings", "show or set settings: yolov12 settings datasets_dir=/data | reset",
+                        settings_command),
 }
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from pydantic import Field, field_validator
 
 from yolov12.config.base import Section
+from yolov12.settings import default_project
+from yolov12.utils.device import normalise_device
 
 
 class PredictConfig(Section):
@@ -15,7 +19,8 @@ class PredictConfig(Section):
         conf: minimum confidence of a kept detection.
         iou: IoU threshold of non-maximum suppression.
         max_det: maximum detections per image.
-        device: ``cpu``, ``cuda``, ``cuda:0`` or a bare GPU index such as ``0``.
+        device: ``auto`` (``cuda:0``, else ``mps``, else ``cpu``; logged once), ``cpu``, ``cuda``, ``cuda:0`` or a bare
+            GPU index such as ``0``.
         half: run the model in fp16 (CUDA) / bf16 (CPU).
         batch: images per forward pass.
         classes: keep only these class ids.
@@ -29,25 +34,23 @@ class PredictConfig(Section):
     conf: float = Field(0.25, ge=0.0, le=1.0)
     iou: float = Field(0.7, ge=0.0, le=1.0)
     max_det: int = Field(300, ge=1, le=30000)
-    device: str = "cpu"
+    device: str = "auto"
     half: bool = False
     batch: int = Field(1, ge=1, le=1024)
     classes: tuple[int, ...] | None = None
     agnostic_nms: bool = False
     save: bool = False
-    project: str = "runs/predict"
+    project: str = Field(default_factory=partial(default_project, "predict"))  # <runs_dir>/predict
     name: str = "exp"
     verbose: bool = False
 
     @field_validator("device", mode="before")
     @classmethod
     def _normalise_device(cls, value: object) -> str:
-        text = str(value).strip().lower()
-        if text.isdigit():
-            return f"cuda:{text}"
-        if text in ("cpu", "cuda", "mps") or text.startswith("cuda:"):
-            return text
-        raise ValueError("device must be 'cpu', 'cuda', 'cuda:N' or a GPU index such as 0")
+        text = normalise_device(value)
+        if "," in text:
+            raise ValueError(f"device={text} names several GPUs; inference runs on one device: pick one (device=0)")
+        return text
 
     @field_validator("classes", mode="before")
     @classmethod

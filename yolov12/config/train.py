@@ -9,12 +9,14 @@ params and Ray Tune search spaces).
 from __future__ import annotations
 
 import difflib
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from yolov12.config.base import ConfigError, Section, format_validation_error
-from yolov12.config.predict import PredictConfig
+from yolov12.settings import default_project
+from yolov12.utils.device import normalise_device
 
 
 class DataSection(Section):
@@ -24,9 +26,19 @@ class DataSection(Section):
         data: a data.yaml, an ImageNet-style folder, ``s3://bucket/prefix``, or a built-in name (``sample``,
             ``sample-photo``, ``sample-cls``).
         imgsz: training and validation image size in pixels (square).
-        batch: images per optimiser batch on each process (the global batch is batch x world size).
+        batch: images per batch over all processes, as in Ultralytics: with N DDP workers each loads batch / N
+            (batch must then be a multiple of N).
         workers: data-loading worker processes per training process (0 loads in the training process).
         fraction: share of the training images to use (seeded subset, for quick runs).
+        cache: keep the decoded training images (detection: resized to imgsz on the long side; classification: as
+            decoded): ``ram`` (or True) in memory, filled before the loader workers start; ``disk`` as ``.npy``
+            files beside the images (``img.jpg`` -> ``img.npy`` + ``img.npy.json`` recording the image's size and
+            mtime, rewritten when the image changes; images whose ``.npy`` cannot be written stay in RAM). The
+            batches are the same as without the cache. Validation images are read from their files.
+        rect: rectangular validation batches: images sorted by aspect ratio, each batch letterboxed to the smallest
+            stride multiple that fits its images (detection only; training batches stay square).
+        multi_scale: resize each training batch to a random square side in [0.5, 1.5] x imgsz, a multiple of the
+            model stride (detection only).
     """
 
     data: str = "sample"
@@ -34,6 +46,19 @@ class DataSection(Section):
     batch: int = Field(16, ge=1, le=4096)
     workers: int = Field(2, ge=0, le=64)
     fraction: float = Field(1.0, gt=0.0, le=1.0)
+    cache: Literal[False, "ram", "disk"] = False
+    rect: bool = False
+    multi_scale: bool = False
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache_mode(cls, value: object) -> object:
+        text = str(value).strip().lower()
+        if value is None or value is False or text in ("false", "none", "no", "off", "0", ""):
+            return False
+        if value is True or text in ("true", "yes", "on", "1", "ram"):
+            return "ram"
+        return "disk" if text == "disk" else value
 
 
 class AugmentSection(Section):
@@ -87,6 +112,9 @@ class OptimSection(Section):
         nbs: nominal batch size: gradients are accumulated up to it.
         cos_lr: cosine instead of linear learning-rate decay.
         max_grad_norm: gradient-norm clip (after unscaling).
+        freeze: layers that keep their initial (pretrained) weights: the first N layers, or a list of layer
+            indices. Their parameters get no gradient and no optimiser slot; their norm layers keep their running
+            statistics (eval mode). The DFL layer is always frozen.
     """
 
     optimizer: Literal["SGD", "Adam", "AdamW", "auto"] = "auto"
@@ -100,6 +128,22 @@ class OptimSection(Section):
     nbs: int = Field(64, ge=1)
     cos_lr: bool = False
     max_grad_norm: float = Field(10.0, gt=0.0)
+    freeze: int | list[int] | None = None
+
+    @field_validator("freeze", mode="before")
+    @classmethod
+    def _freeze_list(cls, value: object) -> object:
+        if isinstance(value, str):  # CLI: freeze=0,1,2 (freeze=10 arrives as an int)
+            parts = [part.strip() for part in value.strip("[]() ").split(",") if part.strip()]
+            return [int(part) if part.lstrip("-").isdigit() else part for part in parts]
+        return value
+
+    @field_validator("freeze")
+    @classmethod
+    def _freeze_not_negative(cls, value: int | list[int] | None) -> int | list[int] | None:
+        if value is not None and min([value] if isinstance(value, int) else value or [0]) < 0:
+            raise ValueError("give a layer count or layer indices, all >= 0")
+        return value
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -129,7 +173,8 @@ class RunSection(Section):
 
     Attributes:
         epochs: training epochs.
-        device: ``cpu``, ``cuda``, ``cuda:0`` or a GPU index.
+        device: ``auto`` (``cuda:0``, else ``mps``, else ``cpu``; logged once), ``cpu``, ``cuda``, ``cuda:0``, a GPU
+            index, or several GPUs (``0,1`` / ``[0, 1]``: one DDP worker per GPU through Ray Train).
         amp: mixed precision (bf16 autocast on CPUs that support it, fp16 + loss scaling on CUDA).
         seed: random seed of the run.
         deterministic: deterministic algorithms where available (bit-exact resume on CPU).
@@ -142,16 +187,22 @@ class RunSection(Section):
         val: validate every epoch.
         plots: write plots to the run folder at the end.
         verbose: progress bar and per-epoch lines.
+        pretrained: start from weights: ``True`` looks for the model's zoo checkpoint (``yolov12n.safetensors`` or
+            ``.pt``) in the working folder and ``~/.cache/yolov12-platform/weights`` (nothing is downloaded), a
+            path names a ``.safetensors`` or Ultralytics ``.pt`` file; every tensor whose name and shape match is
+            copied into the model. Ignored when resuming.
+        time: training budget in hours; overrides ``epochs``: after each epoch the number of epochs that fit is
+            re-estimated (the learning-rate schedule follows it) and the run stops after the epoch that reaches it.
     """
 
     epochs: int = Field(100, ge=1)
-    device: str = "cpu"
+    device: str = "auto"
     amp: bool = True
     seed: int = 0
     deterministic: bool = True
     ema_decay: float = Field(0.9999, gt=0.0, lt=1.0)
     ema_tau: float = Field(2000.0, gt=0.0)
-    project: str = "runs/train"
+    project: str = Field(default_factory=partial(default_project, "train"))  # <runs_dir>/train
     name: str = "exp"
     exist_ok: bool = False
     resume: bool | str = False
@@ -160,8 +211,22 @@ class RunSection(Section):
     val: bool = True
     plots: bool = True
     verbose: bool = True
+    pretrained: bool | str = False
+    time: float | None = Field(None, gt=0.0)
 
-    _normalise_device = field_validator("device", mode="before")(PredictConfig._normalise_device.__func__)
+    @field_validator("pretrained", mode="before")
+    @classmethod
+    def _pretrained_flag(cls, value: object) -> object:
+        if value is None:
+            return False
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", ""):
+            return value.strip().lower() == "true"
+        return value
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _normalise_device(cls, value: object) -> str:
+        return normalise_device(value)
 
 
 class DistillSection(Section):
@@ -218,7 +283,13 @@ KEY_TO_SECTION: dict[str, str] = {FLAT_PREFIX.get(name, "") + key: name for name
                                   for key in cls.model_fields}
 COMMON_MISTAKES = {"lr": "lr0", "learning_rate": "lr0", "batch_size": "batch", "img_size": "imgsz",
                    "image_size": "imgsz", "epoch": "epochs", "num_workers": "workers", "wd": "weight_decay"}
-ULTRALYTICS_KEYS_WITHOUT_EFFECT = frozenset({"cache", "pretrained", "rect", "time", "profile", "overlap_mask"})
+UNSUPPORTED_ULTRALYTICS_KEYS: dict[str, str] = {
+    "profile": "'profile' (Ultralytics' ONNX/TensorRT speed profile during training) is not part of training here; "
+               "profile the trained model with 'yolov12 benchmark model=best.safetensors formats=torch,onnx'",
+    "overlap_mask": "'overlap_mask' is a segmentation setting and segmentation is not supported (detect, classify "
+                    "are); remove it",
+}
+"""Ultralytics training keys that are refused, each with what to do instead."""
 
 
 class TrainConfig(BaseModel):
@@ -230,7 +301,7 @@ class TrainConfig(BaseModel):
     augment: AugmentSection = AugmentSection()
     optim: OptimSection = OptimSection()
     loss: LossSection = LossSection()
-    run: RunSection = RunSection()
+    run: RunSection = Field(default_factory=RunSection)  # built per config: its project follows the settings
     distill: DistillSection = DistillSection()
 
     @classmethod
@@ -245,8 +316,8 @@ class TrainConfig(BaseModel):
             elif key in KEY_TO_SECTION:
                 section = KEY_TO_SECTION[key]
                 sections[section][key.removeprefix(FLAT_PREFIX.get(section, ""))] = value
-            elif key in ULTRALYTICS_KEYS_WITHOUT_EFFECT:
-                problems.append(f"'{key}' is an Ultralytics option this trainer does not implement; remove it")
+            elif key in UNSUPPORTED_ULTRALYTICS_KEYS:
+                problems.append(UNSUPPORTED_ULTRALYTICS_KEYS[key])
             else:
                 close = [COMMON_MISTAKES[key]] if key in COMMON_MISTAKES else difflib.get_close_matches(
                     key, list(KEY_TO_SECTION), n=1)
@@ -272,5 +343,14 @@ class TrainConfig(BaseModel):
             flat.update({prefix + key: value for key, value in getattr(self, name).model_dump().items()})
         return flat
 
+    def set_keys(self) -> dict[str, Any]:
+        """Flat ``{key: value}`` of the keys that were given (not defaults), e.g. to tell an explicit ``lr0``."""
+        flat: dict[str, Any] = {}
+        for name in SECTION_TYPES:
+            section, prefix = getattr(self, name), FLAT_PREFIX.get(name, "")
+            flat.update({prefix + key: getattr(section, key) for key in section.model_fields_set})
+        return flat
+
     def updated(self, **changes: Any) -> TrainConfig:
-        return TrainConfig.from_overrides({**self.to_flat(), **changes})
+        """A validated copy with ``changes`` applied; keys given before stay given (see :meth:`set_keys`)."""
+        return TrainConfig.from_overrides({**self.set_keys(), **changes})

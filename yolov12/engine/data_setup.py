@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from yolov12.config.base import ConfigError
 from yolov12.config.train import TrainConfig
 from yolov12.data.augment import (
     build_classification_transforms,
@@ -17,7 +18,9 @@ from yolov12.data.augment import (
     to_training_arrays,
 )
 from yolov12.data.detection_dataset import build_datasets
-from yolov12.engine.distributed import DistributedContext
+from yolov12.data.image_cache import ImageCache
+from yolov12.data.rect import RectValidationDataset
+from yolov12.engine.distributed import DistributedContext, per_rank_batch
 from yolov12.tasks import task_spec
 
 logger = logging.getLogger(__name__)
@@ -87,31 +90,72 @@ def _subset(dataset: Any, fraction: float, seed: int) -> None:
         dataset.records = [dataset.records[i] for i in chosen]
 
 
-def build_training_data(config: TrainConfig, task: str, context: DistributedContext) -> TrainingData:
-    """Train and validation loaders for ``task`` on ``config.data.data``."""
+def attach_image_cache(dataset: Any, mode: str | bool, task: str, imgsz: int) -> None:
+    """Give ``dataset`` a filled :class:`~yolov12.data.image_cache.ImageCache` (``mode`` False: none).
+
+    Detection images are cached resized to the training long side (the pipeline's first step), classification
+    images as decoded (their random crops come from the full image). Filled here, in the main process, before any
+    loader worker starts: workers inherit it (see :mod:`yolov12.data.image_cache`).
+    """
+    if not mode:
+        dataset.cache = None
+        return
+    long_side = imgsz if task_spec(task).predicts_boxes else None
+    dataset.cache = ImageCache([record.path for record in dataset.records], "ram" if mode is True else mode,
+                               long_side=long_side, augment=True)
+
+
+def check_detection_only(config: TrainConfig, task: str) -> None:
+    """Refuse the detection-only data keys for other tasks, in one line."""
+    if task_spec(task).predicts_boxes:
+        return
+    for key in ("rect", "multi_scale"):
+        if getattr(config.data, key):
+            raise ConfigError(f"{key}=True applies to detection; {task_spec(task).description} trains and validates "
+                              f"square crops, remove {key}")
+
+
+def build_training_data(config: TrainConfig, task: str, context: DistributedContext, stride: int = 32) -> TrainingData:
+    """Train and validation loaders for ``task`` on ``config.data.data`` (``stride``: the model's largest stride,
+    for rectangular validation batches)."""
     section, augment, spec = config.data, config.augment, task_spec(task)
+    check_detection_only(config, task)
     train_set, names = build_datasets(section.data, "train", workers=section.workers or None)
     _subset(train_set, section.fraction, config.run.seed)
     if len(train_set) == 0:
         raise ValueError(f"the train split of '{section.data}' has no usable images")
+    attach_image_cache(train_set, section.cache, task, section.imgsz)
     train_set.transform, pipeline = spec.dataset_transform(augment, section.imgsz, train_set, training=True)
     generator = torch.Generator()
     sampler = (DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.run.seed)
                if context.is_distributed else None)
     train_loader = DataLoader(
-        train_set, batch_size=section.batch, shuffle=sampler is None, sampler=sampler, generator=generator,
+        train_set, batch_size=per_rank_batch(section.batch, context.world_size), shuffle=sampler is None,
+        sampler=sampler, generator=generator,
         num_workers=section.workers, collate_fn=spec.collate.resolve(), drop_last=False, persistent_workers=False,
     )
-    val_loader = build_val_loader(section.data, task, section.imgsz, section.batch * 2, section.workers) \
-        if config.run.val else None
+    val_loader = build_val_loader(section.data, task, section.imgsz, section.batch * 2, section.workers,
+                                  rect=section.rect, stride=stride) if config.run.val else None
     return TrainingData(train_loader, val_loader, dict(enumerate(names)), config.run.seed, pipeline, sampler,
                         generator)
 
 
-def build_val_loader(data: Any, task: str, imgsz: int, batch: int, workers: int, split: str = "val") -> DataLoader:
-    """Un-augmented loader of ``split`` (letterboxed detection images / centre-cropped classification images)."""
+def build_val_loader(data: Any, task: str, imgsz: int, batch: int, workers: int, split: str = "val", *,
+                     rect: bool = False, stride: int = 32) -> DataLoader:
+    """Un-augmented loader of ``split`` (letterboxed detection images / centre-cropped classification images).
+
+    ``rect``: rectangular batches (detection only): images in aspect-ratio order, each batch letterboxed to the
+    smallest multiple of ``stride`` that fits it (:class:`~yolov12.data.rect.RectValidationDataset`); otherwise
+    every image is letterboxed to ``imgsz`` x ``imgsz``.
+    """
     spec = task_spec(task)
+    if rect and not spec.predicts_boxes:
+        raise ConfigError(f"rect=True applies to detection; {spec.description} validates square centre crops, "
+                          "remove rect")
     dataset, _ = build_datasets(data, split, workers=workers or None)
+    if rect:
+        return DataLoader(RectValidationDataset(dataset, imgsz, batch, stride), batch_size=batch, shuffle=False,
+                          num_workers=workers, collate_fn=spec.collate.resolve())
     dataset.transform, _ = spec.dataset_transform(None, imgsz, dataset, training=False)
     return DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=workers,
                       collate_fn=spec.collate.resolve())

@@ -29,6 +29,19 @@ def current_context() -> DistributedContext:
     return DistributedContext()
 
 
+def per_rank_batch(batch: int, world_size: int) -> int:
+    """Images each rank loads per step: ``batch`` is global (Ultralytics' meaning), split evenly over the ranks.
+
+    Raises:
+        ValueError: ``batch`` is not a multiple of ``world_size`` (one line with the nearest valid values).
+    """
+    if batch % world_size:
+        lower, upper = max(batch // world_size, 1) * world_size, (batch // world_size + 1) * world_size
+        raise ValueError(f"batch={batch} is the global batch and must split evenly over {world_size} workers; "
+                         f"use batch={lower} or batch={upper}")
+    return batch // world_size
+
+
 def sum_gradients_hook(process_group, bucket):
     """DDP communication hook: all-reduce gradients as a SUM over ranks (DDP's default is the mean).
 

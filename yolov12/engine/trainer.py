@@ -29,7 +29,8 @@ from yolov12.engine.data_setup import TrainingData, build_training_data
 from yolov12.engine.distributed import DistributedContext, broadcast_object, current_context, wrap_model
 from yolov12.engine.ema import ModelEMA
 from yolov12.engine.evaluate import evaluate, fitness
-from yolov12.engine.loop import train_one_epoch
+from yolov12.engine.freeze import freeze_layers
+from yolov12.engine.loop import model_stride, train_one_epoch
 from yolov12.engine.losses import build_loss
 from yolov12.engine.optim import build_optimiser, plan_optimiser
 from yolov12.engine.precision import MixedPrecision
@@ -37,8 +38,10 @@ from yolov12.engine.run_dir import new_run_dir
 from yolov12.engine.run_plots import write_run_plots
 from yolov12.engine.schedule import warmup_steps
 from yolov12.engine.state import TrainState
-from yolov12.infer.device import select_device
+from yolov12.engine.time_budget import TimeBudget, follow_time_budget
 from yolov12.models import YOLOModel, build_model
+from yolov12.models.transfer import load_pretrained, pretrained_path
+from yolov12.utils.device import DeviceError, gpu_indices, select_device
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +62,8 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    if deterministic and torch.cuda.is_available():
-        torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.deterministic = deterministic  # a flag only: harmless where cuDNN is absent
+    if deterministic:
         torch.backends.cudnn.benchmark = False
 
 
@@ -78,6 +81,18 @@ def adapt_model_to_dataset(model: YOLOModel, names: dict[int, str]) -> YOLOModel
     return new
 
 
+def check_single_device(device: str) -> None:
+    """Resolve ``device`` once (raising :class:`DeviceError`); a GPU list names the launcher that trains on it."""
+    if indices := gpu_indices(device):
+        raise DeviceError(
+            f"device={device} asks for DDP on {len(indices)} GPUs, and fit() runs in one process: use "
+            f"YOLO(...).train(device='{device}') or yolov12 train device={device} (one Ray Train worker per GPU; "
+            f"needs yolov12-platform[ray]), or yolov12 train-ray scaling.num_workers={len(indices)} "
+            "scaling.use_gpu=true"
+        )
+    select_device(device)
+
+
 def _resolve_run_dir(config: TrainConfig, context: DistributedContext) -> Path:
     run = config.run
     if run.resume:
@@ -93,7 +108,7 @@ def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, conte
     device = select_device(config.run.device)
     model = model.to(device)
     batches = len(data.train_loader)
-    plan = plan_optimiser(config.optim, config.data.batch * context.world_size, batches * config.run.epochs,
+    plan = plan_optimiser(config.optim, config.data.batch, batches * config.run.epochs,  # batch: global
                           model.num_classes)
     optimiser = build_optimiser(model, plan)
     loss_fn = build_loss(model, config.loss, distill=config.distill)  # with GKD when distill.teachers is set
@@ -127,13 +142,18 @@ def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None 
     check_resume_hyperparameters(resume_hyperparameters)
     context = current_context()
     run = config.run
+    check_single_device(run.device)  # a missing GPU is one line now, not after the data is built
     seed_everything(run.seed, run.deterministic)
     run_dir = Path(run_dir) if run_dir is not None else _resolve_run_dir(config, context)
     saved = load_resume_state(run_dir) if run.resume else None
     if saved is not None:
         config = resume_config(saved, config, resume_hyperparameters)
-    data = build_training_data(config, model.task, context)
+    pretrained = pretrained_path(model, config.run.pretrained) if saved is None else None  # missing: fail now
+    data = build_training_data(config, model.task, context, stride=model_stride(model))
     model = adapt_model_to_dataset(model, data.names)
+    if pretrained is not None:
+        load_pretrained(model, pretrained)  # every tensor whose name and shape match
+    freeze_layers(model, config.optim.freeze)  # before the optimiser is built: frozen tensors get no slot
     state = build_state(model, config, data, context, run_dir)
     if saved is not None:
         restore(state, saved, hyperparameters=resume_hyperparameters)
@@ -145,6 +165,7 @@ def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None 
     metrics: dict[str, float] = {}
     paths: dict[str, Path] = {}
     stale_epochs = 0
+    budget = TimeBudget(config.run.time)  # time=hours overrides epochs
     while state.epoch < state.epochs:
         seed_everything(run.seed + state.epoch, run.deterministic)  # each epoch is a function of (state, epoch)
         data.set_epoch(state.epoch, state.epochs)
@@ -165,6 +186,8 @@ def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None 
         state.epoch += 1
         if run.patience and stale_epochs >= run.patience:
             logger.info("early stop: no improvement for %d epochs", run.patience)
+            break
+        if follow_time_budget(budget, state, context):
             break
     if run.plots and state.is_main_process:
         write_run_plots(run_dir, state.ema.ema, data.train_loader, data.val_loader, data.names, state.device)

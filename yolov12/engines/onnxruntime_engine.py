@@ -94,6 +94,10 @@ def _providers(device: str, explicit: list[str] | None) -> tuple[list, int]:
             raise EngineError(f"ONNX Runtime providers {missing} are not available here; available: {available}")
         return list(explicit), 0
     text = str(device).strip().lower()
+    if text == "auto":  # the GPU provider when this onnxruntime has one and a GPU is there, else the CPU
+        gpu = [p for p in GPU_PROVIDERS if p in available]
+        return ([(p, {"device_id": 0}) for p in gpu] + ["CPUExecutionProvider"], 0) if gpu else (
+            ["CPUExecutionProvider"], 0)
     if text == "cpu":
         return ["CPUExecutionProvider"], 0
     if text.isdigit() or text.startswith("cuda"):

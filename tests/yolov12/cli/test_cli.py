@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from yolov12.cli.arguments import CommandLineError, parse_key_values, parse_value
@@ -45,6 +48,8 @@ def test_info_json(capsys) -> None:
         (["info", "model=yolov12q.yaml"], "Did you mean yolov12"),
         (["info", "model=missing.pt"], "never downloads weights"),
         (["predit"], "did you mean 'predict'"),
+        (["val", "data=sample", "cnf=0.1"], "did you mean 'conf'"),
+        (["val", "data=sample", "max_det=0"], "max_det=0 is out of range: use 1 <= max_det <= 30000"),
     ],
 )
 def test_user_errors_are_one_line_with_exit_code_2(capsys, argv: list[str], fragment: str) -> None:
@@ -59,3 +64,17 @@ def test_help_lists_commands(capsys) -> None:
     out = capsys.readouterr().out
     for command in ("predict", "info", "convert", "zoo"):
         assert command in out
+
+
+def test_val_takes_the_validation_settings(capsys, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for name in ("a", "b"):
+            (tmp_path / "data" / split / name).mkdir(parents=True)
+            cv2.imwrite(str(tmp_path / "data" / split / name / "0.png"), rng.integers(0, 255, (40, 40, 3), np.uint8))
+    argv = ["val", "model=yolov12n-cls.yaml", f"data={tmp_path / 'data'}", "conf=0.1", "iou=0.6", "max_det=100",
+            "imgsz=32", "batch=2", "half=false", "device=cpu", "save_json=true", f"project={tmp_path / 'runs'}"]
+    assert main(argv) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(metrics) == {"metrics/accuracy_top1", "metrics/accuracy_top5"}
+    assert len(json.loads((tmp_path / "runs" / "exp" / "predictions.json").read_text())) == 2

@@ -88,4 +88,3 @@ def allowed_range(model: type[BaseModel], loc: tuple[int | str, ...]) -> str | N
             if getattr(item, attribute, None) is not None:
                 upper = text.format(getattr(item, attribute))
     return f"{lower}{loc[-1]}{upper}" if lower or upper else None
-

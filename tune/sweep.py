@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import PipelineConfig
+from pipelines.config import PipelineConfig, check_workers_and_devices
 from pipelines.driver import check_checkpoint_ranking, init_ray
 from pipelines.storage import RunStorage, resolve_storage
 from tune.config import ResolvedSweep, SweepConfig
@@ -128,7 +128,9 @@ def trial_pipeline(resolved: ResolvedSweep) -> PipelineConfig:
         logger.warning("sweep resources.gpu=%s: Train-in-Tune workers use_gpu=%s (the base config says "
                        "scaling.use_gpu=%s)", resources.gpu, use_gpu, base.scaling.use_gpu)
     scaling = base.scaling.model_copy(update={"num_workers": resources.num_workers, "use_gpu": use_gpu})
-    return base.model_copy(update={"scaling": scaling})
+    pipeline = base.model_copy(update={"scaling": scaling})
+    check_workers_and_devices(pipeline)  # the global batch splits over the trial's workers, before any trial runs
+    return pipeline
 
 
 def trial_setup(resolved: ResolvedSweep) -> TrialSetup:

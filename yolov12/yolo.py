@@ -239,10 +239,13 @@ class YOLO:
         return save_checkpoint(self._torch_model("save"), Path(path), overwrite=overwrite)
 
     def to(self, device: str) -> YOLO:
+        """Move the model (or reload the ONNX Runtime engine) to ``device`` (``auto``, ``cpu``, ``cuda:0``, ...)."""
         if self.engine is not None:
             self._engine_for(device)
             return self
-        self.model.to(device)
+        from yolov12.utils.device import select_device  # noqa: PLC0415
+
+        self.model.to(select_device(device))
         return self
 
     def __repr__(self) -> str:

@@ -32,7 +32,8 @@ class Marker(Callback):
 
 
 def test_build_trainer_maps_every_setting_of_the_config(tmp_path) -> None:
-    config = load_pipeline_config(REPO / "configs" / "sample.yaml", {**NON_DEFAULT, "tracking.enabled": False})
+    config = load_pipeline_config(REPO / "configs" / "sample.yaml",
+                                  {**NON_DEFAULT, "tracking.enabled": False, "batch": 18})  # global: 6 per worker
     storage = resolve_storage(str(tmp_path / "ray"))
     marker = Marker()
     trainer = build_trainer(config, name="run-7", storage=storage, run_id="abc", engine_callbacks=[marker])

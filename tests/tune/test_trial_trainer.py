@@ -15,7 +15,7 @@ from tune.trainable import TrialSetup, trial_trainer
 ROOT = Path(__file__).resolve().parents[2]
 SWEEP_CONFIG = ROOT / "configs" / "sweeps" / "sample-asha.yaml"
 BASE_SECTIONS = {
-    "scaling": {"num_workers": 7, "use_gpu": False, "resources_per_worker": {"CPU": 2, "memory": 2e9},
+    "scaling": {"num_workers": 4, "use_gpu": False, "resources_per_worker": {"CPU": 2, "memory": 2e9},
                 "placement_strategy": "SPREAD", "sync_bn": True},
     "failure": {"max_failures": 3},
     "checkpoint": {"num_to_keep": 1, "score_attribute": "mAP50", "score_order": "min"},

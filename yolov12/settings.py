@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import yaml
 from pydantic import Field, field_validator
 
 from yolov12.config.base import ConfigError, Section
+from yolov12.utils.atomic import atomic_write
 
 __all__ = [
     "ENVIRONMENT", "Settings", "SettingsError", "SettingValue", "default_project", "describe_settings",
@@ -201,14 +201,5 @@ def reset_settings() -> Path:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w") as stream:
+        stream.write(text)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 from yolov12.data.augment.mosaic import resize_long_side
 from yolov12.data.images import read_image_bgr
 from yolov12.data.types import Sample
+from yolov12.utils.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -189,14 +189,8 @@ def write_npy(target: Path, image: np.ndarray, sidecar: dict) -> None:
     """Write ``target`` and its sidecar, each through a temporary file renamed into place (sidecar last)."""
     for destination, write in ((target, lambda handle: np.save(handle, image)),
                                (sidecar_path(target), lambda handle: handle.write(json.dumps(sidecar).encode()))):
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{destination.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                write(handle)
-            os.replace(tmp, destination)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(destination, "wb", durable=False) as handle:  # a cache: rebuilt if lost
+            write(handle)
 
 
 def available_memory() -> int | None:

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from yolov12.data.types import LabelRecord
+from yolov12.utils.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +60,8 @@ def write_cache(path: Path, payload: dict[str, Any]) -> Path | None:
     payload = {"version": CACHE_VERSION, **payload}
     text = json.dumps(payload, separators=(",", ":"))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_write(path, "w", durable=False) as stream:  # a cache: rebuilt if lost
+            stream.write(text)
     except OSError as exc:
         with _lock:
             _memory[str(path)] = payload

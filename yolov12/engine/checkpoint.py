@@ -12,8 +12,6 @@ that continues another trial's run under perturbed values needs this). The file 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -23,6 +21,7 @@ from yolov12.config.base import ConfigError
 from yolov12.config.train import TrainConfig
 from yolov12.engine.ema import unwrap
 from yolov12.engine.state import TrainState
+from yolov12.utils.atomic import atomic_write
 from yolov12.weights import save_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -37,17 +36,8 @@ class ResumeError(RuntimeError):
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def save_run_checkpoint(state: TrainState, metrics: dict[str, float], is_best: bool) -> dict[str, Path]:

@@ -16,7 +16,8 @@ with square and rectangular batches, in one run.
 2. **rect** (False, True): a yolov12n trained ``--train-epochs`` epochs on ``sample`` (``--weights`` skips the
    training), validated with ``build_val_loader(rect=...)`` + ``evaluate_detection``, alternating, ``--val-repeats``
    times each. On ``sample`` every image is 320x320, so rectangular batches are square; the second dataset,
-   ``sample-cropped``, is ``sample``'s validation images cropped to aspect ratios between 1:2 and 2:1 (labels clipped,
+   ``sample-cropped``, is ``sample``'s validation images cropped to aspect ratios between 1:2 and 2:1, and
+   ``sample-4x3`` the same images cropped to 4:3 landscape, the shape of most photos (labels clipped,
    boxes that keep under 60% of their area dropped), where rect batches are smaller than the square.
 
 Prints the machine (CPU model and features, load average at start) and Markdown tables.
@@ -83,8 +84,11 @@ def loader_epochs(data_yaml: Path, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def cropped_copy(data_yaml: Path, destination: Path, seed: int = 0) -> Path:
-    """``sample``'s val images cropped to random aspect ratios in [1/2, 2] (boxes clipped) -> a YOLO data.yaml."""
+def cropped_copy(data_yaml: Path, destination: Path, seed: int = 0, landscape: float | None = None) -> Path:
+    """``sample``'s val images cropped to random aspect ratios in [1/2, 2] (boxes clipped) -> a YOLO data.yaml.
+
+    ``landscape``: crop every image to this width / height ratio instead (4/3: the shape of most photos).
+    """
     from yolov12.data.detection_dataset import build_datasets  # noqa: PLC0415
 
     dataset, names = build_datasets(str(data_yaml), "val")
@@ -97,6 +101,8 @@ def cropped_copy(data_yaml: Path, destination: Path, seed: int = 0) -> Path:
         height, width = image.shape[:2]
         keep = rng.uniform(0.5, 1.0)
         crop_h, crop_w = (height, int(width * keep)) if rng.uniform() < 0.5 else (int(height * keep), width)
+        if landscape is not None:
+            crop_h, crop_w = round(width / landscape), width
         top, left = int(rng.integers(0, height - crop_h + 1)), int(rng.integers(0, width - crop_w + 1))
         lines = []
         for cls, (cx, cy, w, h) in zip(record.classes, record.boxes_xywhn.astype(np.float64), strict=True):
@@ -176,7 +182,9 @@ def main() -> None:
         if "rect" in args.parts:
             model = trained_model(data_yaml, args, workdir)
             cropped = cropped_copy(data_yaml, workdir / "sample-cropped")
-            val_rows = validation_rows(model, {"sample": data_yaml, "sample-cropped": cropped}, args)
+            photos = cropped_copy(data_yaml, workdir / "sample-4x3", landscape=4 / 3)
+            val_rows = validation_rows(model, {"sample": data_yaml, "sample-cropped": cropped, "sample-4x3": photos},
+                                       args)
         if "cache" in args.parts:
             if args.source_size:
                 upscale_train_images(data_yaml, args.source_size)

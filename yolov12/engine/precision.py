@@ -21,6 +21,25 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def reduced_precision_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype worth using on ``device``: fp16 on CUDA, bf16 on a CPU with native bf16, else None (fp32).
+
+    One rule for training (:class:`MixedPrecision`) and validation (``half=True``).
+    """
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
+
+def autocast_for(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` on ``device``, or a no-op for fp32 (``dtype`` None)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
 class MixedPrecision:
     """Autocast + gradient handling for one device.
 
@@ -36,13 +55,11 @@ class MixedPrecision:
         self.skipped_steps = 0
         self.dtype: torch.dtype | None = None
         self.scaler: torch.amp.GradScaler | None = None
-        if enabled and device.type == "cuda":
-            self.dtype = torch.float16
-            self.scaler = torch.amp.GradScaler("cuda")
-        elif enabled and device.type == "cpu":
-            if cpu_has_native_bf16():
-                self.dtype = torch.bfloat16
-            else:
+        if enabled:
+            self.dtype = reduced_precision_dtype(device)
+            if self.dtype == torch.float16:
+                self.scaler = torch.amp.GradScaler("cuda")
+            elif device.type == "cpu" and self.dtype is None:
                 logger.info("amp: this CPU has no native bf16 (no AVX512-BF16/AMX), so training runs in fp32")
 
     @property
@@ -50,9 +67,7 @@ class MixedPrecision:
         return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(self.dtype, "fp32")
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+        return autocast_for(self.dtype, self.device)
 
     def backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()

@@ -19,7 +19,7 @@ import torch
 from yolov12.config.val import ValConfig
 from yolov12.engine.data_setup import build_val_loader
 from yolov12.engine.evaluate import evaluate
-from yolov12.engine.precision import cpu_has_native_bf16
+from yolov12.engine.precision import autocast_for, reduced_precision_dtype
 from yolov12.engine.run_dir import new_run_dir
 from yolov12.infer.device import select_device
 from yolov12.tasks import task_spec
@@ -77,10 +77,8 @@ def _half_precision(device: torch.device, half: bool) -> contextlib.AbstractCont
     """
     if not half:
         return contextlib.nullcontext()
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
+    if (dtype := reduced_precision_dtype(device)) is not None:
+        return autocast_for(dtype, device)
     reason = "this CPU has no native bf16 (no AVX512-BF16/AMX)" if device.type == "cpu" else f"not on {device.type}"
     logger.info("half=True: %s, so validation runs in fp32", reason)
     return contextlib.nullcontext()

@@ -96,3 +96,12 @@ def test_non_finite_gradients_are_skipped_and_counted() -> None:
     precision.backward(model(torch.rand(1, 3, 8, 8)).sum())
     assert precision.step(optimiser, model.parameters()) is True
     assert precision.skipped_steps == 1
+
+
+def test_training_and_validation_share_one_reduced_precision_rule() -> None:
+    from yolov12.engine.precision import cpu_has_native_bf16, reduced_precision_dtype  # noqa: PLC0415
+
+    cpu = torch.device("cpu")
+    assert reduced_precision_dtype(cpu) == (torch.bfloat16 if cpu_has_native_bf16() else None)
+    assert MixedPrecision(cpu).dtype == reduced_precision_dtype(cpu)
+    assert reduced_precision_dtype(torch.device("cuda", 0)) == torch.float16  # a rule; no GPU needed to read it

@@ -102,12 +102,14 @@ ensure_browser() {
 run_tests() {
   echo "==> lint (ruff)"
   # shellcheck disable=SC2046 # the word splitting of the existing paths is intended
-  "$VENV/bin/python" -m ruff check $(ls -d yolov12 pipelines serve tune tests benchmarks scripts app.py main_job.py 2>/dev/null)
+  "$VENV/bin/python" -m ruff check $(ls -d yolov12 pipelines serve tune fuzz tests benchmarks scripts app.py main_job.py 2>/dev/null)
   echo "==> tests (pytest)"
   set +e
   # faulthandler: a native crash (also one at interpreter exit, after pytest's own handler is gone) prints the
   # Python stacks of every thread instead of only "Segmentation fault".
-  PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest --durations=30 "$@"
+  # Two pytest-xdist workers (PYTEST_WORKERS=0 runs in one process): the Ray/Serve tests in two fixed groups
+  # (tests/conftest.py), the rest spread over both, so the CPU works while a test waits on a cluster.
+  PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup --durations=30 "$@"
   local rc=$?
   set -e
   if [ "$rc" -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi

@@ -13,9 +13,10 @@ always. Training with and without the cache gives the same batches (same seed, s
   the system reports as available.
 - ``disk``: ``img.jpg`` -> ``img.npy`` beside the image, plus ``img.npy.json`` recording the source's size, mtime,
   the resize and the decoded shape. A ``.npy`` whose sidecar does not match the image file and the settings (the
-  image changed, another ``imgsz``) is rewritten. Written to a temporary name and renamed, so concurrent ranks are
-  safe. Images whose ``.npy`` cannot be written (read-only folder, two images sharing a stem such as ``a.jpg`` and
-  ``a.png``) are kept in RAM instead, said in one warning line.
+  image changed, another ``imgsz``) is rewritten, and so is one that does not hold an (H, W, 3) uint8 image of that
+  size (checked from its header, memory-mapped: a dataset may ship hostile cache files). Written to a temporary
+  name and renamed, so concurrent ranks are safe. Images whose ``.npy`` cannot be written (read-only folder, two
+  images sharing a stem such as ``a.jpg`` and ``a.png``) are kept in RAM instead, said in one warning line.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 from yolov12.data.augment.mosaic import resize_long_side
 from yolov12.data.images import read_image_bgr
 from yolov12.data.types import Sample
+from yolov12.infer.image_io import decoded_byte_limit
 from yolov12.utils.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -148,10 +150,8 @@ class ImageCache:
         """(decoded shape, the image if it stays in RAM, what happened: 'reused', 'written' or why not written)."""
         target = npy_path(path)
         expected = self._sidecar(path)
-        if not shared_target:
-            stored = read_sidecar(target)
-            if stored is not None and stored.get("key") == expected and target.is_file():
-                return tuple(stored["shape"]), None, "reused"
+        if not shared_target and (shape := self._reusable(target, expected)) is not None:
+            return shape, None, "reused"
         image, shape = self.decode(path)
         if shared_target:
             return shape, image, f"another image also maps to {target.name}"
@@ -160,6 +160,17 @@ class ImageCache:
         except OSError as exc:
             return shape, image, f"{type(exc).__name__}: {exc.strerror or exc}"
         return shape, None, "written"
+
+    def _reusable(self, target: Path, expected: dict) -> tuple[int, int] | None:
+        """The decoded (height, width) its sidecar records when ``target`` still holds what this cache would write
+        for the image now; None when it must be rewritten (stale, or not a file this cache wrote)."""
+        stored = read_sidecar(target)
+        if stored is None or stored.get("key") != expected:
+            return None
+        shape = stored.get("shape")
+        if not (isinstance(shape, list) and len(shape) == 2 and all(type(s) is int and s > 0 for s in shape)):
+            return None
+        return (shape[0], shape[1]) if is_cached_image(target, self.long_side) else None
 
     def _sidecar(self, path: str) -> dict:
         stat = os.stat(path)
@@ -179,10 +190,26 @@ def sidecar_path(npy: Path) -> Path:
 
 
 def read_sidecar(npy: Path) -> dict | None:
+    """The sidecar of ``npy`` as a dict; None when it is missing, unreadable or not a JSON object."""
     try:
-        return json.loads(sidecar_path(npy).read_text(encoding="utf-8"))
+        stored = json.loads(sidecar_path(npy).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return stored if isinstance(stored, dict) else None
+
+
+def is_cached_image(npy: Path, long_side: int | None) -> bool:
+    """True when ``npy`` holds a complete (H, W, 3) uint8 image within the decoded-byte limit (and with the longer
+    side ``long_side`` when given); read from its header and memory-mapped, so a lying header allocates nothing."""
+    try:
+        image = np.load(npy, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):  # missing, not a .npy, or shorter than its header says
+        return False
+    shape, dtype = image.shape, image.dtype
+    del image  # unmaps the file
+    return (dtype == np.uint8 and len(shape) == 3 and shape[2] == 3 and min(shape) > 0
+            and shape[0] * shape[1] * 3 <= decoded_byte_limit()
+            and (long_side is None or max(shape[:2]) == long_side))
 
 
 def write_npy(target: Path, image: np.ndarray, sidecar: dict) -> None:

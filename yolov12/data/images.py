@@ -1,7 +1,14 @@
-"""Image files for datasets: which suffixes count as images, a cheap integrity check, and decoding to BGR uint8."""
+"""Image files for datasets: which suffixes count as images, a cheap integrity check, and decoding to BGR uint8.
+
+Dataset images are untrusted files: both the integrity check and the decoder first run the header check of
+:func:`yolov12.infer.image_io.check_before_decode` (format, pixels and decoded bytes within the limits), so an image
+that would decode to more than ``yolov12.infer.image_io.MAX_DECODED_BYTES`` is skipped at verification and never
+decoded.
+"""
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from yolov12.data.errors import DatasetError
+from yolov12.infer.image_io import SourceError, check_before_decode, check_decoded
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +48,24 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def verify_image(path: str | Path) -> ImageCheck:
+def verify_image(path: str | Path, max_bytes: int | None = None) -> ImageCheck:
     """Check that an image file is complete and decodable without always decoding its pixels.
 
-    Pillow parses the header and runs ``verify()`` (catches bad headers and PNG CRC errors). A JPEG without the end
-    marker is fully decoded once: a truncated file fails there; one with harmless trailing bytes passes.
+    The header check of :func:`~yolov12.infer.image_io.check_before_decode` comes first (a format the decoder's
+    check reads, within the pixel and decoded-byte limits; ``max_bytes`` None: ``image_io.MAX_DECODED_BYTES``).
+    Pillow then parses the header and runs ``verify()`` (catches bad headers and PNG CRC errors). A JPEG without the
+    end marker is fully decoded once: a truncated file fails there; one with harmless trailing bytes passes.
     """
     path = Path(path)
+    try:
+        with path.open("rb") as stream:
+            check_before_decode(stream, str(path), max_bytes=max_bytes)
+    except FileNotFoundError:
+        return ImageCheck(reason="file not found")
+    except OSError as exc:
+        return ImageCheck(reason=f"cannot read the file ({exc})")
+    except SourceError as exc:
+        return ImageCheck(reason=str(exc))
     try:
         with Image.open(path) as image:
             image.verify()
@@ -77,25 +96,41 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return height, width
 
 
-def read_image_bgr(path: str | Path) -> np.ndarray:
+def read_image_bgr(path: str | Path, max_bytes: int | None = None) -> np.ndarray:
     """Decode an image file -> (H, W, 3) uint8 BGR.
 
-    Grayscale is expanded, alpha dropped, 16-bit scaled to 8 bits. ``np.fromfile`` + ``cv2.imdecode`` so non-ASCII
-    paths work. EXIF orientation is not applied (labels are made against the stored pixel order).
+    Grayscale is expanded, alpha dropped, 16-bit scaled to 8 bits. The header is checked first
+    (:func:`~yolov12.infer.image_io.check_before_decode`; ``max_bytes`` None: ``image_io.MAX_DECODED_BYTES``), then
+    ``cv2.imdecode`` decodes the bytes (read by Python, so non-ASCII paths work). EXIF orientation is not applied
+    (labels are made against the stored pixel order).
 
     Raises:
-        DatasetError: the file is missing or cannot be decoded (it changed since the label cache was built?).
+        DatasetError: the file is missing, over a limit or cannot be decoded (changed since the label cache was
+            built?).
     """
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise DatasetError(f"cannot read image {path}: {exc}; delete the split's .cache.json to re-verify") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        check_before_decode(io.BytesIO(data), str(path), max_bytes=max_bytes)
+        image = _imdecode(data)
+        if image is not None:
+            check_decoded(image, str(path), max_bytes=max_bytes)
+    except SourceError as exc:
+        raise DatasetError(f"{exc} (the label cache lists it: delete the split's .cache.json to re-verify)") from None
     if image is None:
         raise DatasetError(
             f"cannot decode image {path}; it changed since the label cache was built? delete the split's .cache.json"
         )
     return to_bgr_uint8(image)
+
+
+def _imdecode(data: bytes) -> np.ndarray | None:
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
 
 
 def to_bgr_uint8(image: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from yolov12.data.dataset_config import DatasetConfig
 from yolov12.data.errors import DatasetError
 from yolov12.data.formats import SplitSource, get_format
 from yolov12.data.formats.yolo import label_path_for
-from yolov12.data.label_cache import files_hash, read_cache, record_from_json, record_to_json, write_cache
+from yolov12.data.label_cache import files_hash, read_cached_labels, record_to_json, write_cache
 from yolov12.data.label_report import LabelReport
 from yolov12.data.types import LabelRecord
 from yolov12.data.verify import verify_labels
@@ -83,10 +83,9 @@ def load_split_labels(
     """:func:`load_labels` for an explicit split source and cache path."""
     fmt = get_format(source.format)
     key = files_hash(fmt.source_files(source), salt=f"{fmt.name}|{'|'.join(names)}")
-    payload = read_cache(cache_path, key) if use_cache else None
-    if payload is not None:
-        records = [record_from_json(item) for item in payload["records"]]
-        report = LabelReport.from_dict(payload["report"])
+    cached = read_cached_labels(cache_path, key, len(names)) if use_cache else None
+    if cached is not None:
+        records, report = cached
         report.cache_path, report.from_cache = cache_path if cache_path.exists() else None, True
         report.log()
         return records, report

@@ -3,6 +3,13 @@
 The resume file holds only tensors and plain data (model, EMA, optimiser and scaler state, counters, config) and is
 read with ``torch.load(weights_only=True)``. Every file is written to a temporary name and renamed into place.
 
+``last.safetensors`` and ``last.state.pt`` are one unit: after both are written, ``weights/last.json`` (the manifest)
+is written, last, naming the epoch and the sha256 and size of each. A run that stops between the writes leaves a
+manifest that still describes the previous pair, so a resume sees what is inconsistent: a resume state that is not
+the listed one is refused (the message says what to do), and ``last.safetensors`` newer than the listed state only
+costs a warning (the resume runs that epoch again and rewrites it). The manifest uses file names relative to its
+folder, so copies of the run folder (Ray Train and Tune checkpoints) stay valid.
+
 A resume takes the run's hyper-parameters from that file (``"saved"``, the default: the run goes on as it started)
 or from the caller's config (``"own"``: the weights, EMA, optimiser moments and counters are the run's, while the
 config, and with it the optimiser groups' ``initial_lr``/``weight_decay``/momentum, is the caller's; a Tune trial
@@ -11,6 +18,8 @@ that continues another trial's run under perturbed values needs this). The file 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -27,6 +36,12 @@ from yolov12.weights import save_checkpoint
 logger = logging.getLogger(__name__)
 
 STATE_FORMAT_VERSION = 1
+MANIFEST_FORMAT_VERSION = 1
+WEIGHTS_NAME, STATE_NAME, MANIFEST_NAME = "last.safetensors", "last.state.pt", "last.json"
+RESUME_FIELDS = ("epoch", "global_step", "last_optimiser_step", "best_fitness", "model", "ema", "optimiser",
+                 "precision", "config")  # what a restore reads from the resume state
+_WHAT_TO_DO = ("point resume at an earlier copy of the run folder (a Ray Train or Tune checkpoint), or start a new "
+               "run without resume")
 
 ResumeHyperparameters = Literal["saved", "own"]  # whose hyper-parameters a resumed run trains with (see above)
 
@@ -41,12 +56,22 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 def save_run_checkpoint(state: TrainState, metrics: dict[str, float], is_best: bool) -> dict[str, Path]:
-    """Write last (and best) weights plus the resume state; returns the written paths (rank 0 only)."""
+    """Write last (and best) weights, the resume state and, last, the manifest of the pair; returns the written
+    paths by kind: ``last``, ``best``, ``periodic``, ``state``, ``manifest`` (rank 0 only)."""
     weights = state.weights_dir
     weights.mkdir(parents=True, exist_ok=True)
+    paths = _save_weights(state, metrics, is_best)
+    paths["state"] = weights / STATE_NAME
+    _atomic_torch_save(_resume_dict(state), paths["state"])
+    paths["manifest"] = write_manifest(weights, state.epoch + 1, [paths["last"], paths["state"]])
+    return paths
+
+
+def _save_weights(state: TrainState, metrics: dict[str, float], is_best: bool) -> dict[str, Path]:
+    weights = state.weights_dir
     training = {"epoch": state.epoch + 1, "epochs": state.epochs, "metrics": metrics,
                 "args": state.config.to_flat()}
-    paths = {"last": save_checkpoint(state.ema.ema, weights / "last.safetensors", overwrite=True,
+    paths = {"last": save_checkpoint(state.ema.ema, weights / WEIGHTS_NAME, overwrite=True,
                                      training_args=training)}
     if is_best:
         paths["best"] = save_checkpoint(state.ema.ema, weights / "best.safetensors", overwrite=True,
@@ -55,7 +80,11 @@ def save_run_checkpoint(state: TrainState, metrics: dict[str, float], is_best: b
     if period > 0 and (state.epoch + 1) % period == 0:
         paths["periodic"] = save_checkpoint(state.ema.ema, weights / f"epoch{state.epoch + 1}.safetensors",
                                             overwrite=True, training_args=training)
-    resume = {
+    return paths
+
+
+def _resume_dict(state: TrainState) -> dict[str, Any]:
+    return {
         "format_version": STATE_FORMAT_VERSION,
         "epoch": state.epoch + 1,  # the next epoch to run
         "global_step": state.global_step,
@@ -71,19 +100,133 @@ def save_run_checkpoint(state: TrainState, metrics: dict[str, float], is_best: b
         "config": state.config.to_flat(),
         "history": state.history,
     }
-    paths["state"] = weights / "last.state.pt"
-    _atomic_torch_save(resume, paths["state"])
-    return paths
+
+
+def write_manifest(weights: Path, epoch: int, files: list[Path]) -> Path:
+    """Write ``weights/last.json``: ``epoch`` and the sha256 and size of each of ``files`` (all in ``weights``)."""
+    manifest = {"format_version": MANIFEST_FORMAT_VERSION, "epoch": epoch,
+                "files": {path.name: _fingerprint(path) for path in files}}
+    path = weights / MANIFEST_NAME
+    with atomic_write(path, "w") as stream:
+        stream.write(json.dumps(manifest, indent=2))
+    return path
+
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    return {"sha256": digest, "bytes": path.stat().st_size}
 
 
 def load_resume_state(run_dir: Path) -> dict[str, Any]:
-    """Read ``weights/last.state.pt`` of a run (tensors and plain data only)."""
-    path = run_dir / "weights" / "last.state.pt"
+    """Read ``weights/last.state.pt`` of a run (tensors and plain data only), checked against ``weights/last.json``.
+
+    Raises:
+        ResumeError: the state is missing, truncated, corrupt, not the one the manifest lists, or lacks a field;
+            the message names the file and what to do.
+    """
+    weights = Path(run_dir) / "weights"
+    path = weights / STATE_NAME
     if not path.is_file():
         raise ResumeError(f"cannot resume: {path} does not exist (was the run started with this project/name?)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    manifest = read_manifest(weights)
+    state = _read_state(path)
+    if manifest is None:
+        logger.warning("no %s beside %s (a run written by an older version?): resuming without checking that it "
+                       "and %s are from the same epoch", MANIFEST_NAME, path, WEIGHTS_NAME)
+    else:
+        _check_state_listed(path, state["epoch"], manifest)
+        _check_weights_listed(weights / WEIGHTS_NAME, manifest)
+    return state
+
+
+def read_manifest(weights: Path) -> dict[str, Any] | None:
+    """The manifest of ``weights`` (None when there is none); :class:`ResumeError` when it is malformed."""
+    path = weights / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ResumeError(f"cannot resume: {path} is not a valid checkpoint manifest ({exc}); delete it to resume "
+                          f"from {weights / STATE_NAME} unchecked") from None
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise ResumeError(f"cannot resume: {path} is not a valid checkpoint manifest ({problem}); delete it to "
+                          f"resume from {weights / STATE_NAME} unchecked")
+    return manifest
+
+
+def _manifest_problem(manifest: Any) -> str:
+    """What is wrong with the structure of a manifest ('' when nothing)."""
+    if not isinstance(manifest, dict):
+        return f"a JSON {type(manifest).__name__}, not an object"
+    if manifest.get("format_version") != MANIFEST_FORMAT_VERSION:
+        return f"format_version {manifest.get('format_version')!r}, expected {MANIFEST_FORMAT_VERSION}"
+    if type(manifest.get("epoch")) is not int:
+        return "'epoch' is not an integer"
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return "'files' is not an object"
+    for name in (WEIGHTS_NAME, STATE_NAME):
+        entry = files.get(name)
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and type(entry.get("bytes")) is int):
+            return f"'files' has no sha256 and bytes for {name}"
+    return ""
+
+
+def _mismatch(path: Path, entry: dict[str, Any]) -> str:
+    """How ``path`` differs from its manifest entry ('' when it matches)."""
+    if not path.is_file():
+        return "it does not exist"
+    actual = _fingerprint(path)
+    if actual["bytes"] != entry["bytes"]:
+        return f"it is {actual['bytes']} bytes, the manifest lists {entry['bytes']}"
+    if actual["sha256"] != entry["sha256"]:
+        return f"its sha256 is {actual['sha256'][:16]}..., the manifest lists {entry['sha256'][:16]}..."
+    return ""
+
+
+def _check_state_listed(path: Path, epoch: int, manifest: dict[str, Any]) -> None:
+    """Refuse a resume state (complete: it was read) that is not the one the manifest lists."""
+    problem = _mismatch(path, manifest["files"][STATE_NAME])
+    if problem:
+        listed = path.with_name(MANIFEST_NAME)
+        raise ResumeError(
+            f"cannot resume from {path}: it holds the state after epoch {epoch}, but {listed}, written after the pair, "
+            f"lists the one after epoch {manifest['epoch']} ({problem}): the run stopped between writing the state and "
+            f"the manifest, or the file was replaced; delete {listed} to resume after epoch {epoch} with this file "
+            f"as it is, or {_WHAT_TO_DO}"
+        )
+
+
+def _check_weights_listed(path: Path, manifest: dict[str, Any]) -> None:
+    problem = _mismatch(path, manifest["files"][WEIGHTS_NAME])
+    if problem:
+        logger.warning("%s is not the one %s lists for epoch %d (%s): the run stopped after writing the next epoch's "
+                       "weights but before its resume state; resuming after epoch %d, which runs the next epoch again "
+                       "and rewrites %s", path, path.with_name(MANIFEST_NAME), manifest["epoch"], problem,
+                       manifest["epoch"], path.name)
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """``torch.load`` of a resume state, with every way it can fail said as a :class:`ResumeError` naming the file."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError... for bad files
+        reason = str(exc).splitlines()[0].split(". ")[0][:200] if str(exc) else "no details"
+        raise ResumeError(f"cannot resume from {path}: the file is truncated or corrupt ({type(exc).__name__}: "
+                          f"{reason}); {_WHAT_TO_DO}") from None
+    if not isinstance(state, dict):
+        raise ResumeError(f"cannot resume from {path}: it holds a {type(state).__name__}, not a resume state; "
+                          f"{_WHAT_TO_DO}")
     if state.get("format_version") != STATE_FORMAT_VERSION:
         raise ResumeError(f"cannot resume from {path}: state format {state.get('format_version')} is not supported")
+    missing = [name for name in RESUME_FIELDS if name not in state]
+    if missing:
+        raise ResumeError(f"cannot resume from {path}: it lacks {', '.join(map(repr, missing))}; {_WHAT_TO_DO}")
+    if type(state["epoch"]) is not int or state["epoch"] < 0:
+        raise ResumeError(f"cannot resume from {path}: its epoch {state['epoch']!r:.40} is not a count; {_WHAT_TO_DO}")
     return state
 
 

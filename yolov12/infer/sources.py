@@ -18,7 +18,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from yolov12.infer.image_io import MAX_IMAGE_PIXELS, SourceError, read_image, to_bgr_uint8
+from yolov12.infer.image_io import (
+    MAX_IMAGE_PIXELS,
+    SourceError,
+    decoded_byte_limit,
+    read_image,
+    to_bgr_uint8,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,26 +36,29 @@ Frame = tuple[str, np.ndarray]  # (name, (H, W, 3) BGR uint8)
 Source = str | Path | np.ndarray | Image.Image | torch.Tensor | list | tuple
 
 
-def iter_frames(source: Source, max_pixels: int = MAX_IMAGE_PIXELS) -> Iterator[Frame]:
+def iter_frames(source: Source, max_pixels: int = MAX_IMAGE_PIXELS, max_bytes: int | None = None) -> Iterator[Frame]:
     """Frames of ``source`` in order, as (name, (H, W, 3) BGR uint8).
 
     Names are the file path for images, ``<path>:frame<i>`` (0-based) for video frames, ``image<i>`` for in-memory
     images (``i`` counts the in-memory items of the source). Raises :class:`SourceError` for bad input; path errors
-    are raised by this call, decode errors when the frame is reached.
+    are raised by this call, decode errors when the frame is reached. Image files and video frames over
+    ``max_pixels`` pixels or ``max_bytes`` decoded bytes (None: ``image_io.MAX_DECODED_BYTES``) are refused before
+    they are decoded; in-memory images over ``max_pixels`` are refused too.
 
     Example:
         >>> [name for name, _ in iter_frames(np.zeros((4, 4, 3), np.uint8))]
         ['image0']
     """
     items = list(_expand(source))
-    return _generate(items, max_pixels)
+    return _generate(items, max_pixels, max_bytes)
 
 
-def iter_batches(source: Source, batch_size: int, max_pixels: int = MAX_IMAGE_PIXELS) -> Iterator[list[Frame]]:
+def iter_batches(source: Source, batch_size: int, max_pixels: int = MAX_IMAGE_PIXELS,
+                 max_bytes: int | None = None) -> Iterator[list[Frame]]:
     """Lists of up to ``batch_size`` frames from :func:`iter_frames`."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    frames = iter_frames(source, max_pixels)
+    frames = iter_frames(source, max_pixels, max_bytes)
     return _chunks(frames, batch_size)
 
 
@@ -116,14 +125,14 @@ def _supported_text() -> str:
     return " ".join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
 
 
-def _generate(items: list, max_pixels: int) -> Iterator[Frame]:
+def _generate(items: list, max_pixels: int, max_bytes: int | None) -> Iterator[Frame]:
     memory_index = 0
     for item in items:
         if isinstance(item, Path):
             if item.suffix.lower() in VIDEO_SUFFIXES:
-                yield from _video_frames(item)
+                yield from _video_frames(item, max_pixels, max_bytes)
             else:
-                yield str(item), read_image(item, max_pixels)
+                yield str(item), read_image(item, max_pixels, max_bytes)
         elif isinstance(item, torch.Tensor):
             for image in _tensor_images(item):
                 yield f"image{memory_index}", _check_size(image, f"image{memory_index}", max_pixels)
@@ -142,11 +151,12 @@ def _check_size(image: np.ndarray, name: str, max_pixels: int) -> np.ndarray:
     return image
 
 
-def _video_frames(path: Path) -> Iterator[Frame]:
+def _video_frames(path: Path, max_pixels: int, max_bytes: int | None) -> Iterator[Frame]:
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
             raise SourceError(f"cannot open video {path}: the file is not a readable video (corrupt or unsupported)")
+        _check_frame_size(capture, path, max_pixels, max_bytes)
         index = 0
         while True:
             ok, frame = capture.read()
@@ -159,6 +169,19 @@ def _video_frames(path: Path) -> Iterator[Frame]:
         logger.debug("read %d frames from %s", index, path)
     finally:
         capture.release()
+
+
+def _check_frame_size(capture: cv2.VideoCapture, path: Path, max_pixels: int, max_bytes: int | None) -> None:
+    """Refuse a video whose frames (8-bit BGR, size from the container) are over the limits, before decoding one."""
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    frame_bytes, limit = width * height * 3, decoded_byte_limit(max_bytes)
+    if width * height > max_pixels:
+        raise SourceError(f"video {path} has {width}x{height} frames ({width * height} pixels), above the limit of "
+                          f"{max_pixels} pixels; downscale it first")
+    if frame_bytes > limit:
+        raise SourceError(f"video {path} has {width}x{height} frames, {frame_bytes} bytes a frame, above the limit of "
+                          f"{limit} bytes; downscale it first, or raise max_bytes")
 
 
 def _tensor_images(tensor: torch.Tensor) -> list[np.ndarray]:

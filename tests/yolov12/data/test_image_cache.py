@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,8 +18,11 @@ from yolov12.data.augment import ResizeLongSide, build_detection_transforms
 from yolov12.data.augment.formatting import collate_detection
 from yolov12.data.classification_dataset import ClassificationDataset
 from yolov12.data.detection_dataset import build_datasets
+from yolov12.data.errors import DatasetError
 from yolov12.data.image_cache import ImageCache, ImageCacheError, npy_path, sidecar_path
+from yolov12.data.images import read_image_bgr, verify_image
 from yolov12.engine.data_setup import DetectionItems
+from yolov12.infer import image_io
 
 LABELS = {f"im{i}": "0 0.5 0.5 0.2 0.3\n1 0.31 0.42 0.1 0.13\n2 0.95 0.9 0.1 0.2" for i in range(6)}
 
@@ -114,3 +119,58 @@ def test_ram_cache_larger_than_the_free_memory_is_refused(dataset, monkeypatch) 
     monkeypatch.setattr(image_cache, "available_memory", lambda: 1000)
     with pytest.raises(ImageCacheError, match="cache=ram needs about .* use cache=disk or cache=False"):
         ImageCache([r.path for r in dataset.records], "ram", long_side=32)
+
+
+# -- decoding budget and hostile cache files ---------------------------------------------------------------------
+
+
+def test_dataset_image_over_the_decoded_budget_is_refused_by_name(tmp_path: Path, monkeypatch) -> None:
+    deep = tmp_path / "deep.png"
+    assert cv2.imwrite(str(deep), np.full((100, 200, 3), 40000, np.uint16))  # 120000 bytes decoded
+    shallow = tmp_path / "shallow.png"
+    assert cv2.imwrite(str(shallow), np.full((100, 200, 3), 150, np.uint8))  # same pixels, 60000 bytes
+    monkeypatch.setattr(image_io, "MAX_DECODED_BYTES", 100_000)
+    assert verify_image(shallow).ok and read_image_bgr(shallow).shape == (100, 200, 3)
+    check = verify_image(deep)
+    assert not check.ok and "3 channels of 16 bits" in check.reason and "decodes to 120000 bytes" in check.reason
+    with pytest.raises(DatasetError) as info:
+        read_image_bgr(deep)
+    assert str(deep) in str(info.value) and "limit of 100000 bytes" in str(info.value)
+    with pytest.raises(DatasetError, match="deep.png"):
+        ImageCache([str(deep)], "ram")
+
+
+def test_dataset_file_the_header_check_cannot_read_is_not_decoded(tmp_path: Path, monkeypatch) -> None:
+    assert cv2.imwrite(str(tmp_path / "real.hdr"), np.zeros((16, 16, 3), np.float32))  # cv2 decodes it, Pillow not
+    disguised = tmp_path / "photo.png"
+    disguised.write_bytes((tmp_path / "real.hdr").read_bytes())
+    monkeypatch.setattr(cv2, "imdecode", lambda *a, **k: pytest.fail("decoded a file without a checked header"))
+    assert not verify_image(disguised).ok
+    with pytest.raises(DatasetError, match="photo.png"):
+        read_image_bgr(disguised)
+
+
+@pytest.mark.parametrize("tamper", ["float npy", "huge shape", "sidecar list", "sidecar shape text"])
+def test_disk_cache_rewrites_cache_files_that_are_not_what_it_wrote(dataset, caplog, tamper: str) -> None:
+    paths = [r.path for r in dataset.records]
+    expected = ImageCache(paths[:1], "ram", long_side=32).get(paths[0])[0]
+    ImageCache(paths, "disk", long_side=32)
+    target = npy_path(paths[0])
+    sidecar = sidecar_path(target)
+    if tamper == "float npy":  # a valid .npy, but not an 8-bit BGR image
+        np.save(target, np.zeros((2, 2), np.float64))
+    elif tamper == "huge shape":  # a header claiming 30 GB over a few bytes of data
+        header = {"descr": "|u1", "fortran_order": False, "shape": (100000, 100000, 3)}
+        with target.open("wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, header)
+            handle.write(b"\0" * 16)
+    elif tamper == "sidecar list":
+        sidecar.write_text("[1, 2, 3]")
+    else:
+        stored = json.loads(sidecar.read_text())
+        sidecar.write_text(json.dumps({**stored, "shape": "64x80"}))
+    with caplog.at_level(logging.INFO, logger="yolov12.data.image_cache"):
+        cache = ImageCache(paths, "disk", long_side=32)
+    assert "1 .npy files written, 5 reused" in caplog.text
+    image, shape = cache.get(paths[0])
+    assert np.array_equal(image, expected) and shape == (64, 80)

@@ -221,3 +221,29 @@ def test_pixel_limit(tmp_path, bgr) -> None:
 
 def test_to_bgr_uint8_passes_uint8_through_without_copy(bgr) -> None:
     assert to_bgr_uint8(bgr, "x") is bgr
+
+
+def _avi(path: Path, width: int, height: int) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (width, height))
+    assert writer.isOpened()
+    for _ in range(2):
+        writer.write(np.zeros((height, width, 3), np.uint8))
+    writer.release()
+    return path
+
+
+def test_video_frames_over_the_limits_are_refused_before_the_first_frame(tmp_path, monkeypatch) -> None:
+    path = _avi(tmp_path / "clip.avi", 64, 48)  # 3072 pixels, 9216 bytes a frame
+    assert len(_frames(path, max_pixels=3072, max_bytes=9216)) == 2
+    monkeypatch.setattr(cv2.VideoCapture, "read", lambda self: pytest.fail("read a frame over the limits"))
+    with pytest.raises(SourceError, match=rf"video {path} has 64x48 frames \(3072 pixels\), above the limit of 3071"):
+        _frames(path, max_pixels=3071)
+    with pytest.raises(SourceError, match="9216 bytes a frame, above the limit of 9215 bytes"):
+        _frames(path, max_bytes=9215)
+
+
+def test_byte_limit_reaches_image_files_through_iter_frames(tmp_path) -> None:
+    path = _write(tmp_path / "deep.png", np.zeros((10, 10, 3), np.uint16))  # 600 bytes decoded
+    assert len(_frames([path], max_bytes=600)) == 1
+    with pytest.raises(SourceError, match="decodes to 600 bytes"):
+        _frames([path], max_bytes=599)

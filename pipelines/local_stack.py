@@ -33,6 +33,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yolov12.data.errors import UnsafeObjectKeyError
+from yolov12.data.object_keys import key_problem, path_inside, safe_relative_path
+
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
@@ -265,18 +268,26 @@ def local_stack(directory: str | Path = ".stack", *, mlflow_port: int = 0, s3_po
 
 
 def save_bucket(endpoint: str, bucket: str, folder: Path) -> int:
-    """Copy every object of ``bucket`` to ``folder/<key>`` (replacing the folder's previous content)."""
+    """Copy every object of ``bucket`` to ``folder/<key>`` (replacing the folder's previous content).
+
+    A key that cannot be a path inside the folder (``../x``, ``/abs/x``, a folder marker ``dir/``, ...; see
+    :mod:`yolov12.data.object_keys`) is skipped with a warning. Returns the number of objects saved.
+    """
     client = _s3_client(endpoint)
     staging = folder.with_name(folder.name + ".partial")
     _remove_tree(staging)
+    staging.mkdir(parents=True)
     count = 0
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
-            target = staging / item["Key"]
+            try:
+                target = path_inside(staging, safe_relative_path(bucket, item["Key"]), bucket=bucket, key=item["Key"])
+            except UnsafeObjectKeyError as exc:
+                logger.warning("not saving an object of s3://%s: %s", bucket, exc)
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             client.download_file(bucket, item["Key"], str(target))
             count += 1
-    staging.mkdir(parents=True, exist_ok=True)
     _remove_tree(folder)
     staging.rename(folder)
     logger.info("saved %d object(s) of s3://%s to %s", count, bucket, folder)
@@ -284,15 +295,35 @@ def save_bucket(endpoint: str, bucket: str, folder: Path) -> int:
 
 
 def restore_bucket(endpoint: str, bucket: str, folder: Path) -> int:
-    """Upload the files under ``folder`` into ``bucket`` (keys = paths relative to ``folder``)."""
+    """Upload the files under ``folder`` into ``bucket`` (keys = paths relative to ``folder``).
+
+    Symbolic links are not followed (a link could reach any file of the machine), and a relative path that
+    :func:`save_bucket` would refuse as a key is skipped with a warning. Returns the number of objects uploaded.
+    """
     if not folder.is_dir():
         return 0
     client = _s3_client(endpoint)
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    for path in files:
-        client.upload_file(str(path), bucket, path.relative_to(folder).as_posix())
+    files = _saved_files(bucket, folder)
+    for path, key in files:
+        client.upload_file(str(path), bucket, key)
     logger.info("restored %d object(s) into s3://%s from %s", len(files), bucket, folder)
     return len(files)
+
+
+def _saved_files(bucket: str, folder: Path) -> list[tuple[Path, str]]:
+    """(file, key) for each regular file under ``folder``; links to files or folders are skipped."""
+    files = []
+    for parent, _, names in os.walk(folder):  # followlinks=False: linked folders are not entered
+        for name in names:
+            path = Path(parent) / name
+            key = path.relative_to(folder).as_posix()
+            if path.is_symlink() or not path.is_file():
+                logger.warning("not restoring %s into s3://%s: not a regular file", path, bucket)
+            elif problem := key_problem(key):
+                logger.warning("not restoring %s into s3://%s: %s", path, bucket, problem)
+            else:
+                files.append((path, key))
+    return sorted(files)
 
 
 def _remove_tree(path: Path) -> None:

@@ -32,6 +32,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from yolov12.data.digest import file_sha256
+from yolov12.data.object_keys import MAX_SEGMENT_BYTES, segment_problem
 from yolov12.data.remote import cache_root
 
 logger = logging.getLogger(__name__)
@@ -236,8 +237,14 @@ def resolve_model_uri(uri: str, *, tracking_uri: str | None = None, cache_dir: s
     if not file_name or version.tags.get("format") != WEIGHTS_FORMAT:
         raise RegistryError(f"{uri} (version {version.version}) was not registered by register_weights: its tags "
                             f"lack weights_file/format={WEIGHTS_FORMAT}")
-    key = model_id_of(version) or f"{version.name}-{version.version}"
-    folder = Path(cache_dir or cache_root() / "models") / _safe(key)
+    _require_plain_name(uri, version, "weights_file", file_name)
+    model_id = model_id_of(version)
+    if model_id:
+        folder_name = _safe(model_id)
+        _require_plain_name(uri, version, "model_id", folder_name, shown=model_id)
+    else:
+        folder_name = _safe(f"{version.name}-{version.version}")[:MAX_SEGMENT_BYTES]  # never '.' or '..': has '-'
+    folder = Path(cache_dir or cache_root() / "models") / folder_name
     target = folder / file_name
     expected = version.tags.get("weights_sha256")
     if target.is_file() and (not expected or file_sha256(target) == expected):
@@ -261,6 +268,18 @@ def resolve_model_uri(uri: str, *, tracking_uri: str | None = None, cache_dir: s
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("%s -> %s", uri, target)
     return target
+
+
+def _require_plain_name(uri: str, version: ModelVersion, tag: str, value: str, shown: str | None = None) -> None:
+    """Refuse a tag value (``shown``, as ``value`` once made a file name) that would make a path leave its folder.
+
+    Tags can be edited by anyone with write access to the registry, so they are checked before they name a file.
+    """
+    problem = segment_problem(value)
+    if problem:
+        raise RegistryError(f"{uri} (version {version.version}): tag {tag}={shown or value!r} cannot name a file in "
+                            f"the model's folder ({problem}); register the weights again with register_weights, "
+                            "which sets it to the checkpoint's file name")
 
 
 def model_id_of(version: ModelVersion) -> str | None:

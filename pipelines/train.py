@@ -140,7 +140,7 @@ def _start_tracking(config: PipelineConfig, name: str) -> str:
     import torch  # noqa: PLC0415
 
     digest, source = dataset_lineage(config.train.data.data)
-    system = {"world_size": max(config.scaling.num_workers, 1), "use_gpu": config.scaling.use_gpu,
+    system = {"world_size": config.scaling.num_workers or 1, "use_gpu": config.scaling.use_gpu,
               "resources_per_worker": config.scaling.resources_per_worker, "ray_nodes": len(ray.nodes()),
               "ray_version": ray.__version__, "torch_version": torch.__version__, "python": platform.python_version()}
     return tracking.start_training_run(config.tracking, run_name=name, params=config.model_dump(mode="json"),
@@ -149,13 +149,21 @@ def _start_tracking(config: PipelineConfig, name: str) -> str:
 
 
 def dataset_lineage(data: str) -> tuple[str, str]:
-    """(digest, source) of the training split, for MLflow (the digest covers the full split, before ``fraction``)."""
-    from yolov12.data.detection_dataset import build_datasets  # noqa: PLC0415
-    from yolov12.data.digest import dataset_digest  # noqa: PLC0415
+    """(digest, source) of the training data, for MLflow.
 
-    dataset, _ = build_datasets(data, "train")
+    Data on S3 is identified by the listing of its prefix (keys, ETags, sizes: every split, nothing downloaded but the
+    data.yaml), so the driver does not download and hash the dataset before training starts; other data by the
+    content digest of the full training split (before ``fraction``). See :mod:`yolov12.data.digest`.
+    """
+    from yolov12.data.detection_dataset import build_datasets  # noqa: PLC0415
+    from yolov12.data.digest import dataset_digest, s3_dataset_digest  # noqa: PLC0415
+
     source = data if "://" in data or not Path(data).exists() else str(Path(data).resolve())
-    return dataset_digest(dataset.records), source
+    digest = s3_dataset_digest(data) if data.startswith("s3://") else None
+    if digest is None:
+        dataset, _ = build_datasets(data, "train")
+        digest = dataset_digest(dataset.records)
+    return digest, source
 
 
 def summary(result: PipelineResult) -> str:

@@ -89,3 +89,29 @@ def test_compose_file_describes_the_same_stack() -> None:
     assert local_stack.DEFAULT_BUCKET == "yolov12"  # the same bucket as the Docker-less stack
     assert all(port.startswith("127.0.0.1:") for s in services.values() for port in s.get("ports", []))
     assert services["mlflow"]["environment"]["MLFLOW_S3_ENDPOINT_URL"] == "http://s3:9000"
+
+
+def test_saving_a_bucket_keeps_hostile_keys_inside_the_folder(s3, tmp_path: Path) -> None:
+    bucket = "hostile-keys"
+    local_stack.ensure_bucket(s3.url, bucket)
+    client = s3.client()
+    for key in ["good/a.txt", "../outside.txt", f"{tmp_path}/absolute.txt", "a/../../up.txt", "dir/"]:
+        client.put_object(Bucket=bucket, Key=key, Body=b"payload")
+    folder = tmp_path / "state" / "s3"
+    assert local_stack.save_bucket(s3.url, bucket, folder) == 1
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert written == {"state/s3/good/a.txt"}
+
+
+def test_restoring_a_bucket_does_not_follow_symbolic_links(s3, tmp_path: Path) -> None:
+    bucket = "restore-links"
+    local_stack.ensure_bucket(s3.url, bucket)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the bucket")
+    folder = tmp_path / "state" / "s3"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "a.txt").write_text("a")
+    (folder / "data" / "link.txt").symlink_to(secret)
+    (folder / "linked-folder").symlink_to(tmp_path, target_is_directory=True)
+    assert local_stack.restore_bucket(s3.url, bucket, folder) == 1
+    assert [item["Key"] for item in s3.client().list_objects_v2(Bucket=bucket)["Contents"]] == ["data/a.txt"]

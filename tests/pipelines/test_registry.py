@@ -91,3 +91,32 @@ def test_preflight_finds_registered_versions_and_names_a_missing_alias(two_versi
     assert check_registered_model(f"models:/{name}/1", uri) == "1"
     with pytest.raises(PreflightError, match=r"has no alias 'staging'"):
         check_registered_model(f"models:/{name}@staging", uri)
+
+
+def _version_with_tags(uri: str, tags: dict[str, str]) -> str:
+    """A version of a fresh model whose tags are written by hand, as anyone with registry access can."""
+    client = MlflowClient(uri)
+    name = f"tagged-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    client.create_model_version(name, source="s3://yolov12-test/mlflow/nowhere",
+                                tags={"format": "yolov12-safetensors", **tags})
+    return name
+
+
+@pytest.mark.parametrize("weights_file", ["../../secret.safetensors", "ABSOLUTE", "..", "a/b.safetensors"])
+def test_a_weights_file_tag_outside_the_artifact_folder_is_refused(mlflow_tracking, tmp_path: Path,
+                                                                   weights_file: str) -> None:
+    secret = tmp_path / "secret.safetensors"
+    secret.write_bytes(b"not weights")
+    value = str(secret) if weights_file == "ABSOLUTE" else weights_file
+    name = _version_with_tags(mlflow_tracking.url, {"weights_file": value, "model_id": "m-0123"})
+    with pytest.raises(RegistryError, match=rf"models:/{name}/1 \(version 1\): tag weights_file="):
+        resolve_model_uri(f"models:/{name}/1", tracking_uri=mlflow_tracking.url, cache_dir=tmp_path / "cache")
+
+
+def test_a_model_id_tag_that_names_a_parent_folder_is_refused(mlflow_tracking, tmp_path: Path) -> None:
+    (tmp_path / "best.safetensors").write_bytes(b"not weights")
+    name = _version_with_tags(mlflow_tracking.url, {"weights_file": "best.safetensors", "model_id": ".."})
+    with pytest.raises(RegistryError, match=r"tag model_id='\.\.'"):
+        resolve_model_uri(f"models:/{name}/1", tracking_uri=mlflow_tracking.url, cache_dir=tmp_path / "cache")
+    assert (tmp_path / "best.safetensors").read_bytes() == b"not weights"

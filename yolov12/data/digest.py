@@ -5,15 +5,23 @@ the relative path, the labels (class ids and boxes/polygons printed with 6 decim
 does not change it; a classification record's class index) and the sha256 of the image file's bytes
 (``image_hash="content"``, the default) or only its byte size (``image_hash="size"``, fast for large datasets but
 blind to same-size edits). Moving the dataset to another folder or bucket keeps the digest.
+
+A dataset on S3 is identified without downloading it: :func:`s3_dataset_digest` hashes the listing of the prefix
+that holds all its files (each key relative to the prefix, its ETag and size; see :func:`listing_digest`). It is a
+different digest from the content digest of the same files on disk.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from collections.abc import Sequence
+import posixpath
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import yaml
 
 from yolov12.data.types import ClassificationRecord, LabelRecord
 
@@ -80,3 +88,96 @@ def dataset_digest(records: Sequence[LabelRecord | ClassificationRecord], image_
         token = file_sha256(record.path) if image_hash == "content" else str(os.path.getsize(record.path))
         digest.update(f"{relative}\0{label_text(record)}\0{token}\n".encode())
     return digest.hexdigest()
+
+
+def listing_digest(objects: Iterable[tuple[str, str, int]]) -> str:
+    """Hex sha256 of an object-store listing: ``(key relative to the dataset's prefix, ETag, size)`` per object.
+
+    Order-independent; ETag quotes are ignored (stores differ on them). An object uploaded again with the same bytes
+    keeps its ETag, except a multipart upload with another part size, which changes the digest.
+
+    Example:
+        >>> listing_digest([("images/a.jpg", '"9b2c"', 1234)]) == listing_digest([("images/a.jpg", "9b2c", 1234)])
+        True
+    """
+    digest = hashlib.sha256(b"yolov12-listing-digest-v1\n")
+    for key, etag, size in sorted((key, etag.strip('"'), int(size)) for key, etag, size in objects):
+        digest.update(json.dumps([key, etag, size]).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def s3_dataset_digest(data: str) -> str | None:
+    """:func:`listing_digest` of an ``s3://`` dataset (a data.yaml or a folder), downloading only its data.yaml.
+
+    Returns None when the dataset's files may lie outside one S3 prefix (a local ``path``; a split entry that is
+    absolute, climbs with ``..``, names another prefix, or is a YOLO ``.txt`` list, whose lines could point anywhere;
+    a single object that is not a data.yaml): the caller then digests the downloaded files instead.
+
+    Raises:
+        DatasetNotFoundError: the data.yaml does not exist.
+        RemoteStorageError: listing or reading failed.
+    """
+    from yolov12.data import remote  # noqa: PLC0415 - boto3 only when S3 is used
+    from yolov12.data.errors import DatasetNotFoundError  # noqa: PLC0415
+
+    if data.lower().endswith((".yaml", ".yml")):
+        root = _s3_yaml_root(data, remote.fetch_object(data))
+        return None if root is None else listing_digest(remote.list_prefix(root))
+    root = data.rstrip("/")
+    try:
+        listing = remote.list_prefix(root)
+    except DatasetNotFoundError:
+        return None  # a single object (a COCO json, ...) or nothing: loading the dataset decides
+    inner = next((name for name in ("data.yaml", "data.yml") if any(key == name for key, _, _ in listing)), None)
+    if inner is not None and _s3_yaml_root(f"{root}/{inner}", remote.fetch_object(f"{root}/{inner}")) != root:
+        return None
+    return listing_digest(listing)
+
+
+def _s3_yaml_root(uri: str, local: Path) -> str | None:
+    """The ``s3://`` prefix holding every file the data.yaml ``uri`` (downloaded to ``local``) names, or None."""
+    try:
+        raw = yaml.safe_load(local.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None  # not ours to report: loading the dataset names the problem
+    if not isinstance(raw, dict):
+        return None
+    root = _root_prefix(uri.rsplit("/", 1)[0], str(raw.get("path") or "."))
+    yolo = str(raw.get("format", "yolo")) == "yolo"
+    entries = [leaf for split in ("train", "val", "test") for leaf in _leaves(raw.get(split))]
+    if root is None or not all(_entry_inside(entry, root, yolo) for entry in entries):
+        return None
+    return root
+
+
+def _root_prefix(base: str, path: str) -> str | None:
+    """The dataset root a data.yaml in ``base`` names with ``path`` (as the dataset loader resolves it), or None."""
+    if path.startswith("s3://"):
+        return path.rstrip("/")
+    if not _stays_inside(path):
+        return None
+    relative = posixpath.normpath(path)
+    return base if relative == "." else f"{base}/{relative}"
+
+
+def _entry_inside(entry: str, root: str, yolo: bool) -> bool:
+    if yolo and entry.lower().endswith(".txt"):
+        return False
+    return entry.startswith(root + "/") if entry.startswith("s3://") else _stays_inside(entry)
+
+
+def _stays_inside(path: str) -> bool:
+    """A relative path without ``..``: it names something under the folder it is joined to."""
+    return "://" not in path and not Path(path).expanduser().is_absolute() and ".." not in Path(path).parts
+
+
+def _leaves(value: Any) -> Iterator[str]:
+    """Every string in a split entry (a path, a list of paths, or a ``{images: ..., annotations: ...}`` mapping)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _leaves(item)
+    elif value is not None:
+        yield str(value)

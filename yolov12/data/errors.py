@@ -13,3 +13,21 @@ class DatasetNotFoundError(DatasetError, FileNotFoundError):
 
 class RemoteStorageError(DatasetError):
     """An ``s3://`` location cannot be listed or downloaded."""
+
+
+class UnsafeObjectKeyError(RemoteStorageError):
+    """An object key cannot become a local path: it would leave its folder or collide with another file.
+
+    The arguments are kept as ``(bucket, key, reason)`` so that the error pickles (Ray sends errors between
+    processes) and callers can report the key.
+    """
+
+    def __init__(self, bucket: str, key: str, reason: str) -> None:
+        super().__init__(bucket, key, reason)
+        self.bucket, self.key, self.reason = bucket, key, reason
+
+    def __str__(self) -> str:
+        shown = repr(self.key) if len(self.key) <= 200 else repr(self.key[:200]) + "..."
+        return (f"refusing object key {shown} of bucket {self.bucket!r}: {self.reason}; rename the object (a key "
+                "must be a relative path of plain names: no leading '/', no '.', '..' or empty segments, "
+                "no backslash or control characters)")

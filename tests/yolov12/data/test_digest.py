@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from yolov12.data.dataset_config import load_dataset_config
-from yolov12.data.digest import dataset_digest, file_sha256, manifest
+from yolov12.data.digest import dataset_digest, file_sha256, listing_digest, manifest, s3_dataset_digest
 from yolov12.data.labels import load_labels
 
 LABELS = {"a": "0 0.5 0.5 0.2 0.2\n", "b": "1 0.5 0.5 0.4 0.4\n2 0.1 0.1 0.1 0.1\n"}
@@ -48,3 +48,50 @@ def test_manifest_rows(tmp_path, yolo_dataset) -> None:
     assert [r["path"] for r in rows] == ["a.jpg", "b.jpg"]
     assert [r["boxes"] for r in rows] == [1, 2]
     assert rows[0]["sha256"] == file_sha256(tmp_path / "ds" / "images" / "train" / "a.jpg")
+
+
+def test_listing_digest_ignores_order_and_etag_quotes_and_sees_every_field() -> None:
+    listing = [("images/a.jpg", '"e1"', 10), ("labels/a.txt", '"e2"', 5)]
+    digest = listing_digest(listing)
+    assert listing_digest(reversed(listing)) == digest == listing_digest([(k, e.strip('"'), s) for k, e, s in listing])
+    assert len({digest, listing_digest(listing[:1]), listing_digest([("images/b.jpg", '"e1"', 10), listing[1]]),
+                listing_digest([("images/a.jpg", '"e3"', 10), listing[1]]),
+                listing_digest([("images/a.jpg", '"e1"', 11), listing[1]])}) == 5
+
+
+def _upload(s3, folder, prefix: str, yaml_text: str | None = None) -> str:
+    client = s3.client()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.name):
+        body = yaml_text.encode() if yaml_text and path.name == "data.yaml" else path.read_bytes()
+        client.put_object(Bucket=s3.bucket, Key=f"{prefix}/{path.relative_to(folder).as_posix()}", Body=body)
+    return f"s3://{s3.bucket}/{prefix}/data.yaml"
+
+
+def test_an_s3_dataset_is_digested_from_its_listing_without_downloading(s3, tmp_path, yolo_dataset,
+                                                                       monkeypatch) -> None:
+    monkeypatch.setenv("YOLOV12_CACHE", str(tmp_path / "cache"))
+    data = yolo_dataset(LABELS)
+    portable = "path: .\ntrain: images/train\nval: images/train\nnames: [a, b, c]\n"
+    uri = _upload(s3, data.parent, f"digest/{tmp_path.name}/one", portable)
+    digest = s3_dataset_digest(uri)
+    downloaded = [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert len(digest) == 64 and downloaded == ["data.yaml"]
+    assert s3_dataset_digest(_upload(s3, data.parent, f"digest/{tmp_path.name}/two", portable)) == digest  # moved
+    assert s3_dataset_digest(uri.rsplit("/", 1)[0]) == digest  # the folder instead of its data.yaml
+
+    relabelled = f"digest/{tmp_path.name}/one/labels/train/a.txt"
+    s3.client().put_object(Bucket=s3.bucket, Key=relabelled, Body=b"0 0.5 0.5 0.1 0.1\n")
+    assert s3_dataset_digest(uri) != digest
+
+
+@pytest.mark.parametrize("yaml_text", [
+    "path: /data/local\ntrain: images/train\nnames: [a]\n",
+    "path: .\ntrain: s3://elsewhere/images/train\nnames: [a]\n",
+    "path: .\ntrain: ../other/images\nnames: [a]\n",
+    "path: .\ntrain: train.txt\nnames: [a]\n",
+])
+def test_an_s3_dataset_reaching_outside_its_prefix_is_not_digested_from_the_listing(s3, tmp_path, yolo_dataset,
+                                                                                   monkeypatch, yaml_text) -> None:
+    monkeypatch.setenv("YOLOV12_CACHE", str(tmp_path / "cache"))
+    data = yolo_dataset(LABELS)
+    assert s3_dataset_digest(_upload(s3, data.parent, f"digest/{tmp_path.name}", yaml_text)) is None

@@ -4,6 +4,7 @@ The training settings are the engine's own :class:`~yolov12.config.train.TrainCo
 other sections say how Ray runs it. Routing of an override ``key=value``:
 
 - ``scaling.num_workers=2``, ``storage.name=run1``: a dotted key goes to that pipeline section;
+- ``scaling.num_workers=2,4`` (or ``[2,4]``): an elastic range of workers, ``[min, max]``;
 - ``epochs=3``, ``lr0=0.01``: a flat training key goes to ``train`` (``train.epochs=3`` works too);
 - ``distill.teachers=[a.safetensors]``: a dotted key of a training section goes to ``train``;
 - ``model=...``, ``export_onnx=true``: top-level keys.
@@ -17,12 +18,13 @@ Example:
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.tracking import TrackingConfig
 from yolov12.cli.arguments import parse_value
@@ -31,15 +33,112 @@ from yolov12.config.train import KEY_TO_SECTION, SECTION_TYPES, TrainConfig
 from yolov12.engine.distributed import per_rank_batch
 from yolov12.utils.device import gpu_indices
 
+MAX_WORKERS = 4096
+# Variables of the process group's transports that a job may set on its workers: NCCL (GPU collectives), libfabric
+# (FI_*, the EFA provider NCCL uses on AWS), PyTorch's NCCL watchdog (TORCH_NCCL_*) and gloo (the CPU backend).
+PROCESS_GROUP_ENV = re.compile(r"(NCCL|TORCH_NCCL|FI|GLOO)_[A-Z0-9_]+")
+ENV_PREFIXES = "NCCL_, TORCH_NCCL_, FI_ or GLOO_"
+
 
 class ScalingSection(Section):
-    """How many Ray Train workers, on what (``ray.train.ScalingConfig``); ``num_workers=0`` runs in-process."""
+    """How many Ray Train workers, on what (``ray.train.ScalingConfig``), and how their process group is set up
+    (``ray.train.torch.TorchConfig``); ``num_workers=0`` runs in-process.
 
-    num_workers: int = Field(2, ge=0, le=4096)
+    ``num_workers`` is a count or an elastic range ``[min, max]`` (Ray Train starts with as many workers as the
+    cluster holds, at least ``min``, and resizes the group between them, restarting from the latest checkpoint).
+    ``train.batch`` stays the global batch at every size, so it must divide by every count in the range.
+    """
+
+    num_workers: int | tuple[int, int] = 2  # 8, or [min, max] (CLI: scaling.num_workers=2,4 or [2,4])
     use_gpu: bool = False
     resources_per_worker: dict[str, float] | None = None  # e.g. {"CPU": 2}; Ray's default is 1 CPU (1 GPU with GPUs)
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
     sync_bn: bool = False  # convert BatchNorm to SyncBatchNorm (statistics over all ranks; useful for small batches)
+    timeout_s: int = Field(1800, ge=1, le=86400)  # a collective waiting longer fails the job (TorchConfig.timeout_s)
+    env: dict[str, str] = Field(default_factory=dict)  # NCCL_*/FI_*/TORCH_NCCL_*/GLOO_* set on every worker
+
+    @field_validator("num_workers", mode="before")
+    @classmethod
+    def _worker_count(cls, value: Any) -> int | tuple[int, int]:
+        return parse_worker_count(value)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _process_group_env(cls, value: Any) -> dict[str, str]:
+        return parse_process_group_env(value)
+
+    @property
+    def elastic(self) -> bool:
+        """True for a ``[min, max]`` range (Ray Train's elastic training)."""
+        return isinstance(self.num_workers, tuple)
+
+    @property
+    def min_workers(self) -> int:
+        """Fewest workers the job runs with (the count itself when fixed)."""
+        return self.num_workers[0] if isinstance(self.num_workers, tuple) else self.num_workers
+
+    @property
+    def max_workers(self) -> int:
+        """Most workers the job runs with (the count itself when fixed)."""
+        return self.num_workers[1] if isinstance(self.num_workers, tuple) else self.num_workers
+
+    @property
+    def world_sizes(self) -> range:
+        """Every process-group size the job can run at (``num_workers=0``: one in-process rank)."""
+        return range(max(self.min_workers, 1), max(self.max_workers, 1) + 1)
+
+
+def parse_worker_count(value: Any) -> int | tuple[int, int]:
+    """``8`` -> 8; ``[2, 4]``, ``(2, 4)``, ``"2,4"`` -> ``(2, 4)``; anything else raises ``ValueError`` (one line)."""
+    if isinstance(value, str) and "," in value:
+        value = [part.strip() for part in value.strip().strip("[]()").split(",")]
+    elif isinstance(value, str) and value.strip().isdigit():  # a dict override such as {"scaling.num_workers": "2"}
+        value = int(value)
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        try:
+            low, high = (int(part) if isinstance(part, (int, str)) and not isinstance(part, bool) else None
+                         for part in value)
+        except ValueError:
+            low = high = None
+        if low is not None and high is not None:
+            return _worker_range(low, high)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= MAX_WORKERS:
+            raise ValueError(f"use 0 <= num_workers <= {MAX_WORKERS} or an elastic range [min, max]")
+        return value
+    raise ValueError("use a worker count (8) or an elastic range [min, max] (scaling.num_workers=2,4)")
+
+
+def _worker_range(low: int, high: int) -> tuple[int, int]:
+    if low < 1:
+        raise ValueError(f"an elastic range needs at least 1 worker: use [1, {high}] or more")
+    if low > high:
+        raise ValueError(f"min {low} > max {high}: write the range as [{high}, {low}]")
+    if high > MAX_WORKERS:
+        raise ValueError(f"an elastic range allows at most {MAX_WORKERS} workers")
+    return low, high
+
+
+def parse_process_group_env(value: Any) -> dict[str, str]:
+    """Check ``scaling.env``: a mapping of process-group variables (string or number values) to strings."""
+    if isinstance(value, str):  # the CLI form scaling.env="{NCCL_DEBUG: INFO}"
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            pass
+    if not isinstance(value, dict):
+        raise ValueError("use a mapping of variables, e.g. {NCCL_SOCKET_IFNAME: eth0}")
+    env = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not PROCESS_GROUP_ENV.fullmatch(key):
+            raise ValueError(f"scaling.env key {key!r} is not a process-group variable: use {ENV_PREFIXES} names "
+                             "in capitals (other variables belong in the runtime env)")
+        if isinstance(item, bool):
+            raise ValueError(f"{key}={item}: write 1 or 0 (NCCL reads numbers, not true/false)")
+        if not isinstance(item, (str, int, float)):
+            raise ValueError(f"{key}={item!r}: use a string or a number")
+        env[key] = str(item)
+    return env
 
 
 class StorageSection(Section):
@@ -76,6 +175,7 @@ SECTIONS: dict[str, type[Section]] = {
     "checkpoint": CheckpointSection, "tracking": TrackingConfig,
 }
 TOP_LEVEL = ("model", "export_onnx")
+MAX_SUGGESTED_BATCH = 65536  # a batch suggested for an elastic range (larger ones are no advice)
 
 
 class PipelineConfig(BaseModel):
@@ -133,12 +233,9 @@ def build_pipeline_config(values: dict[str, Any]) -> PipelineConfig:
 
 
 def check_workers_and_devices(config: PipelineConfig) -> None:
-    """The global batch splits evenly over the workers; devices come from ``scaling``, not from ``train.device``."""
-    workers = max(config.scaling.num_workers, 1)
-    try:
-        per_rank_batch(config.train.data.batch, workers)
-    except ValueError as exc:
-        raise ConfigError(f"train.{exc} (scaling.num_workers={workers})") from None
+    """The global batch splits evenly over the workers (over every count of an elastic range); devices come from
+    ``scaling``, not from ``train.device``."""
+    check_batch_splits(config.train.data.batch, config.scaling)
     device = config.train.run.device
     if gpu_indices(device):
         raise ConfigError(f"train.device={device}: on Ray each worker gets its own device; set "
@@ -146,6 +243,32 @@ def check_workers_and_devices(config: PipelineConfig) -> None:
     if device.startswith("cuda") and not config.scaling.use_gpu:
         raise ConfigError(f"train.device={device} but scaling.use_gpu=false, so Ray gives the workers no GPU; set "
                           "scaling.use_gpu=true (each worker then trains on its own GPU)")
+
+
+def check_batch_splits(batch: int, scaling: ScalingSection) -> None:
+    """``batch`` (global) divides by every world size the job can run at; one-line :class:`ConfigError` otherwise.
+
+    An elastic job keeps its global batch when Ray Train resizes it, so the per-rank batch (``batch / world size``)
+    and with it the optimiser plan stay those of the recipe; a size that does not divide the batch is refused here
+    rather than trained with a different batch.
+    """
+    sizes = scaling.world_sizes
+    if not scaling.elastic:
+        try:
+            per_rank_batch(batch, sizes[0])
+        except ValueError as exc:
+            raise ConfigError(f"train.{exc} (scaling.num_workers={sizes[0]})") from None
+        return
+    uneven = [size for size in sizes if batch % size]
+    if not uneven:
+        return
+    shown = ", ".join(str(size) for size in uneven[:6]) + (f", ... ({len(uneven)} sizes)" if len(uneven) > 6 else "")
+    common = math.lcm(*sizes)
+    fix = (f"use batch={-(-batch // common) * common} (a multiple of every size) or a narrower range"
+           if common <= MAX_SUGGESTED_BATCH else "use a narrower range")
+    raise ConfigError(f"train.batch={batch} is the global batch and must split evenly over every worker count of "
+                      f"scaling.num_workers=[{sizes[0]}, {sizes[-1]}] (Ray Train may resize the job to any of them); "
+                      f"{shown} do not divide it: {fix}")
 
 
 def route_override(key: str, value: Any, values: dict[str, Any]) -> None:

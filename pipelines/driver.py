@@ -4,9 +4,13 @@
 demo all use it). :func:`build_trainer` maps a :class:`~pipelines.config.PipelineConfig` onto Ray Train's configs, so
 a Ray Train job and a Train-in-Tune trial run the same job for the same config:
 
-- ``scaling.num_workers``, ``resources_per_worker``, ``placement_strategy`` -> ``ScalingConfig``;
-- ``scaling.use_gpu`` -> ``ScalingConfig(use_gpu)`` and the backend, ``TorchConfig(backend="nccl" | "gloo")``
-  (``scaling.sync_bn`` is read by the workers, who get the whole config);
+- ``scaling.num_workers`` (a count, or a ``(min, max)`` range for elastic training), ``resources_per_worker``,
+  ``placement_strategy`` -> ``ScalingConfig``;
+- ``scaling.use_gpu`` -> ``ScalingConfig(use_gpu)`` and the backend, ``TorchConfig(backend="nccl" | "gloo")``;
+  ``scaling.timeout_s`` -> ``TorchConfig(timeout_s)`` (``scaling.sync_bn`` is read by the workers, who get the
+  whole config);
+- ``scaling.env`` (NCCL_*, FI_*, TORCH_NCCL_*, GLOO_*) -> ``RunConfig(worker_runtime_env)``, next to the storage
+  variables: set when Ray starts each worker process, so before ``TorchConfig`` creates the process group there;
 - ``failure.max_failures`` -> ``FailureConfig``; ``checkpoint.*`` -> ``CheckpointConfig(num_to_keep,
   checkpoint_score_attribute, checkpoint_score_order)``;
 - the run's name and storage -> ``RunConfig(name, storage_path, storage_filesystem)``: usually ``storage.name`` and
@@ -104,10 +108,11 @@ def check_checkpoint_ranking(config: PipelineConfig) -> None:
 
 
 def torch_config(scaling: ScalingSection) -> TorchConfig:
-    """The process group backend follows ``scaling.use_gpu``: NCCL on GPUs, gloo on CPUs."""
+    """The process group: the backend follows ``scaling.use_gpu`` (NCCL on GPUs, gloo on CPUs), and a collective
+    that waits longer than ``scaling.timeout_s`` fails the workers (Ray Train then restarts them)."""
     from ray.train.torch import TorchConfig  # noqa: PLC0415
 
-    return TorchConfig(backend="nccl" if scaling.use_gpu else "gloo")
+    return TorchConfig(backend="nccl" if scaling.use_gpu else "gloo", timeout_s=scaling.timeout_s)
 
 
 def scaling_config(scaling: ScalingSection) -> ray.train.ScalingConfig:
@@ -131,8 +136,18 @@ def run_config(config: PipelineConfig, *, name: str, storage: RunStorage,
         checkpoint_config=ray.train.CheckpointConfig(
             num_to_keep=checkpoint.num_to_keep, checkpoint_score_attribute=checkpoint.score_attribute,
             checkpoint_score_order=checkpoint.score_order),
-        callbacks=list(callbacks), worker_runtime_env={"env_vars": worker_environment()},
+        callbacks=list(callbacks), worker_runtime_env={"env_vars": worker_env_vars(config.scaling)},
         logging_config=ray.train.LoggingConfig(log_level="WARNING"))  # the workers' EpochLog is the progress line
+
+
+def worker_env_vars(scaling: ScalingSection) -> dict[str, str]:
+    """Environment of every worker process: the driver's storage/tracking variables and ``scaling.env``.
+
+    Ray sets a runtime env's variables when it starts the worker process, before ``TorchConfig`` creates the
+    process group in it, so NCCL and gloo read them at their initialisation. The two sets share no name
+    (``scaling.env`` only takes process-group prefixes).
+    """
+    return {**worker_environment(), **scaling.env}
 
 
 def train_loop_config(config: PipelineConfig, *, run_id: str | None = None,

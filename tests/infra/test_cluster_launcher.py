@@ -82,8 +82,11 @@ def test_images_match_the_project_version_and_the_kuberay_manifests():
     prepared = _as_ray_up_would(_raw())
     assert prepared["docker"]["image"] == f"registry.example.com/yolov12-platform:{version}-cpu"
     assert prepared["docker"]["pull_before_run"] is True
-    workers = [t["docker"]["worker_image"] for t in prepared["available_node_types"].values() if "docker" in t]
-    assert workers == [f"registry.example.com/yolov12-platform:{version}-gpu"]
+    types = prepared["available_node_types"].values()
+    workers = [t["docker"]["worker_image"] for t in types if "docker" in t]
+    gpu_types = [t for t in types if t["resources"].get("GPU")]
+    assert len(workers) == len(gpu_types) >= 2, "the 1-GPU and the 8-GPU node types run the GPU image"
+    assert set(workers) == {f"registry.example.com/yolov12-platform:{version}-gpu"}
     assert "latest" not in LAUNCHER.read_text()
 
 

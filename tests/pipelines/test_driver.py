@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.config import load_pipeline_config
 from pipelines.driver import build_trainer, init_ray, resolve_address
-from pipelines.storage import resolve_storage
+from pipelines.storage import resolve_storage, worker_environment
 from pipelines.worker import train_loop_per_worker
 from yolov12.config.base import ConfigError
 from yolov12.engine.callbacks import Callback
@@ -24,6 +24,7 @@ NON_DEFAULT = {  # every scaling/failure/checkpoint key away from its default
     "scaling.num_workers": 3, "scaling.resources_per_worker": {"CPU": 2, "memory": 1e9},
     "scaling.placement_strategy": "STRICT_SPREAD", "scaling.sync_bn": True, "failure.max_failures": 5,
     "checkpoint.num_to_keep": 4, "checkpoint.score_attribute": "mAP50", "checkpoint.score_order": "min",
+    "scaling.timeout_s": 300, "scaling.env": {"NCCL_DEBUG": "WARN", "GLOO_SOCKET_IFNAME": "lo"},
 }
 
 
@@ -41,8 +42,10 @@ def test_build_trainer_maps_every_setting_of_the_config(tmp_path) -> None:
     scaling = trainer.scaling_config
     assert (scaling.num_workers, scaling.use_gpu, scaling.placement_strategy) == (3, False, "STRICT_SPREAD")
     assert scaling.resources_per_worker == {"CPU": 2, "memory": 1e9}
-    assert trainer.backend_config.backend == "gloo"
+    assert (trainer.backend_config.backend, trainer.backend_config.timeout_s) == ("gloo", 300)
     run = trainer.run_config
+    assert run.worker_runtime_env["env_vars"] == {**worker_environment(), "NCCL_DEBUG": "WARN",
+                                                  "GLOO_SOCKET_IFNAME": "lo"}
     assert (run.name, run.storage_path, run.storage_filesystem) == ("run-7", storage.storage_path, None)
     assert run.failure_config.max_failures == 5
     checkpoint = run.checkpoint_config
@@ -62,6 +65,23 @@ def test_use_gpu_has_one_source(tmp_path, use_gpu: bool, backend: str) -> None:
     assert trainer.backend_config.backend == backend
     assert trainer.scaling_config.use_gpu is use_gpu
     assert trainer.train_loop_config["pipeline"]["scaling"]["use_gpu"] is use_gpu  # what the workers read
+
+
+def test_an_elastic_range_becomes_rays_min_max_tuple(tmp_path) -> None:
+    config = load_pipeline_config(None, ["scaling.num_workers=[2,4]", "batch=12", "tracking.enabled=false"])
+    trainer = build_trainer(config, name="r", storage=resolve_storage(str(tmp_path)))
+    scaling = trainer.scaling_config
+    assert scaling.num_workers == (2, 4) and scaling.elasticity_enabled
+    assert (scaling.min_workers, scaling.max_workers) == (2, 4)
+    assert trainer.train_loop_config["pipeline"]["scaling"]["num_workers"] == [2, 4]
+
+
+def test_process_group_variables_do_not_replace_the_storage_ones(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    config = load_pipeline_config(None, {"scaling.env": {"NCCL_SOCKET_IFNAME": "eth0"}})
+    env = build_trainer(config, name="r", storage=resolve_storage(str(tmp_path))).run_config.worker_runtime_env
+    assert env["env_vars"]["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
+    assert env["env_vars"]["NCCL_SOCKET_IFNAME"] == "eth0"
 
 
 def test_ranking_checkpoints_by_a_validation_metric_needs_validation(tmp_path) -> None:

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_every_shipped_pipeline_config_loads(path: Path) -> None:
     config = load_pipeline_config(path)
     assert isinstance(config, PipelineConfig)
-    assert config.scaling.num_workers >= 1
+    assert config.scaling.min_workers >= 1
 
 
 def test_overrides_route_to_train_and_sections(tmp_path: Path) -> None:
@@ -140,3 +140,87 @@ def test_local_gpu_run_is_the_pipeline_with_one_worker_per_gpu() -> None:
     assert config.storage.output == "runs/x" and config.train.data.batch == 32
     with pytest.raises(ConfigError, match="batch=15"):
         gpu_pipeline_config("yolov12n.yaml", TrainConfig.from_overrides(batch=15), [0, 1])
+
+
+@pytest.mark.parametrize("value", ["[2, 4]", "2,4", " 2 , 4 "])
+def test_an_elastic_worker_range_from_the_command_line(value: str) -> None:
+    config = load_pipeline_config(None, [f"scaling.num_workers={value}", "batch=12"])
+    scaling = config.scaling
+    assert scaling.num_workers == (2, 4) and (scaling.min_workers, scaling.max_workers) == (2, 4)
+    assert scaling.elastic and list(scaling.world_sizes) == [2, 3, 4]
+    assert config.model_dump(mode="json")["scaling"]["num_workers"] == [2, 4]  # what the workers receive
+    assert PipelineConfig.model_validate(config.model_dump(mode="json")).scaling.num_workers == (2, 4)
+
+
+def test_an_elastic_worker_range_from_yaml(tmp_path: Path) -> None:
+    (tmp_path / "elastic.yaml").write_text("train:\n  batch: 24\nscaling:\n  num_workers: [3, 4]\n")
+    assert load_pipeline_config(tmp_path / "elastic.yaml").scaling.num_workers == (3, 4)
+
+
+def test_a_fixed_count_is_one_world_size() -> None:
+    assert load_pipeline_config(None, {"scaling.num_workers": "4"}).scaling.num_workers == 4  # text, as Python gives
+    for count, sizes in ((0, [1]), (1, [1]), (8, [8])):
+        scaling = load_pipeline_config(None, {"scaling.num_workers": count, "batch": 16}).scaling
+        assert not scaling.elastic and list(scaling.world_sizes) == sizes and scaling.num_workers == count
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("[4, 2]", "min 4 > max 2"),
+    ("[0, 2]", "at least 1 worker"),
+    ("[1, 2, 3]", "[min, max]"),
+    ("two", "[min, max]"),
+    ("true", "[min, max]"),
+    ("[1, 5000]", "at most 4096"),
+    ("5000", "0 <= num_workers <= 4096"),
+])
+def test_bad_worker_counts_and_ranges_are_refused(value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_pipeline_config(None, [f"scaling.num_workers={value}"])
+    assert message in str(error.value) and "scaling: num_workers=" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_the_global_batch_must_split_over_every_size_of_an_elastic_range() -> None:
+    assert load_pipeline_config(None, ["scaling.num_workers=[2,4]", "batch=24"]).train.data.batch == 24
+    with pytest.raises(ConfigError) as error:
+        load_pipeline_config(None, ["scaling.num_workers=[2,5]", "batch=16"])
+    message = str(error.value)
+    assert "train.batch=16" in message and "scaling.num_workers=[2, 5]" in message
+    assert "3, 5 do not divide it" in message and "batch=60" in message and "\n" not in message
+
+
+def test_a_wide_elastic_range_names_its_first_uneven_sizes_only() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_pipeline_config(None, ["scaling.num_workers=[16,32]", "batch=256"])
+    message = str(error.value)
+    assert "17, 18, 19, 20, 21, 22, ... (15 sizes) do not divide it" in message
+    assert "narrower range" in message and "batch=" not in message.split("divide it")[1]
+
+
+def test_process_group_timeout_and_worker_environment() -> None:
+    config = load_pipeline_config(None, {"scaling.timeout_s": 600, "scaling.env": {
+        "NCCL_SOCKET_IFNAME": "eth0", "NCCL_IB_DISABLE": 1, "FI_PROVIDER": "efa", "TORCH_NCCL_BLOCKING_WAIT": "0",
+        "GLOO_SOCKET_IFNAME": "eth0"}})
+    assert config.scaling.timeout_s == 600
+    assert config.scaling.env == {"NCCL_SOCKET_IFNAME": "eth0", "NCCL_IB_DISABLE": "1", "FI_PROVIDER": "efa",
+                                  "TORCH_NCCL_BLOCKING_WAIT": "0", "GLOO_SOCKET_IFNAME": "eth0"}
+    assert load_pipeline_config(None, ["scaling.env={NCCL_DEBUG: INFO}"]).scaling.env == {"NCCL_DEBUG": "INFO"}
+    assert load_pipeline_config(None).scaling.timeout_s == 1800  # Ray's own default
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"PATH": "/tmp"}, "scaling.env key 'PATH' is not a process-group variable"),
+    ({"nccl_debug": "INFO"}, "'nccl_debug'"),
+    ({"NCCL_IB_DISABLE": True}, "NCCL_IB_DISABLE=True: write 1 or 0"),
+    ({"NCCL_DEBUG": ["INFO"]}, "NCCL_DEBUG=['INFO']: use a string or a number"),
+    ("NCCL_DEBUG", "a mapping"),
+])
+def test_worker_environment_keys_are_process_group_variables(env, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_pipeline_config(None, {"scaling.env": env})
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_process_group_timeout_bounds() -> None:
+    with pytest.raises(ConfigError, match="timeout_s=0 is out of range"):
+        load_pipeline_config(None, {"scaling.timeout_s": 0})

@@ -14,7 +14,7 @@ from typing import Any
 
 from ray.serve import Application
 
-from serve.config import IngressSettings, ModelSettings, ServeAppConfig
+from serve.config import IngressSettings, ModelSettings, ServeAppConfig, configured_api_key
 from serve.http_api import Ingress
 from serve.model_deployment import Detector
 
@@ -42,6 +42,7 @@ def build_app(args: dict[str, Any]) -> Application:
     a config file's Detector options apply to it), is the HTTP ingress and holds the model.
     """
     config = ServeAppConfig.from_overrides(dict(args))
+    configured_api_key(config.api_key_env)  # a configured key must be here too: refuse to build an open server
     # The request defaults and batching arrive through user_config (reconfigure, in place); kept out of the init
     # args, since Serve restarts the replicas whenever those change.
     model_config = config.model_dump(exclude=set(ModelSettings.model_fields) - {"model", "name"})

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import time
 
 from yolov12.cli.arguments import CommandLineError, parse_key_values
 from yolov12.cli.commands import Command
@@ -25,12 +27,13 @@ logger = logging.getLogger(__name__)
 
 SERVER_KEYS = ("host", "port", "route_prefix", "address", "haproxy")
 HAPROXY_ENV = "RAY_SERVE_ENABLE_HA_PROXY"
+APP_NAME = "yolov12"
 
 
 def serve_command(arguments: list[str]) -> int:
     from pipelines.arguments import normalise_options  # noqa: PLC0415 - no Ray import: HAProxy must be chosen first
     from serve.config import ServeAppConfig  # noqa: PLC0415
-    from serve.preflight import check_serving_sources  # noqa: PLC0415
+    from serve.preflight import check_api_key, check_serving_sources  # noqa: PLC0415
 
     values = parse_key_values(normalise_options(arguments), [*ServeAppConfig.model_fields, *SERVER_KEYS],
                               positional=("model",))
@@ -44,7 +47,9 @@ def serve_command(arguments: list[str]) -> int:
             raise CommandLineError("haproxy=true applies to the local Ray this command starts; on a cluster set "
                                    f"{HAPROXY_ENV}=1 in the environment of 'ray start' on every node instead")
         os.environ[HAPROXY_ENV] = "1"  # read by Ray Serve's processes (and this one) when they import it
-    check_serving_sources(ServeAppConfig.from_overrides(values))  # config, then every model source: before Ray
+    config = ServeAppConfig.from_overrides(values)
+    check_api_key(config)  # before Ray: a configured key that did not reach this machine is an error, not open
+    check_serving_sources(config)  # config, then every model source
 
     from ray import serve  # noqa: PLC0415 - Ray only when serving
 
@@ -53,16 +58,56 @@ def serve_command(arguments: list[str]) -> int:
 
     app = build_app(values)
     # address=... wins, then RAY_ADDRESS, then a cluster `ray start` left running here, else a new local Ray
-    init_ray(address, join_running=True, logging_level=logging.INFO)
+    owns_ray = init_ray(address, join_running=True, logging_level=logging.INFO)
     serve.start(http_options={"host": host, "port": port})
     print(f"serving {values['model']} on http://{host}:{port}{route_prefix} (POST /v1/detect, KServe v2 under /v2); "
-          "Ctrl-C stops")
+          "Ctrl-C or SIGTERM stops")
+    return run_until_stopped(app, route_prefix, owns_ray)
+
+
+class StopServing(Exception):
+    """Raised in the main thread by the SIGTERM / SIGINT handler of :func:`run_until_stopped`."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise StopServing(signal.Signals(signum).name)
+
+
+def run_until_stopped(app: object, route_prefix: str, owns_ray: bool) -> int:
+    """Deploy ``app`` and serve until SIGTERM or SIGINT, then stop gracefully and return 0.
+
+    Stopping: the application is deleted first, so its replicas finish the requests they hold (up to each
+    deployment's ``graceful_shutdown_timeout_s``) while Serve's proxies are still there to deliver the answers
+    (``serve.shutdown()`` alone stops the proxies at the same time as the replicas, and answers in flight are
+    lost); then ``serve.shutdown()``, then the local Ray this command started.
+    Further signals are ignored meanwhile, so a second Ctrl-C or SIGTERM does not cut the drain short. The
+    handlers are Python's, installed after Ray started, so a SIGTERM is never left to Ray's native handler (which
+    prints a stack dump and aborts).
+    """
+    import ray  # noqa: PLC0415
+    from ray import serve  # noqa: PLC0415
+
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.signal(number, _stop) for number in handled}
+    stopped_by = "SIGINT"
     try:
-        serve.run(app, name="yolov12", route_prefix=route_prefix, blocking=True)
-    except KeyboardInterrupt:
-        pass
+        serve.run(app, name=APP_NAME, route_prefix=route_prefix, blocking=False)
+        while True:  # the handlers raise StopServing here (or in serve.run, while it still deploys)
+            time.sleep(3600)
+    except (StopServing, KeyboardInterrupt) as stop:
+        stopped_by = str(stop) or stopped_by
     finally:
+        for number in handled:
+            signal.signal(number, signal.SIG_IGN)
+        started = time.monotonic()
+        serve.delete(APP_NAME)  # its replicas finish what they hold while the proxies still deliver the answers
         serve.shutdown()
+        if owns_ray:
+            ray.shutdown()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    logger.info("stopped serving on %s: in-flight requests drained and Serve shut down in %.1fs", stopped_by,
+                time.monotonic() - started)
     return 0
 
 

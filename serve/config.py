@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Literal
 
@@ -16,6 +17,8 @@ from pydantic import Field, field_validator, model_validator
 from yolov12.config.base import Section
 
 BACKENDS = ("auto", "torch", "onnxruntime", "openvino", "tensorrt")
+DEFAULT_REQUEST_DECODED_BYTES = 64 * 3840 * 2160 * 3  # a batch of 64 8-bit RGB 4K frames, ~1.6 GB
+DEFAULT_MAX_REQUEST_IMGSZ = 1280
 _MODEL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -61,6 +64,9 @@ class ServeAppConfig(Section):
             start from native weights) or one backend by name.
         device: ``auto`` (the GPU when the replica has one), ``cpu``, ``cuda``, ``cuda:N``.
         imgsz: input size (square) of exported engines and the default request ``imgsz``.
+        max_request_imgsz: the largest ``imgsz`` a request may ask for (422 above it; at least ``imgsz``). The
+            memory of a forward grows fast with the input size (area attention: with its fourth power; one
+            yolov12n forward at 4096 asks for 8 GB), so clients choose within this bound only.
         conf, iou, max_det: request defaults.
         max_batch_size, batch_wait_timeout_s: dynamic batching of the Detector: each batch takes the requests that
             queued while the previous forward ran; a batch that is not full waits ``batch_wait_timeout_s`` more
@@ -72,9 +78,17 @@ class ServeAppConfig(Section):
         single_deployment: one deployment (named ``Detector``) is the HTTP ingress and holds the model: no
             Ingress -> Detector call per request, the ingress options above unused, and no multiplexing (``models``
             must be empty: Serve does not multiplex an ingress deployment behind HAProxy / direct ingress).
-        max_body_bytes, max_image_pixels: request limits (413 above them).
-        api_key_env: when this environment variable is set on the replicas, requests must send its value in
-            the ``x-api-key`` header (401 otherwise).
+        max_body_bytes, max_image_pixels: request limits (413 above them); an image may also decode to at most
+            ``4 x max_image_pixels`` bytes (a 16-bit image counts twice its pixels, see serve/images.py).
+        max_request_decoded_bytes: what all images of one request may decode to together (width x height x
+            channels x bytes per sample, read from their headers before any is decoded; 413 above it). One KServe
+            request carries up to 64 images, each within ``max_image_pixels``, and its images are decoded at the
+            same time: the default admits a batch of 64 4K frames (3840 x 2160 x 3 bytes each, ~1.6 GB), which
+            a GPU replica's memory holds; lower it on small CPU replicas.
+        api_key_env: the environment variable holding the API key: requests to ``/v1`` and ``/v2/models`` must
+            send its value in the ``x-api-key`` header (401 otherwise). When it is configured but the variable is
+            unset or empty, the server refuses to start (``yolov12 serve`` before Ray starts, the application
+            builder and every Ingress replica): a missing key never means an open server.
         cache_dir: where engines built from native weights are kept (default ``$YOLOV12_CACHE/serve-engines``).
         tracking_uri: MLflow tracking/registry URI for ``models:/`` sources (default ``$MLFLOW_TRACKING_URI``).
         revision: any text; changing it (with ``serve deploy``) makes the Detector reload its sources in place,
@@ -90,6 +104,7 @@ class ServeAppConfig(Section):
     backend: Literal["auto", "torch", "onnxruntime", "openvino", "tensorrt"] = "auto"
     device: str = "auto"
     imgsz: int = Field(640, ge=32, le=4096)
+    max_request_imgsz: int = Field(DEFAULT_MAX_REQUEST_IMGSZ, ge=32, le=4096)
     conf: float = Field(0.25, ge=0.0, le=1.0)
     iou: float = Field(0.7, ge=0.0, le=1.0)
     max_det: int = Field(300, ge=1, le=10000)
@@ -106,6 +121,7 @@ class ServeAppConfig(Section):
     single_deployment: bool = False
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(40_000_000, ge=64 * 64)
+    max_request_decoded_bytes: int = Field(DEFAULT_REQUEST_DECODED_BYTES, ge=64 * 64 * 3)
     api_key_env: str | None = None
     cache_dir: str | None = None
     tracking_uri: str | None = None
@@ -151,6 +167,13 @@ class ServeAppConfig(Section):
         raise ValueError("device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a GPU index such as 0")
 
     @model_validator(mode="after")
+    def _default_size_within_the_request_limit(self) -> ServeAppConfig:
+        if self.max_request_imgsz < self.imgsz:
+            raise ValueError(f"max_request_imgsz={self.max_request_imgsz} is below imgsz={self.imgsz}, the size of "
+                             "requests that leave imgsz unset; raise max_request_imgsz")
+        return self
+
+    @model_validator(mode="after")
     def _single_deployment_serves_one_model(self) -> ServeAppConfig:
         if self.single_deployment and self.models:
             raise ValueError(f"single_deployment serves one model, but models={sorted(self.models)} asks for "
@@ -190,12 +213,36 @@ class ModelSettings(Section):
 
 
 class IngressSettings(Section):
-    """What the HTTP ingress needs (kept apart so that model updates never restart the ingress)."""
+    """What the HTTP ingress needs (kept apart so that model updates never restart the ingress); the keys are
+    :class:`ServeAppConfig`'s, documented there."""
 
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(40_000_000, ge=64 * 64)
+    max_request_decoded_bytes: int = Field(DEFAULT_REQUEST_DECODED_BYTES, ge=64 * 64 * 3)
+    max_request_imgsz: int = Field(DEFAULT_MAX_REQUEST_IMGSZ, ge=32, le=4096)
     api_key_env: str | None = None
 
     @classmethod
     def from_app(cls, config: ServeAppConfig) -> IngressSettings:
         return cls(**{key: getattr(config, key) for key in cls.model_fields})
+
+
+class MissingApiKeyError(ValueError):
+    """``api_key_env`` names an environment variable that is unset or empty where the server starts."""
+
+
+def configured_api_key(api_key_env: str | None) -> str | None:
+    """The API key requests must send: the value of the variable ``api_key_env`` names (None: no key configured).
+
+    Raises :class:`MissingApiKeyError` when a variable is named but unset or empty here: the server must not
+    start open when its key did not reach it.
+    """
+    if not api_key_env:
+        return None
+    key = os.environ.get(api_key_env, "")
+    if not key:
+        raise MissingApiKeyError(f"api_key_env={api_key_env} but the environment variable {api_key_env} is "
+                                 f"{'empty' if api_key_env in os.environ else 'not set'} here; set it (from a "
+                                 "secret) on every node that runs the server, or drop api_key_env to serve "
+                                 "without a key")
+    return key

@@ -11,8 +11,12 @@ Routes:
                                     class in original pixels, zero-padded) and ``num_detections`` INT32 [B]; for
                                     classifiers ``probabilities`` FP32 [B, nc].
 
-Every bad input is a 4xx with ``{"error": "..."}``; a replica that fails mid-request is a 503 (retry). With
-``api_key_env`` configured and that variable set, ``/v1`` and ``/v2/models`` require the ``x-api-key`` header.
+Every bad input is a 4xx with one line in ``{"error": "..."}``; a replica that fails mid-request is a 503 (retry).
+With ``api_key_env`` configured, ``/v1`` and ``/v2/models`` require the ``x-api-key`` header (an Ingress whose
+variable is unset or empty refuses to start). Before anything is sent to the model, every image's header is checked
+(format, pixels, bytes its pixels decode to) and a request's images together may decode to at most
+``max_request_decoded_bytes`` (413); ``imgsz`` is at most ``max_request_imgsz`` (422). The documented schema of
+requests and answers is in serve/schemas.py (``/openapi.json``).
 Which model: the ``serve_multiplexed_model_id`` header (Serve's own), else the default.
 
 Two layouts (``ServeAppConfig.single_deployment``): by default the Ingress calls a separate ``Detector`` deployment
@@ -29,22 +33,22 @@ import base64
 import binascii
 import hmac
 import logging
-import os
 import time
 from typing import Any
 
 import numpy as np
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile
 
-from serve import kserve
-from serve.config import IngressSettings
-from serve.images import ImageError, check_image, decode_image
+from serve import kserve, schemas
+from serve.config import IngressSettings, configured_api_key
+from serve.images import ImageError, check_image, check_request_budget, decode_image
 from serve.metrics import serving_metrics
 from serve.model_deployment import DEFAULT_MODEL_ID, Detector
 from serve.runtime import InferenceRequest, Prediction, RequestError, UnknownModelError
@@ -57,6 +61,7 @@ MODEL_HEADER = "serve_multiplexed_model_id"
 API_KEY_HEADER = "x-api-key"
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/x-ms-bmp", "application/octet-stream")
 DETECTOR_TIMEOUT_S = 60.0
+MAX_LENGTH_DIGITS = 18  # a Content-Length below 10**18 bytes
 
 api = FastAPI(title="YOLOv12 inference", version="1", docs_url="/docs", openapi_url="/openapi.json")
 
@@ -86,6 +91,14 @@ async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 
+@api.exception_handler(RequestValidationError)
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own parameter checks answer like every other bad input: 422 with one ``error`` line."""
+    problems = "; ".join(f"{'.'.join(str(part) for part in error.get('loc', ()))}: {error.get('msg', '')}"
+                         for error in exc.errors()[:3])
+    return JSONResponse({"error": f"invalid request: {problems}"}, status_code=422)
+
+
 @api.exception_handler(404)
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": f"no route {request.method} {request.url.path}; see /docs"}, status_code=404)
@@ -93,17 +106,25 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
 
 @api.exception_handler(405)
 async def _bad_method(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405)
+    return JSONResponse({"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405,
+                        headers=getattr(exc, "headers", None))  # Starlette's Allow header names the methods
+
+
+def declared_length(request: Request) -> int | None:
+    """The ``Content-Length`` header as a number (None when absent); 400 unless it is a decimal byte count."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return None
+    if not (declared.isascii() and declared.isdigit() and len(declared) <= MAX_LENGTH_DIGITS):
+        raise ApiError(400, f"bad Content-Length {kserve.brief(declared)}: send the body's size in bytes")
+    return int(declared)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) more than ``limit`` bytes without reading them all."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(400, f"bad Content-Length {declared!r}")
-        if int(declared) > limit:
-            raise ApiError(413, f"the body is {declared} bytes; the limit is {limit} bytes (max_body_bytes)")
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
+        raise ApiError(413, f"the body is {declared} bytes; the limit is {limit} bytes (max_body_bytes)")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -156,8 +177,9 @@ def parse_params(options: dict[str, Any]) -> DetectParams:
 
 
 def api_key_from(settings: IngressSettings) -> str | None:
-    """The key requests must send: the value of ``settings.api_key_env`` on this replica (None: no check)."""
-    return os.environ.get(settings.api_key_env) or None if settings.api_key_env else None
+    """The key requests must send: the value of ``settings.api_key_env`` on this replica (None: none configured);
+    :class:`~serve.config.MissingApiKeyError` when it is configured but unset or empty here."""
+    return configured_api_key(settings.api_key_env)
 
 
 def check_api_key(sent: str | None, expected: str | None) -> None:
@@ -212,10 +234,10 @@ class Ingress:
         app config), and this replica holds the Detector itself (``single_deployment``)."""
         if (detector is None) == (model_config is None):
             raise ValueError("pass either a Detector handle or the model config of an in-process Detector")
+        self.config = IngressSettings.model_validate(settings)
+        self.api_key = api_key_from(self.config)  # raises when configured but missing: never serve open
         self.detector = detector
         self.local: Any = None if model_config is None else Detector.func_or_class(model_config)
-        self.config = IngressSettings.model_validate(settings)
-        self.api_key = api_key_from(self.config)
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         """Model updates of an in-process Detector (``single_deployment``), as :meth:`Detector.reconfigure`."""
@@ -261,7 +283,7 @@ class Ingress:
             raise ApiError(503, f"the model replica is unavailable ({type(exc).__name__}); retry") from None
 
     async def _predict(self, model_id: str, image: np.ndarray | bytes, params: DetectParams) -> Prediction:
-        """The Detector's prediction for pixels or an encoded image (checked with :meth:`_check` first)."""
+        """The Detector's prediction for pixels or an encoded image (checked with :meth:`_checked` first)."""
         request = InferenceRequest(image, conf=params.conf, iou=params.iou, max_det=params.max_det, imgsz=params.imgsz)
         outcome = await self._call(model_id, "predict", request)
         if isinstance(outcome, ImageError):  # the header was fine but the pixels are not
@@ -270,13 +292,26 @@ class Ingress:
             raise ApiError(404 if isinstance(outcome, UnknownModelError) else 422, str(outcome))
         return outcome
 
-    def _check(self, data: bytes) -> bytes:
-        """``data`` if its header is a supported image within the limits (no decoding: the Detector decodes)."""
+    def _params(self, options: dict[str, Any]) -> DetectParams:
+        """The request options, 422 when invalid or when ``imgsz`` is above ``max_request_imgsz``."""
+        params = parse_params(options)
+        limit = self.config.max_request_imgsz
+        if params.imgsz is not None and params.imgsz > limit:
+            raise ApiError(422, f"imgsz={params.imgsz} is above the limit of {limit} (max_request_imgsz): the "
+                                "memory of a forward grows fast with the input size; send a smaller imgsz")
+        return params
+
+    def _checked(self, images: list[bytes | np.ndarray]) -> list[bytes | np.ndarray]:
+        """``images`` (one request's) if each header is a supported image within the per-image limits and all of
+        them together decode to at most ``max_request_decoded_bytes``: read from the headers, before the Detector
+        decodes any. Pixels (already decoded) count with their size."""
         try:
-            check_image(data, self.config.max_image_pixels)
+            sizes = [image.nbytes if isinstance(image, np.ndarray) else
+                     check_image(image, self.config.max_image_pixels).decoded_bytes for image in images]
+            check_request_budget(sizes, self.config.max_request_decoded_bytes)
         except ImageError as exc:
             raise ApiError(exc.status, str(exc)) from None
-        return data
+        return images
 
     def _decode(self, data: bytes) -> np.ndarray:
         try:
@@ -285,11 +320,11 @@ class Ingress:
             raise ApiError(exc.status, str(exc)) from None
 
     # -- /v1 ----------------------------------------------------------------------------------------------------------
-    @api.post("/v1/detect")
+    @api.post("/v1/detect", **schemas.PREDICT_ROUTE)
     async def detect(self, request: Request) -> Response:
         return await self._v1(request, "detect")
 
-    @api.post("/v1/classify")
+    @api.post("/v1/classify", **schemas.PREDICT_ROUTE)
     async def classify(self, request: Request) -> Response:
         return await self._v1(request, "classify")
 
@@ -297,8 +332,9 @@ class Ingress:
         started = time.perf_counter()
         self._authorise(request)
         data, options = await image_and_options(request, self.config.max_body_bytes)
-        params = parse_params(options)
-        prediction = await self._predict(request.headers.get(MODEL_HEADER, ""), self._check(data), params)
+        params = self._params(options)
+        (image,) = self._checked([data])
+        prediction = await self._predict(request.headers.get(MODEL_HEADER, ""), image, params)
         if prediction.task != task:
             raise ApiError(400, f"model {prediction.model} is a {prediction.task} model; use /v1/{prediction.task}")
         timing = {**prediction.timing, "request": (time.perf_counter() - started) * 1000}
@@ -319,11 +355,11 @@ class Ingress:
         return Response(orjson.dumps(body), media_type="application/json")
 
     # -- KServe v2 ----------------------------------------------------------------------------------------------------
-    @api.get("/v2/health/live")
+    @api.get("/v2/health/live", responses={200: {"model": schemas.LiveBody, "description": "live"}})
     async def live(self) -> JSONResponse:
         return JSONResponse({"live": True})
 
-    @api.get("/v2/health/ready")
+    @api.get("/v2/health/ready", **schemas.READY_ROUTE)
     async def ready(self) -> JSONResponse:
         try:
             await asyncio.wait_for(self.ping(), 10)
@@ -331,7 +367,7 @@ class Ingress:
             return JSONResponse({"ready": False, "error": "the model deployment is not answering"}, status_code=503)
         return JSONResponse({"ready": True})
 
-    @api.get("/v2")
+    @api.get("/v2", responses={200: {"model": schemas.ServerMetadataBody, "description": "the server"}})
     async def server_metadata(self) -> JSONResponse:
         return JSONResponse({"name": "yolov12-platform", "version": "0.1.0", "extensions": ["binary_tensor_data"]})
 
@@ -348,8 +384,8 @@ class Ingress:
             raise ApiError(404, f"model '{name}' has no version '{version}' loaded; serving {metadata['version']}")
         return model_id, metadata
 
-    @api.get("/v2/models/{name}")
-    @api.get("/v2/models/{name}/versions/{version}")
+    @api.get("/v2/models/{name}", **schemas.model_route(schemas.ModelMetadataBody))
+    @api.get("/v2/models/{name}/versions/{version}", **schemas.model_route(schemas.ModelMetadataBody))
     async def model_metadata(self, name: str, request: Request, version: str | None = None) -> JSONResponse:
         _, metadata = await self._model(name, version, request)
         outputs = ([{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(metadata["names"])]}]
@@ -365,14 +401,14 @@ class Ingress:
                            **{key: metadata[key] for key in ("task", "backend", "device", "imgsz", "source", "names")}},
         })
 
-    @api.get("/v2/models/{name}/ready")
-    @api.get("/v2/models/{name}/versions/{version}/ready")
+    @api.get("/v2/models/{name}/ready", **schemas.model_route(schemas.ModelReadyBody))
+    @api.get("/v2/models/{name}/versions/{version}/ready", **schemas.model_route(schemas.ModelReadyBody))
     async def model_ready(self, name: str, request: Request, version: str | None = None) -> JSONResponse:
         await self._model(name, version, request)
         return JSONResponse({"name": name, "ready": True})
 
-    @api.post("/v2/models/{name}/infer")
-    @api.post("/v2/models/{name}/versions/{version}/infer")
+    @api.post("/v2/models/{name}/infer", **schemas.INFER_ROUTE)
+    @api.post("/v2/models/{name}/versions/{version}/infer", **schemas.INFER_ROUTE)
     async def infer(self, name: str, request: Request, version: str | None = None) -> Response:
         model_id, metadata = await self._model(name, version, request)
         body = await read_body(request, self.config.max_body_bytes)
@@ -380,14 +416,14 @@ class Ingress:
             parsed = kserve.parse_infer_request(body, request.headers.get(kserve.HEADER_LENGTH))
         except kserve.ProtocolError as exc:
             raise ApiError(exc.status, str(exc)) from None
-        images = self._v2_images(parsed)
-        params = parse_params({k: v for k, v in parsed.parameters.items() if k in DetectParams.model_fields})
+        images = self._checked(self._v2_images(parsed))
+        params = self._params({k: v for k, v in parsed.parameters.items() if k in DetectParams.model_fields})
         predictions = await asyncio.gather(*(self._predict(model_id, image, params) for image in images))
         outputs = self._v2_outputs(metadata["task"], predictions)
         wanted = parsed.outputs or list(outputs)
         unknown = [output for output in wanted if output not in outputs]
         if unknown:
-            raise ApiError(400, f"unknown output(s) {unknown}; this model has {list(outputs)}")
+            raise ApiError(400, f"unknown output(s) {unknown[:4]}; this model has {list(outputs)}")
         binary = parsed.binary_outputs | (set(wanted) if parsed.binary_default else set())
         first = predictions[0]
         content, headers = kserve.encode_infer_response(name, first.version, parsed.id,
@@ -395,16 +431,16 @@ class Ingress:
         return Response(content, headers=headers)
 
     def _v2_images(self, parsed: kserve.InferRequest) -> list[np.ndarray | bytes]:
-        """Encoded images (checked, decoded by the Detector) or RGB pixels turned into BGR."""
+        """Encoded images (decoded by the Detector) or RGB pixels turned into BGR."""
         if len(parsed.inputs) != 1:
-            raise ApiError(400, f"send one input tensor ('images'), got {list(parsed.inputs)}")
+            raise ApiError(400, f"send one input tensor ('images'), got {len(parsed.inputs)}: "
+                                f"{list(parsed.inputs)[:4]}")
         (name, tensor), = parsed.inputs.items()
         if tensor.dtype == object:
             if tensor.ndim != 1 or not 1 <= tensor.shape[0] <= 64:
                 raise ApiError(400, f"input '{name}': BYTES images must have shape [B] with 1 <= B <= 64, "
                                     f"got {list(tensor.shape)}")
-            return [self._check(self._bytes(element, name, binary=name in parsed.binary_inputs))
-                    for element in tensor]
+            return [self._bytes(element, name, binary=name in parsed.binary_inputs) for element in tensor]
         if tensor.dtype != np.uint8:
             raise ApiError(400, f"input '{name}': pixels must be UINT8 [B, H, W, 3] RGB (or encoded images as BYTES), "
                                 f"got {kserve.datatype_of(tensor)}")

@@ -1,25 +1,35 @@
 """Request bytes -> (H, W, 3) BGR uint8 pixels, refusing what is not a supported image before decoding it.
 
-:func:`check_image` recognises the format from its magic bytes (JPEG, PNG, WebP, BMP) and reads the size from the
-header with Pillow (lazy: no pixels, ~0.05 ms) against the limit: the ingress calls it to refuse bad uploads with a
-4xx before anything is sent on. :func:`decode_image` (in the Detector, in its worker thread) checks the same and
-then decodes with OpenCV exactly as ``read_image`` decodes files (``IMREAD_COLOR | IMREAD_ANYDEPTH``, EXIF
-orientation applied), so HTTP and in-process predictions see the same pixels.
+The checks and the decoding are the core's (:mod:`yolov12.infer.image_io`), so HTTP uploads and files given to
+``predict`` are read by one code path and give the same pixels. This module adds what HTTP needs on top: the formats
+an upload may have (JPEG, PNG, WebP, BMP, recognised from their magic bytes), a status code for each refusal (400
+corrupt, 413 too large, 415 unsupported) and the per-request budget.
+
+:func:`check_image` reads only the header (Pillow, lazy; for PNG also IHDR and every chunk's length, because OpenCV
+allocates a chunk's declared length before reading it): the ingress calls it to refuse bad uploads before anything is
+sent on, and sums :attr:`ImageHeader.decoded_bytes` over a request's images against the request's budget
+(:func:`check_request_budget`). :func:`decode_image` runs in the Detector's worker thread.
+
+Why bytes and not only pixels: a 16-bit PNG decodes to twice the memory of an 8-bit one with the same pixel count,
+and deflate packs a flat 16-bit image of 40 million pixels into ~300 KB (decoding one took 5 s of CPU and 1.1 GB).
+So an image may decode to at most as many bytes as the largest 8-bit image within ``max_image_pixels`` (RGBA, 4
+bytes a pixel): 8-bit images are limited by their pixel count as before, deeper ones by what their pixels take.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
-from dataclasses import dataclass
 
-import cv2
 import numpy as np
-from PIL import Image
 
-from yolov12.infer.image_io import SourceError, check_pixel_limit, to_bgr_uint8
+from yolov12.infer.image_io import ImageHeader, SourceError, check_header_limits, decode_image_bytes, read_header
+
+__all__ = ["FORMATS", "MAX_BYTES_PER_PIXEL", "ImageError", "ImageHeader", "check_image", "check_request_budget",
+           "decode_image", "sniff_format"]
 
 FORMATS = {"JPEG": (b"\xff\xd8\xff",), "PNG": (b"\x89PNG\r\n\x1a\n",), "BMP": (b"BM",), "WEBP": (b"RIFF",)}
+MAX_BYTES_PER_PIXEL = 4  # of an 8-bit image (RGBA): the per-image byte limit is max_pixels times this
+_RAISE_HINT = "raise max_image_pixels (the byte limit is 4 bytes a pixel of it)"
 
 
 class ImageError(ValueError):
@@ -33,15 +43,6 @@ class ImageError(ValueError):
         return type(self), (str(self), self.status)
 
 
-@dataclass(frozen=True)
-class ImageHeader:
-    """What the header of an upload says: format and size in pixels (before EXIF orientation)."""
-
-    format: str
-    width: int
-    height: int
-
-
 def sniff_format(data: bytes) -> str | None:
     """JPEG / PNG / BMP / WEBP from the first bytes, else None."""
     for name, prefixes in FORMATS.items():
@@ -53,41 +54,42 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def check_image(data: bytes, max_pixels: int, name: str = "upload") -> ImageHeader:
-    """Format and size from the header alone (no pixels decoded); :class:`ImageError` says what is wrong."""
+    """Format, size and depth from the header alone (no pixels decoded); :class:`ImageError` says what is wrong.
+
+    Refused (413): more than ``max_pixels`` pixels, or pixels that decode to more than ``max_pixels`` x
+    :data:`MAX_BYTES_PER_PIXEL` bytes (a 16-bit image with many pixels).
+    """
     if not data:
         raise ImageError("the request has no image: send the image bytes as the body or a multipart 'file' field")
-    fmt = sniff_format(data)
-    if fmt is None:
+    if sniff_format(data) is None:
         raise ImageError("the body is not a JPEG, PNG, WebP or BMP image", status=415)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[fmt]) as header:
-                size = header.size
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise ImageError(f"the {fmt} image is larger than {max_pixels} pixels; downscale it first", 413) from None
-    except Exception:  # noqa: BLE001 - Pillow raises many types for broken headers; all mean "not an image"
-        raise ImageError(f"the {fmt} image header is corrupt or truncated") from None
+        header = read_header(io.BytesIO(data), name)
+    except SourceError as exc:
+        raise ImageError(str(exc)) from None
     try:
-        check_pixel_limit(size, name, max_pixels)
+        check_header_limits(header, name, max_pixels, max_pixels * MAX_BYTES_PER_PIXEL, _RAISE_HINT)
     except SourceError as exc:
         raise ImageError(str(exc), status=413) from None
-    return ImageHeader(fmt, *size)
+    return header
+
+
+def check_request_budget(decoded_sizes: list[int], limit: int) -> int:
+    """The bytes a request's images decode to together (:attr:`ImageHeader.decoded_bytes` of each, or the size of
+    pixels sent decoded); a 413 :class:`ImageError` naming the total, the limit and the setting above ``limit``."""
+    total = sum(decoded_sizes)
+    if total > limit:
+        raise ImageError(f"the request's {len(decoded_sizes)} image(s) decode to {total} bytes, above the limit of "
+                         f"{limit} bytes a request (max_request_decoded_bytes); send fewer or smaller images per "
+                         "request, or raise max_request_decoded_bytes", status=413)
+    return total
 
 
 def decode_image(data: bytes, max_pixels: int, name: str = "upload") -> np.ndarray:
     """Decode an uploaded image (checked first as :func:`check_image` does); :class:`ImageError` says what is
     wrong with it."""
-    fmt = check_image(data, max_pixels, name).format
+    check_image(data, max_pixels, name)
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
-    except cv2.error:
-        image = None
-    if image is None:
-        raise ImageError(f"the {fmt} image cannot be decoded (corrupt or truncated)")
-    if image.shape[1] * image.shape[0] > max_pixels:
-        raise ImageError(f"the image is {image.shape[1]}x{image.shape[0]}, above {max_pixels} pixels", status=413)
-    try:
-        return to_bgr_uint8(image, name)
+        return decode_image_bytes(data, name, max_pixels, max_pixels * MAX_BYTES_PER_PIXEL)
     except SourceError as exc:
         raise ImageError(str(exc)) from None

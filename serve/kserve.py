@@ -14,6 +14,8 @@ Example:
 from __future__ import annotations
 
 import json
+import math
+import reprlib
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,7 +31,10 @@ DATATYPES: dict[str, np.dtype] = {
     "BYTES": np.dtype(object),
 }
 _NAMES = {dtype: name for name, dtype in DATATYPES.items() if name != "BYTES"}
-MAX_ELEMENTS = 1 << 28
+MAX_ELEMENTS = 1 << 28  # elements of one tensor (a 413 above it)
+MAX_DIMS = 32  # dimensions of one tensor (numpy's own limit is 64)
+MAX_HEADER_DIGITS = 18  # Inference-Header-Content-Length: a byte count below 10**18
+MAX_NAME = 256  # characters of a tensor name
 
 
 class ProtocolError(ValueError):
@@ -63,14 +68,50 @@ def datatype_of(array: np.ndarray) -> str:
         raise ProtocolError(f"numpy dtype {array.dtype} has no v2 datatype") from None
 
 
+def _quoting() -> reprlib.Repr:
+    quoting = reprlib.Repr()
+    quoting.maxlevel, quoting.maxlist, quoting.maxdict = 3, 8, 4
+    quoting.maxstring = quoting.maxlong = quoting.maxother = 40
+    return quoting
+
+
+_QUOTE = _quoting()
+
+
+def brief(value: Any, limit: int = 60) -> str:
+    """What a client sent, for an error message: one short line however long, deep or large the value is (a
+    100-digit dimension, a list nested 900 deep, a header of 5000 characters)."""
+    text = _QUOTE.repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
 def _shape(value: Any, name: str) -> tuple[int, ...]:
+    """The shape of input ``name``: at most :data:`MAX_DIMS` non-negative integers holding at most
+    :data:`MAX_ELEMENTS` elements, checked in exact integer arithmetic (a dimension may be any JSON integer)."""
     if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
                                               for d in value):
-        raise ProtocolError(f"input '{name}': shape must be a list of non-negative integers, got {value!r}")
-    shape = tuple(value)
-    if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
-        raise ProtocolError(f"input '{name}': shape {list(shape)} is too large", status=413)
-    return shape
+        raise ProtocolError(f"input '{name}': shape must be a list of non-negative integers, got {brief(value)}")
+    if len(value) > MAX_DIMS:
+        raise ProtocolError(f"input '{name}': shape has {len(value)} dimensions; at most {MAX_DIMS} are allowed")
+    too_large = [d for d in value if d > MAX_ELEMENTS]
+    if too_large:
+        raise ProtocolError(f"input '{name}': dimension {brief(too_large[0])} is above the limit of {MAX_ELEMENTS} "
+                            "elements", status=413)
+    count = math.prod(value)
+    if count > MAX_ELEMENTS:
+        raise ProtocolError(f"input '{name}': shape {brief(value)} has {count} elements, above the limit of "
+                            f"{MAX_ELEMENTS}", status=413)
+    return tuple(value)
+
+
+def _check_capacity(name: str, shape: tuple[int, ...], available: int, bytes_per_element: int) -> int:
+    """The element count of ``shape``, refused when ``available`` bytes cannot hold that many elements (so no
+    tensor is ever allocated from the shape alone)."""
+    count = math.prod(shape)
+    if count * bytes_per_element > available:
+        raise ProtocolError(f"input '{name}': shape {list(shape)} has {count} elements, more than its {available} "
+                            f"bytes of data can hold")
+    return count
 
 
 def decode_bytes_elements(raw: bytes, name: str) -> list[bytes]:
@@ -92,93 +133,152 @@ def encode_bytes_elements(elements: Iterable[bytes]) -> bytes:
     return b"".join(struct.pack("<I", len(e)) + e for e in elements)
 
 
-def _json_tensor(spec: dict[str, Any], name: str, datatype: str, shape: tuple[int, ...]) -> np.ndarray:
+def _json_tensor(spec: dict[str, Any], name: str, datatype: str, shape: tuple[int, ...], available: int) -> np.ndarray:
     data = spec.get("data")
     if data is None:
         raise ProtocolError(f"input '{name}' has neither 'data' nor parameters.binary_data_size")
-    flat = np.asarray(data, dtype=object).ravel() if datatype == "BYTES" else None
-    if datatype == "BYTES":
-        if not all(isinstance(x, str) for x in flat):
-            raise ProtocolError(f"input '{name}': BYTES data in JSON must be strings")
-        array = np.array([x.encode("utf-8") for x in flat], dtype=object)
-    else:
-        try:
+    count = _check_capacity(name, shape, available, 1)  # every JSON value takes at least one byte
+    try:
+        if datatype == "BYTES":
+            flat = np.asarray(data, dtype=object).ravel()
+            if not all(isinstance(x, str) for x in flat):
+                raise ProtocolError(f"input '{name}': BYTES data in JSON must be strings")
+            array = np.array([x.encode("utf-8") for x in flat], dtype=object)
+        else:
             array = np.asarray(data, dtype=DATATYPES[datatype]).ravel()
-        except (TypeError, ValueError, OverflowError):
-            raise ProtocolError(f"input '{name}': data is not a (nested) list of {datatype} numbers") from None
-    if array.size != int(np.prod(shape)):
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        if isinstance(exc, ProtocolError):
+            raise
+        raise ProtocolError(f"input '{name}': data is not a (nested) list of {datatype} "
+                            f"{'strings' if datatype == 'BYTES' else 'numbers'}") from None
+    if array.size != count:
         raise ProtocolError(f"input '{name}': {array.size} values do not fill shape {list(shape)}")
     return array.reshape(shape)
 
 
 def _binary_tensor(raw: bytes, name: str, datatype: str, shape: tuple[int, ...]) -> np.ndarray:
     if datatype == "BYTES":
+        count = _check_capacity(name, shape, len(raw), 4)  # each element has a 4-byte length
         elements = decode_bytes_elements(raw, name)
-        if len(elements) != int(np.prod(shape)):
+        if len(elements) != count:
             raise ProtocolError(f"input '{name}': {len(elements)} BYTES elements do not fill shape {list(shape)}")
         array = np.empty(len(elements), dtype=object)
         array[:] = elements
         return array.reshape(shape)
     dtype = DATATYPES[datatype]
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
         raise ProtocolError(f"input '{name}': {len(raw)} bytes of binary data, expected {expected} for "
                             f"{datatype} {list(shape)}")
     return np.frombuffer(raw, dtype=dtype).reshape(shape)
 
 
-def parse_infer_request(body: bytes, header_length: str | int | None = None) -> InferRequest:
-    """Decode an infer request body (JSON, or JSON + binary tensors when ``header_length`` is given)."""
-    if header_length is not None:
-        try:
-            size = int(header_length)
-        except (TypeError, ValueError):
-            raise ProtocolError(f"{HEADER_LENGTH} must be an integer, got {header_length!r}") from None
-        if not 0 < size <= len(body):
-            raise ProtocolError(f"{HEADER_LENGTH}={size} does not fit a body of {len(body)} bytes")
-        header_bytes, binary = body[:size], memoryview(body)[size:]
-    else:
-        header_bytes, binary = body, memoryview(b"")
+def _header_size(header_length: str | int, body_size: int) -> int:
+    """The JSON part's length from ``Inference-Header-Content-Length``: a decimal byte count within the body."""
+    text = str(header_length).strip() if isinstance(header_length, (str, int)) else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_HEADER_DIGITS):
+        raise ProtocolError(f"{HEADER_LENGTH} must be the byte count of the JSON part, got {brief(header_length)}")
+    size = int(text)
+    if not 0 < size <= body_size:
+        raise ProtocolError(f"{HEADER_LENGTH}={size} does not fit a body of {body_size} bytes")
+    return size
+
+
+def _load_header(header_bytes: bytes | memoryview) -> dict[str, Any]:
     try:
-        header = json.loads(header_bytes)
+        header = json.loads(bytes(header_bytes))
+    except RecursionError:
+        raise ProtocolError("the request JSON is nested too deeply (an infer request is a few levels deep)") from None
     except (UnicodeDecodeError, ValueError):
         raise ProtocolError("the request is not valid JSON (binary tensors need the "
                             f"{HEADER_LENGTH} header)") from None
     if not isinstance(header, dict) or not isinstance(header.get("inputs"), list) or not header["inputs"]:
         raise ProtocolError("the request needs a non-empty 'inputs' list")
-    parameters = header.get("parameters") or {}
-    if not isinstance(parameters, dict):
+    if not isinstance(header.get("parameters") or {}, dict):
         raise ProtocolError("'parameters' must be an object")
-    inputs, offset, binary_inputs = {}, 0, set()
-    for spec in header["inputs"]:
-        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-            raise ProtocolError("every input needs a 'name'")
+    if header.get("id") is not None and not isinstance(header["id"], str):
+        raise ProtocolError(f"'id' must be a string, got {brief(header['id'])}")
+    return header
+
+
+def _is_name(value: Any) -> bool:
+    """A tensor name: printable text of at most :data:`MAX_NAME` characters (errors quote it on one line)."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_NAME and value.isprintable()
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """``value`` (None: empty) when it is a JSON object; ``what`` names it in the error."""
+    value = {} if value is None else value
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{what} must be an object, got {brief(value)}")
+    return value
+
+
+def _parse_inputs(specs: list[Any], binary: memoryview, json_size: int) -> tuple[dict[str, np.ndarray], set[str]]:
+    """The input tensors: JSON ``data`` or slices of ``binary`` in order (``parameters.binary_data_size``)."""
+    inputs: dict[str, np.ndarray] = {}
+    offset, binary_inputs = 0, set()
+    for spec in specs:
+        if not isinstance(spec, dict) or not _is_name(spec.get("name")):
+            raise ProtocolError(f"every input needs a 'name' (printable text of 1 to {MAX_NAME} characters)")
         name, datatype = spec["name"], spec.get("datatype")
-        if datatype not in DATATYPES:
-            raise ProtocolError(f"input '{name}': unknown datatype {datatype!r}; use one of {', '.join(DATATYPES)}")
+        if name in inputs:
+            raise ProtocolError(f"input '{name}' appears twice; send each input once")
+        if not isinstance(datatype, str) or datatype not in DATATYPES:
+            raise ProtocolError(f"input '{name}': unknown datatype {brief(datatype)}; use one of "
+                                f"{', '.join(DATATYPES)}")
         shape = _shape(spec.get("shape"), name)
-        size = (spec.get("parameters") or {}).get("binary_data_size")
-        if size is not None:
-            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
-                raise ProtocolError(f"input '{name}': binary_data_size={size!r} runs past the {len(binary)} bytes "
-                                    "of binary data")
-            inputs[name] = _binary_tensor(bytes(binary[offset:offset + size]), name, datatype, shape)
-            binary_inputs.add(name)
-            offset += size
-        else:
-            inputs[name] = _json_tensor(spec, name, datatype, shape)
+        size = _object(spec.get("parameters"), f"'parameters' of input '{name}'").get("binary_data_size")
+        if size is None:
+            inputs[name] = _json_tensor(spec, name, datatype, shape, json_size)
+            continue
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ProtocolError(f"input '{name}': binary_data_size must be a byte count, got {brief(size)}")
+        if offset + size > len(binary):
+            raise ProtocolError(f"input '{name}': binary_data_size={size} runs past the {len(binary)} bytes of "
+                                "binary data")
+        inputs[name] = _binary_tensor(bytes(binary[offset:offset + size]), name, datatype, shape)
+        binary_inputs.add(name)
+        offset += size
     if offset != len(binary):
         raise ProtocolError(f"{len(binary) - offset} bytes of binary data are not claimed by any input")
+    return inputs, binary_inputs
+
+
+def _parse_outputs(specs: Any) -> tuple[list[str], set[str]]:
+    """Requested output names and those asked for as binary data."""
+    if specs is None:
+        return [], set()
+    if not isinstance(specs, list):
+        raise ProtocolError(f"'outputs' must be a list of {{\"name\": ...}} objects, got {brief(specs)}")
     outputs, binary_outputs = [], set()
-    for spec in header.get("outputs") or []:
-        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-            raise ProtocolError("every requested output needs a 'name'")
+    for spec in specs:
+        if not isinstance(spec, dict) or not _is_name(spec.get("name")):
+            raise ProtocolError(f"every requested output needs a 'name' (printable text of 1 to {MAX_NAME} "
+                                "characters)")
         outputs.append(spec["name"])
-        if (spec.get("parameters") or {}).get("binary_data"):
+        if _object(spec.get("parameters"), f"'parameters' of output '{spec['name']}'").get("binary_data"):
             binary_outputs.add(spec["name"])
-    request_id = header.get("id")
-    return InferRequest(str(request_id) if request_id is not None else None, parameters, inputs, outputs,
-                        binary_outputs, bool(parameters.get("binary_data_output")), binary_inputs)
+    return outputs, binary_outputs
+
+
+def parse_infer_request(body: bytes, header_length: str | int | None = None) -> InferRequest:
+    """Decode an infer request body (JSON, or JSON + binary tensors when ``header_length`` is given).
+
+    Every malformed request raises :class:`ProtocolError` (one line naming the input and what is wrong); a tensor
+    is allocated only after its shape, datatype and the bytes that carry it agree.
+    """
+    if header_length is not None:
+        size = _header_size(header_length, len(body))
+        header_bytes, binary = memoryview(body)[:size], memoryview(body)[size:]
+    else:
+        header_bytes, binary = memoryview(body), memoryview(b"")
+    header = _load_header(header_bytes)
+    inputs, binary_inputs = _parse_inputs(header["inputs"], binary, len(header_bytes))
+    outputs, binary_outputs = _parse_outputs(header.get("outputs"))
+    parameters = header.get("parameters") or {}
+    return InferRequest(header.get("id"), parameters, inputs, outputs, binary_outputs,
+                        bool(parameters.get("binary_data_output")), binary_inputs)
 
 
 def encode_infer_response(model_name: str, model_version: str, request_id: str | None,

@@ -23,7 +23,8 @@ KUBERAY_DIR = REPO_ROOT / "infra" / "kuberay"
 MANIFEST_FILES = sorted(KUBERAY_DIR.glob("*.yaml"))
 SECRET_NAMES = ("yolov12-s3", "yolov12-mlflow")
 AUTH_SECRET = "yolov12-ray-auth"
-CREDENTIAL_ENV = re.compile(r"(ACCESS_KEY|SECRET|PASSWORD|TOKEN|USERNAME|TRACKING_URI|ENDPOINT_URL)")
+CREDENTIAL_ENV = re.compile(r"(ACCESS_KEY|SECRET|PASSWORD|TOKEN|USERNAME|TRACKING_URI|ENDPOINT_URL|API_KEY)")
+SERVE_KEY_SECRET = {"name": "yolov12-serve-api-key", "key": "api_key"}
 SECRET_SHAPED = re.compile(r"(AKIA[0-9A-Z]{16}|aws_secret_access_key\s*[:=]|-----BEGIN [A-Z ]*PRIVATE KEY)")
 
 
@@ -140,14 +141,15 @@ def test_raycluster_autoscales_with_an_idle_head_and_cpu_and_gpu_groups():
     assert spec["enableInTreeAutoscaling"] is True
     assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
     groups = {group["groupName"]: group for group in spec["workerGroupSpecs"]}
-    assert set(groups) == {"cpu", "gpu"}
+    assert set(groups) == {"cpu", "gpu", "gpu-8x"}
     for group in groups.values():
         assert 0 <= group["minReplicas"] <= group.get("replicas", group["minReplicas"]) <= group["maxReplicas"]
         assert group["maxReplicas"] >= 1
-    gpu_template = groups["gpu"]["template"]
-    assert all(_gpus(container) >= 1 for container in _containers(gpu_template))
     toleration = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-    assert toleration in gpu_template["spec"]["tolerations"]
+    for name in ("gpu", "gpu-8x"):
+        gpu_template = groups[name]["template"]
+        assert all(_gpus(container) >= 1 for container in _containers(gpu_template))
+        assert toleration in gpu_template["spec"]["tolerations"]
     assert all(_gpus(container) == 0 for container in _containers(groups["cpu"]["template"]))
 
 
@@ -269,3 +271,18 @@ def test_sweep_entrypoint_config_loads_with_shared_storage():
 
     sweep = load_sweep_config(config, overrides)
     assert sweep.storage_path.startswith("s3://"), "trials on several nodes need shared storage"
+
+
+def test_rayservice_requires_the_api_key_from_a_secret_on_every_pod():
+    (service,) = _by_kind("RayService")
+    serve_config = yaml.safe_load(service["spec"]["serveConfigV2"])
+    (app,) = serve_config["applications"]
+    key_env = app["args"].get("api_key_env")
+    assert key_env, "the RayService binds 0.0.0.0: its application must set api_key_env"
+    templates = list(pod_templates(service))
+    assert len(templates) == 3  # head, cpu and gpu workers: the app is built on the head, served on the workers
+    for where, template in templates:
+        for container in _containers(template):
+            entries = [env for env in container.get("env", []) if env["name"] == key_env]
+            assert len(entries) == 1, f"{where}/{container['name']}: no {key_env} in env"
+            assert entries[0] == {"name": key_env, "valueFrom": {"secretKeyRef": SERVE_KEY_SECRET}}, where

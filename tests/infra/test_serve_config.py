@@ -29,6 +29,8 @@ from ray.serve.schema import (
     ServeDeploySchema,
 )
 
+from serve.config import ServeAppConfig
+
 SERVE_DIR = REPO_ROOT / "infra" / "serve"
 IMPORT_PATH = "serve.app:build_app"
 DEPLOYMENTS = {"Ingress", "Detector"}
@@ -110,6 +112,25 @@ def test_gpu_config_puts_detectors_on_gpus_and_cpu_config_does_not():
             for name, config in CONFIGS.items()}
     assert gpus["gpu.yaml"] == {"Ingress": 0, "Detector": 1}
     assert gpus["cpu.yaml"] == {"Ingress": 0, "Detector": 0}
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_a_config_that_binds_beyond_loopback_requires_an_api_key(name):
+    config = CONFIGS[name]
+    (app,) = config["applications"]
+    if config["http_options"]["host"] not in LOOPBACK:
+        env = app["args"].get("api_key_env")
+        assert env and re.fullmatch(r"[A-Z][A-Z0-9_]*", env), f"{name} binds {config['http_options']['host']} " \
+            "but sets no api_key_env: anyone who reaches the port could use the model"
+    ServeAppConfig.model_validate(app["args"])  # the args are the application's own typed config
+
+
+def test_the_gpu_config_requires_an_api_key():
+    assert CONFIGS["gpu.yaml"]["http_options"]["host"] == "0.0.0.0"
+    assert CONFIGS["gpu.yaml"]["applications"][0]["args"]["api_key_env"] == "YOLOV12_API_KEY"
 
 
 def test_rayservice_serves_exactly_the_gpu_config():

@@ -106,9 +106,10 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def png_claiming(width: int, height: int) -> bytes:
-    """A small PNG file whose header claims ``width`` x ``height`` (the first rows of zeros follow)."""
-    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+def png_claiming(width: int, height: int, bit_depth: int = 8, colour_type: int = 2) -> bytes:
+    """A small PNG file whose header claims ``width`` x ``height`` (the first rows of zeros follow); colour type 2 is
+    RGB, 6 RGBA, 0 grayscale."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0))
     return b"\x89PNG\r\n\x1a\n" + header + png_chunk(b"IDAT", zlib.compress(bytes(4096))) + png_chunk(b"IEND", b"")
 
 
@@ -142,3 +143,62 @@ def load(url: str, images: list[bytes], total: int, clients: int) -> tuple[list[
     with ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(one, range(total)))
     return [s for s, _ in results], [t for _, t in results], time.perf_counter() - started
+
+
+def in_process_ingress(cache_dir: Path, **settings: Any) -> Any:
+    """The ``Ingress`` class of serve/http_api.py instantiated here, holding its own Detector (the
+    ``single_deployment`` layout) for ``yolov12n.yaml`` with random weights on torch at 64 px: the real request
+    code with no Ray. ``settings`` override :class:`serve.config.ServeAppConfig` keys."""
+    from serve.config import IngressSettings, ModelSettings, ServeAppConfig
+    from serve.http_api import Ingress
+
+    config = ServeAppConfig(model="yolov12n.yaml", backend="torch", imgsz=64, threads=1, random_weights=True,
+                            cache_dir=str(cache_dir), **settings)
+    model_config = config.model_dump(exclude=set(ModelSettings.model_fields) - {"model", "name"})
+    ingress_class = Ingress.func_or_class.__bases__[0]  # the class itself, under Serve's ASGI wrapper
+    assert ingress_class.__module__ == "serve.http_api" and ingress_class.__name__ == "Ingress"
+    return ingress_class(None, IngressSettings.from_app(config).model_dump(), model_config)
+
+
+@contextlib.contextmanager
+def asgi_client(ingress: Any) -> Iterator[Any]:
+    """A ``starlette`` test client of the Ingress's FastAPI app in this process, answered by ``ingress`` (see
+    :func:`answered_by`). One client (one event loop) per ingress: its Detector's batcher lives on the loop of its
+    first request."""
+    from starlette.testclient import TestClient
+
+    from serve.http_api import api
+
+    with answered_by(ingress), TestClient(api, raise_server_exceptions=False) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def answered_by(ingress: Any) -> Iterator[None]:
+    """While open, the module-level FastAPI app of serve/http_api.py runs its routes on ``ingress``: Serve finds the
+    instance through one FastAPI dependency (the replica's servable object), overridden here through FastAPI's own
+    ``dependency_overrides``. These nest (a test's own inside a module's): on exit the outer one answers again."""
+    from serve.http_api import api
+
+    servable = servable_dependency(api)
+    previous = api.dependency_overrides.get(servable)
+    api.dependency_overrides[servable] = lambda: ingress
+    try:
+        yield
+    finally:
+        if previous is None:
+            api.dependency_overrides.pop(servable, None)
+        else:
+            api.dependency_overrides[servable] = previous
+
+
+def servable_dependency(app: Any) -> Any:
+    """The dependency through which Serve's class-based routes get their instance (one for all the routes)."""
+    import inspect
+
+    from ray.serve._private.http_util import _walk_fastapi_routes  # how Serve itself finds the class's routes
+
+    found = {inspect.signature(route.endpoint).parameters["self"].default.dependency
+             for route, _, _ in _walk_fastapi_routes(app) if "self" in inspect.signature(route.endpoint).parameters}
+    assert len(found) == 1, f"expected one servable dependency on the Ingress routes, found {len(found)}"
+    return found.pop()

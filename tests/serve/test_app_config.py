@@ -90,9 +90,10 @@ def test_decode_gives_the_pixels_read_image_gives_and_refuses_the_rest() -> None
         buffer = io.BytesIO()
         Image.fromarray(image[..., ::-1]).save(buffer, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
         np.testing.assert_array_equal(decode_image(buffer.getvalue(), 10**8), image)
-    cases = [(b"", 400, "no image"), (b"hello world", 415, "not a JPEG"), (png_claiming(20000, 20000), 413, "larger"),
+    cases = [(b"", 400, "no image"), (b"hello world", 415, "not a JPEG"),
+             (png_claiming(20000, 20000), 413, "above the limit"),
              (png_claiming(5000, 5000), 413, "above the limit"),
-             (Path(path).read_bytes()[:300], 400, "header is corrupt or truncated")]
+             (Path(path).read_bytes()[:300], 400, "not a valid image")]
     for data, status, fragment in cases:
         with pytest.raises(ImageError, match=fragment) as error:
             decode_image(data, max_pixels=4000 * 4000)
@@ -103,14 +104,14 @@ def test_decode_gives_the_pixels_read_image_gives_and_refuses_the_rest() -> None
 
 def test_header_check_refuses_without_decoding_and_errors_keep_their_status_across_processes() -> None:
     height, width = read_image(sample_images()[0]).shape[:2]
-    assert check_image(Path(sample_images()[0]).read_bytes(), 10**8) == ImageHeader("JPEG", width, height)
+    assert check_image(Path(sample_images()[0]).read_bytes(), 10**8) == ImageHeader("JPEG", width, height, 3, 8)
     for data, status in [(b"", 400), (b"hello world", 415), (png_claiming(5000, 5000), 413)]:
         with pytest.raises(ImageError) as error:
             check_image(data, max_pixels=4000 * 4000)
         assert error.value.status == status
     cut_short = png_claiming(64, 64)  # the header is fine (the ingress lets it through), the pixels are missing
-    assert check_image(cut_short, 10**6) == ImageHeader("PNG", 64, 64)
-    with pytest.raises(ImageError, match="cannot be decoded") as error:
+    assert check_image(cut_short, 10**6) == ImageHeader("PNG", 64, 64, 3, 8)
+    with pytest.raises(ImageError, match="not a valid image") as error:
         decode_image(cut_short, 10**6)
     returned = pickle.loads(pickle.dumps(ImageError("too large", 413)))  # as the Detector returns it to the ingress
     assert isinstance(returned, ImageError) and returned.status == 413 and str(returned) == "too large"
@@ -172,14 +173,19 @@ def test_serve_command_checks_its_arguments_before_starting_anything() -> None:
         SERVE_COMMAND.run(["model=w.safetensors", "haproxy=true", "address=auto"])
 
 
-def test_api_key_is_required_only_when_configured(monkeypatch) -> None:
-    from serve.config import IngressSettings
+def test_api_key_is_required_only_when_configured_and_missing_fails_closed(monkeypatch) -> None:
+    from serve.config import IngressSettings, MissingApiKeyError
     from serve.http_api import ApiError, api_key_from, check_api_key
 
     settings = IngressSettings(api_key_env="YOLOV12_TEST_KEY")
+    assert api_key_from(IngressSettings()) is None
+    check_api_key(None, api_key_from(IngressSettings()))  # not configured: open
     monkeypatch.delenv("YOLOV12_TEST_KEY", raising=False)
-    assert api_key_from(settings) is None and api_key_from(IngressSettings()) is None
-    check_api_key(None, api_key_from(settings))  # not configured: open
+    with pytest.raises(MissingApiKeyError, match="YOLOV12_TEST_KEY is not set"):  # configured but missing: closed
+        api_key_from(settings)
+    monkeypatch.setenv("YOLOV12_TEST_KEY", "")
+    with pytest.raises(MissingApiKeyError, match="YOLOV12_TEST_KEY is empty"):
+        api_key_from(settings)
     monkeypatch.setenv("YOLOV12_TEST_KEY", "s3cret")
     check_api_key("s3cret", api_key_from(settings))
     for sent in (None, "", "wrong", "s3cret "):

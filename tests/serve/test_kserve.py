@@ -74,7 +74,7 @@ def test_bytes_output_encoding_matches_the_client_decoder() -> None:
     (b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32"}]}', None, "neither 'data'"),
     (b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}\x00',
      "json-part", "runs past"),
-    (b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}', "abc", "must be an integer"),
+    (b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}', "abc", "must be the byte count"),
     (b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}', "9999", "does not fit"),
 ])
 def test_malformed_requests_raise_protocol_errors(body: bytes, header: str | None, fragment: str) -> None:

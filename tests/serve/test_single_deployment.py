@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -91,12 +92,19 @@ def cli_server(weights: Path, port: int, log: Path):
         process.wait(timeout=30)
 
 
-def listener_name(port: int) -> str:
+def listener_name(port: int, attempts: int = 5) -> str:
+    """The name of the process listening on ``port`` (HAProxy reloads replace that process now and then: a listener
+    that is gone by the time it is looked up is looked for again)."""
     import psutil
 
-    for connection in psutil.net_connections("tcp"):
-        if connection.laddr and connection.laddr.port == port and connection.status == psutil.CONN_LISTEN:
-            return psutil.Process(connection.pid).name() if connection.pid else "?"
+    for _ in range(attempts):
+        try:
+            for connection in psutil.net_connections("tcp"):
+                if connection.laddr and connection.laddr.port == port and connection.status == psutil.CONN_LISTEN:
+                    return psutil.Process(connection.pid).name() if connection.pid else "?"
+            return ""
+        except psutil.NoSuchProcess:
+            time.sleep(0.5)
     return ""
 
 

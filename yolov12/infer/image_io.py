@@ -135,15 +135,22 @@ def check_before_decode(stream: BinaryIO, name: str, max_pixels: int = MAX_IMAGE
         SourceError: one line naming the image, what it is and the limit it breaks.
     """
     header = read_header(stream, name)
+    check_header_limits(header, name, max_pixels, max_bytes)
+    return header
+
+
+def check_header_limits(header: ImageHeader, name: str, max_pixels: int = MAX_IMAGE_PIXELS,
+                        max_bytes: int | None = None, raise_hint: str = _RAISE_HINT) -> None:
+    """Raise :class:`SourceError` when a read header is over ``max_pixels`` pixels or ``max_bytes`` decoded bytes;
+    ``raise_hint`` ends the byte-limit message (how the caller's user raises that limit)."""
     check_pixel_limit((header.width, header.height), name, max_pixels)
     limit = decoded_byte_limit(max_bytes)
     if header.decoded_bytes > limit:
         raise SourceError(
             f"image {name} ({header.describe()}) decodes to {header.decoded_bytes} bytes "
             f"({_megabytes(header.decoded_bytes)}), above the limit of {limit} bytes ({_megabytes(limit)}); "
-            f"downscale it or save it with 8-bit samples, or {_RAISE_HINT}"
+            f"downscale it or save it with 8-bit samples, or {raise_hint}"
         )
-    return header
 
 
 def read_header(stream: BinaryIO, name: str) -> ImageHeader:

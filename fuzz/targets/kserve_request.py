@@ -16,10 +16,6 @@ INSTRUMENT = ("serve.kserve",)
 HEADER_MODES = 4  # none, a 16-bit number, the end of the last JSON object, raw text before the first "|"
 
 
-def instrumented_modules() -> list[str]:
-    """The modules atheris instruments for coverage feedback."""
-    return list(INSTRUMENT)
-
 
 def split_input(data: bytes) -> tuple[bytes, str | None]:
     """(body, Inference-Header-Content-Length) from a fuzz input: ``data[0] % 4`` picks the header:

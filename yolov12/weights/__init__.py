@@ -6,11 +6,15 @@ Example:
     >>> save_checkpoint(model, "yolo12n.safetensors", metadata=meta)  # doctest: +SKIP
 """
 
+from yolov12.weights.budget import BUDGET_FACTOR, MIN_BUDGET_BYTES
 from yolov12.weights.errors import (
+    CheckpointArchitectureError,
     CheckpointError,
     CheckpointMetadataError,
+    CheckpointTooLargeError,
     CorruptCheckpointError,
     StateDictMismatchError,
+    UnknownCheckpointLayerError,
     UnsafeCheckpointError,
     UnsupportedCheckpointError,
     UnsupportedFormatVersionError,
@@ -23,9 +27,10 @@ from yolov12.weights.placeholders import Placeholder, placeholder_state_dict
 from yolov12.weights.unpickler import RestrictedUnpickler, read_foreign_checkpoint
 
 __all__ = [
-    "FORMAT_VERSION", "LOADERS", "CheckpointError", "CheckpointMetadata", "CheckpointMetadataError",
-    "CorruptCheckpointError", "Placeholder", "RestrictedUnpickler", "StateDictMismatchError", "UnsafeCheckpointError",
-    "UnsupportedCheckpointError", "UnsupportedFormatVersionError", "UnsupportedTaskError", "convert_checkpoint",
-    "import_checkpoint", "load_checkpoint", "load_weights", "placeholder_state_dict", "read_foreign_checkpoint",
-    "read_metadata", "save_checkpoint",
+    "BUDGET_FACTOR", "FORMAT_VERSION", "LOADERS", "MIN_BUDGET_BYTES", "CheckpointArchitectureError", "CheckpointError",
+    "CheckpointMetadata", "CheckpointMetadataError", "CheckpointTooLargeError", "CorruptCheckpointError",
+    "Placeholder", "RestrictedUnpickler", "StateDictMismatchError", "UnknownCheckpointLayerError",
+    "UnsafeCheckpointError", "UnsupportedCheckpointError", "UnsupportedFormatVersionError", "UnsupportedTaskError",
+    "convert_checkpoint", "import_checkpoint", "load_checkpoint", "load_weights", "placeholder_state_dict",
+    "read_foreign_checkpoint", "read_metadata", "save_checkpoint",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,16 @@ import torch
 from torch import nn
 
 from yolov12.models.architecture import ArchitectureConfig
-from yolov12.models.model import YOLOModel, build_model
+from yolov12.models.model import YOLOModel
 from yolov12.tasks import TASKS
-from yolov12.weights.errors import UnsupportedCheckpointError, UnsupportedTaskError
+from yolov12.weights.budget import AllocationBudget, short_repr
+from yolov12.weights.errors import StateDictMismatchError, UnsupportedCheckpointError, UnsupportedTaskError
+from yolov12.weights.fit import architecture_from_dict, build_checked, check_fits, meta_model
 from yolov12.weights.metadata import CheckpointMetadata
 from yolov12.weights.native import SUFFIX, load_checkpoint, save_checkpoint
 from yolov12.weights.placeholders import Placeholder, is_module_placeholder, placeholder_state_dict, plain_data
-from yolov12.weights.state import load_state_dict_strict
-from yolov12.weights.unpickler import read_foreign_checkpoint
+from yolov12.weights.state import load_state_dict_strict, state_shapes
+from yolov12.weights.unpickler import load_foreign
 
 __all__ = ["LOADERS", "convert_checkpoint", "import_checkpoint", "load_weights"]
 
@@ -39,12 +40,22 @@ UNSUPPORTED_TASK_NAMES = {
     "segment": "segmentation models", "pose": "pose-estimation models", "obb": "oriented-box (OBB) models",
 }
 MODEL_CLASS_TASKS = {"SegmentationModel": "segment", "PoseModel": "pose", "OBBModel": "obb"}
+MAX_SCALES = 16  # scales tried when the yaml records none (each is a model built on the meta device)
 
 
-def import_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[YOLOModel, CheckpointMetadata]:
+def import_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu", *, max_bytes: int | None = None,
+) -> tuple[YOLOModel, CheckpointMetadata]:
     """Build our model from an Ultralytics / official YOLOv12 ``.pt`` checkpoint.
 
-    Uses ``ckpt["ema"]`` when present, else ``ckpt["model"]``; tensors are cast to float32 and loaded strictly.
+    Uses ``ckpt["ema"]`` when present, else ``ckpt["model"]``. The recorded architecture is built on the meta device
+    and compared with the tensors before the model is built; the tensors are then loaded strictly (as float32).
+
+    Args:
+        path: the ``.pt`` / ``.pth`` file.
+        device: where to put the model.
+        max_bytes: memory the import may allocate before the model is built (default ``max(64 MiB, 4 x file
+            size)``, see :mod:`yolov12.weights.budget`); the model itself must fit it too.
 
     Returns:
         ``(model, metadata)``: the model in eval mode on ``device``; metadata with the training arguments and
@@ -52,9 +63,11 @@ def import_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> t
 
     Raises:
         UnsafeCheckpointError: the pickle references code (nothing was run).
+        CheckpointTooLargeError: the file asks for more memory than ``max_bytes``.
         UnsupportedCheckpointError: no YOLO model in the file, or class names that do not fit the model.
         UnsupportedTaskError: a segmentation, pose or OBB model.
-        UnknownLayerError: the architecture uses a module we do not implement (from the layer registry).
+        UnknownCheckpointLayerError: the architecture uses a module we do not implement (also an
+            ``UnknownLayerError``).
         StateDictMismatchError: the tensors do not fit the recorded architecture.
 
     Example:
@@ -63,25 +76,37 @@ def import_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> t
         ('v1.0', '...')
     """
     path = Path(path)
-    checkpoint = read_foreign_checkpoint(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint '{path}' does not exist")
+    budget = AllocationBudget.for_file(path, max_bytes)
+    checkpoint = load_foreign(path, budget)
     entry, module = _model_entry(checkpoint, path)
-    architecture = _recorded_architecture(module, path)
+    architecture = _recorded_architecture(module, path, budget)
     _check_task(architecture, module, path)
-    state_dict = _float32(placeholder_state_dict(module))
+    state_dict = placeholder_state_dict(module, budget=budget, origin=str(path))
     config = _resolve_config(architecture, state_dict, path)
-    model = build_model(config, names=_class_names(module, config.num_classes, path))
-    load_state_dict_strict(model, state_dict, str(path))
-    train_args = checkpoint.get("train_args")
-    training_args = plain_data(train_args) if isinstance(train_args, dict) else None
-    image_size = (training_args or {}).get("imgsz")
-    metadata = CheckpointMetadata.for_model(
-        model, training_args=training_args, source=_source(path, checkpoint, entry, module),
-        image_size=image_size if isinstance(image_size, int) and image_size > 0 else
-        TASKS[model.task].default_image_size,
-    )
+    names = _class_names(module, config.num_classes, path)
+    check_fits(config, names, state_shapes(state_dict), str(path), budget)
+    model = build_checked(config, names, str(path))
+    load_state_dict_strict(model, state_dict, str(path))  # copies fp16 tensors into the float32 parameters
+    metadata = _metadata(model, checkpoint, path, entry, module, budget)
     logger.info("imported %s (%s %s, %d classes) from %s", config.name, config.family, config.version or "",
                 config.num_classes, path)
     return model.to(device).eval(), metadata
+
+
+def _metadata(
+    model: YOLOModel, checkpoint: dict, path: Path, entry: str, module: Placeholder, budget: AllocationBudget,
+) -> CheckpointMetadata:
+    """The metadata of an imported model: its training arguments (plain data) and where it came from."""
+    train_args = checkpoint.get("train_args")
+    training_args = plain_data(train_args, budget=budget, origin=str(path)) if isinstance(train_args, dict) else None
+    image_size = (training_args or {}).get("imgsz")
+    return CheckpointMetadata.for_model(
+        model, training_args=training_args, source=_source(path, checkpoint, entry, module),
+        image_size=image_size if isinstance(image_size, int) and not isinstance(image_size, bool) and image_size > 0
+        else TASKS[model.task].default_image_size,
+    )
 
 
 def _model_entry(checkpoint: Any, path: Path) -> tuple[str, Placeholder]:
@@ -97,20 +122,21 @@ def _model_entry(checkpoint: Any, path: Path) -> tuple[str, Placeholder]:
             "load_architecture(...)) and load the tensors into it, or import the full Ultralytics checkpoint")
     raise UnsupportedCheckpointError(
         f"'{path}' is not a YOLO checkpoint: it has no 'model' or 'ema' entry holding a model (keys: "
-        f"{sorted(map(str, checkpoint))[:10]}); expected an Ultralytics or YOLOv12 '.pt' file")
+        f"{short_repr(list(checkpoint))}); expected an Ultralytics or YOLOv12 '.pt' file")
 
 
-def _recorded_architecture(module: Placeholder, path: Path) -> dict[str, Any]:
+def _recorded_architecture(module: Placeholder, path: Path, budget: AllocationBudget) -> dict[str, Any]:
     architecture = module.attribute("yaml")
     if not isinstance(architecture, dict) or "backbone" not in architecture or "head" not in architecture:
         raise UnsupportedCheckpointError(
             f"'{path}': the model ({module.qualified_name}) records no architecture ('yaml' with backbone and "
             "head); only Ultralytics-style YOLO models can be imported")
-    return plain_data(architecture)
+    return plain_data(architecture, budget=budget, origin=str(path))
 
 
 def _check_task(architecture: dict[str, Any], module: Placeholder, path: Path) -> None:
-    last = architecture["head"][-1] if architecture["head"] else None
+    head = architecture["head"]
+    last = head[-1] if isinstance(head, list) and head else None
     head_module = str(last[2]) if isinstance(last, list) and len(last) == 4 else ""
     task = HEAD_TASKS.get(head_module.rsplit(".", 1)[-1])
     task = task or MODEL_CLASS_TASKS.get(module.qualified_name.rsplit(".", 1)[-1])
@@ -120,16 +146,12 @@ def _check_task(architecture: dict[str, Any], module: Placeholder, path: Path) -
             f"{', '.join(TASKS)}")
 
 
-def _float32(state_dict: OrderedDict[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
-    return OrderedDict((k, v.float() if v.is_floating_point() else v) for k, v in state_dict.items())
-
-
 def _resolve_config(
     architecture: dict[str, Any], state_dict: dict[str, torch.Tensor], path: Path,
 ) -> ArchitectureConfig:
     """Architecture from the recorded yaml; the scale and the YOLOv12 version are confirmed by the tensors."""
     name = Path(str(architecture.get("yaml_file") or path.stem)).stem
-    config = ArchitectureConfig.from_dict(architecture, name=name, origin=str(path))
+    config = architecture_from_dict(architecture, str(path), name=name)
     key_version = _version_from_keys(state_dict)
     if config.family == "yolov12" and key_version and key_version != config.version:
         logger.warning("%s: the yaml implies YOLOv12 %s but the tensors have the %s attention layout; using %s",
@@ -151,12 +173,18 @@ def _version_from_keys(state_dict: dict[str, torch.Tensor]) -> str | None:
 
 def _infer_scale(config: ArchitectureConfig, state_dict: dict[str, torch.Tensor], path: Path) -> str:
     """The scale whose model has exactly these tensor names and shapes (models are built on the meta device)."""
-    shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
+    if len(config.scales) > MAX_SCALES:
+        raise UnsupportedCheckpointError(
+            f"'{path}': the recorded architecture has no scale and {len(config.scales)} candidate scales (at most "
+            f"{MAX_SCALES} are tried); record the scale in the checkpoint's yaml")
+    shapes = state_shapes(state_dict)
     matches = []
     for scale in config.scales:
-        with torch.device("meta"):
-            candidate = YOLOModel(config.with_overrides(scale=scale))
-        if {k: tuple(v.shape) for k, v in candidate.state_dict().items()} == shapes:
+        try:
+            candidate = meta_model(config.with_overrides(scale=scale), None, str(path), shapes)
+        except StateDictMismatchError:  # far too large (or too many classes) for these tensors: not this scale
+            continue
+        if state_shapes(candidate.state_dict()) == shapes:
             matches.append(scale)
     if not matches:
         raise UnsupportedCheckpointError(
@@ -167,6 +195,7 @@ def _infer_scale(config: ArchitectureConfig, state_dict: dict[str, torch.Tensor]
 
 
 def _class_names(module: Placeholder, num_classes: int, path: Path) -> dict[int, str] | None:
+    """The recorded class names (a list, or a dict keyed by index), checked against the class count."""
     names = module.attribute("names")
     if names is None:
         return None
@@ -174,9 +203,24 @@ def _class_names(module: Placeholder, num_classes: int, path: Path) -> dict[int,
         names = dict(enumerate(names))
     if not isinstance(names, dict) or len(names) != num_classes:
         raise UnsupportedCheckpointError(
-            f"'{path}': the model records {len(names) if isinstance(names, dict) else names!r} class names for "
-            f"{num_classes} classes; fix 'names' in the checkpoint")
-    return {int(k): str(v) for k, v in names.items()}
+            f"'{path}': the model records {len(names) if isinstance(names, dict) else short_repr(names)} class names "
+            f"for {num_classes} classes; fix 'names' in the checkpoint")
+    indices = {_class_index(key): value for key, value in names.items()}
+    numbered = None not in indices and sorted(indices) == list(range(num_classes))
+    if not numbered or not all(isinstance(v, str) for v in indices.values()):
+        raise UnsupportedCheckpointError(
+            f"'{path}': the recorded class names {short_repr(names)} are not strings numbered 0..{num_classes - 1}; "
+            "fix 'names' in the checkpoint")
+    return indices
+
+
+def _class_index(key: Any) -> int | None:
+    """A class index from a names key (an int, or the digits of one); None when it is neither."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    if isinstance(key, str) and key.isdigit() and len(key) <= 9:
+        return int(key)
+    return None
 
 
 def _source(path: Path, checkpoint: dict, entry: str, module: Placeholder) -> dict[str, Any]:
@@ -201,8 +245,13 @@ Loader = Callable[..., tuple[nn.Module, CheckpointMetadata]]
 LOADERS: dict[str, Loader] = {SUFFIX: load_checkpoint, ".pt": import_checkpoint, ".pth": import_checkpoint}
 
 
-def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointMetadata]:
+def load_weights(
+    path: str | Path, device: str | torch.device = "cpu", *, max_bytes: int | None = None,
+) -> tuple[nn.Module, CheckpointMetadata]:
     """Load any supported weights file, chosen by suffix (see :data:`LOADERS`).
+
+    ``max_bytes`` overrides the file's memory budget (default ``max(64 MiB, 4 x file size)``, see
+    :mod:`yolov12.weights.budget`).
 
     Example:
         >>> model, meta = load_weights("yolov12n.pt")  # doctest: +SKIP
@@ -213,7 +262,7 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[
         raise UnsupportedCheckpointError(
             f"'{path}': unknown weights format '{path.suffix}'; supported: {SUFFIX} (native) and .pt / .pth "
             "(Ultralytics / YOLOv12 checkpoints)")
-    return loader(path, device=device)
+    return loader(path, device=device, max_bytes=max_bytes)
 
 
 def convert_checkpoint(src: str | Path, dst: str | Path | None = None, overwrite: bool = False) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from yolov12.tasks import TASKS
+from yolov12.weights.budget import MAX_NESTING_DEPTH
 from yolov12.weights.errors import CheckpointMetadataError, UnsupportedFormatVersionError
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ class CheckpointMetadata:
     def __post_init__(self) -> None:
         _check_format_version(self.format_version)
         _expect(isinstance(self.architecture, dict), "architecture must be a mapping (ArchitectureConfig.to_dict())")
-        _expect(self.task in TASKS, f"task {self.task!r} is not one of {tuple(TASKS)}")
+        _expect(isinstance(self.task, str) and self.task in TASKS,
+                f"task {self.task!r:.80} is not one of {tuple(TASKS)}")
         object.__setattr__(self, "names", _int_keyed_names(self.names))
         num_classes = self.architecture.get("nc")
         _expect(num_classes is None or len(self.names) == num_classes,
@@ -116,8 +118,13 @@ class CheckpointMetadata:
 
     def to_json(self) -> str:
         """The JSON document stored under ``__metadata__['yolov12']``."""
+        data = self.to_dict()
+        if _nests_deeper(data, MAX_NESTING_DEPTH):
+            raise CheckpointMetadataError(
+                f"checkpoint metadata nests deeper than {MAX_NESTING_DEPTH} levels, which readers refuse; flatten "
+                "training_args, lineage and source")
         try:
-            return json.dumps(self.to_dict(), allow_nan=False)
+            return json.dumps(data, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise CheckpointMetadataError(
                 f"checkpoint metadata is not plain JSON data ({exc}); pass only dicts, lists, strings, numbers, "
@@ -147,12 +154,31 @@ class CheckpointMetadata:
 
     @classmethod
     def from_json(cls, text: str, origin: str = "<metadata>") -> CheckpointMetadata:
-        """Parse and validate the stored JSON document."""
+        """Parse and validate the stored JSON document (at most ``MAX_NESTING_DEPTH`` levels deep)."""
+        too_deep = False
         try:
             data = json.loads(text)
         except (TypeError, json.JSONDecodeError) as exc:
             raise CheckpointMetadataError(f"{origin}: the yolov12 metadata is not valid JSON ({exc})") from None
+        except RecursionError:  # nested thousands of levels deep: refused like any document over the limit
+            too_deep = True
+        if too_deep or _nests_deeper(data, MAX_NESTING_DEPTH):
+            raise CheckpointMetadataError(
+                f"{origin}: the yolov12 metadata nests deeper than {MAX_NESTING_DEPTH} levels; the file is damaged or "
+                "hostile")
         return cls.from_dict(data, origin)
+
+
+def _nests_deeper(value: Any, limit: int) -> bool:
+    """True when lists and dicts in ``value`` nest more than ``limit`` levels (walked without recursion)."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return True
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _expect(condition: bool, message: str) -> None:
@@ -179,8 +205,8 @@ def _int_keyed_names(names: Any) -> dict[int, str]:
     _expect(isinstance(names, dict), f"names must be a mapping of class index to name, got {type(names).__name__}")
     try:
         result = {int(k): v for k, v in names.items()}
-    except (TypeError, ValueError):
-        raise CheckpointMetadataError(f"class name keys must be integers, got {list(names)[:5]}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise CheckpointMetadataError(f"class name keys must be integers, got {list(names)[:5]!r:.200}") from None
     _expect(all(isinstance(v, str) for v in result.values()), "class names must be strings")
     _expect(sorted(result) == list(range(len(result))), "class indices must be 0..n-1 without gaps")
     return result

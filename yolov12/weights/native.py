@@ -17,9 +17,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from yolov12.models.architecture import ArchitectureConfig, ArchitectureError
-from yolov12.models.model import build_model
+from yolov12.weights.budget import AllocationBudget
 from yolov12.weights.errors import CheckpointMetadataError, CorruptCheckpointError
+from yolov12.weights.fit import architecture_from_dict, build_checked, check_fits
 from yolov12.weights.metadata import CheckpointMetadata, package_version, utc_now
 from yolov12.weights.state import load_state_dict_strict
 
@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 METADATA_KEY = "yolov12"
 SUFFIX = ".safetensors"
 MODEL_FIELDS = frozenset({"architecture", "task", "names"})  # metadata fields save_checkpoint takes from the model
+# Python objects decoded from JSON take up to ~24x the text (``[{},{},...]``: a 64-byte dict per 3 characters).
+JSON_EXPANSION = 32
 
 
 def save_checkpoint(
@@ -128,50 +130,76 @@ def _fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def read_metadata(path: str | Path) -> CheckpointMetadata:
+def read_metadata(path: str | Path, *, max_bytes: int | None = None) -> CheckpointMetadata:
     """Read only the header of a native checkpoint (no tensors are loaded).
+
+    Args:
+        path: the ``.safetensors`` file.
+        max_bytes: memory the metadata may take once decoded (default ``max(64 MiB, 4 x file size)``).
 
     Raises:
         FileNotFoundError: no such file.
         CorruptCheckpointError: not a readable safetensors file (truncated, damaged, another format).
         CheckpointMetadataError: a safetensors file without valid ``yolov12`` metadata.
+        CheckpointTooLargeError: a metadata document too large for the file's budget.
     """
     path = _existing(path)
+    return _read_header(path, AllocationBudget.for_file(path, max_bytes))[0]
+
+
+def _read_header(path: Path, budget: AllocationBudget) -> tuple[CheckpointMetadata, dict[str, tuple[int, ...]]]:
+    """The metadata and the tensor shapes of a native checkpoint, from its header (no tensor is read)."""
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             header = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
+            shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
         raise _corrupt(path, exc) from None
     if METADATA_KEY not in header:
         raise CheckpointMetadataError(
             f"'{path}' is a safetensors file without '{METADATA_KEY}' metadata, so its architecture is unknown; "
             "it was not written by save_checkpoint. Load its tensors into a model you build yourself"
         )
-    return CheckpointMetadata.from_json(header[METADATA_KEY], origin=str(path))
+    document = header[METADATA_KEY]
+    budget.charge(JSON_EXPANSION * len(document), "the decoded metadata document")
+    return CheckpointMetadata.from_json(document, origin=str(path)), shapes
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointMetadata]:
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu", *, max_bytes: int | None = None,
+) -> tuple[nn.Module, CheckpointMetadata]:
     """Build the model a native checkpoint describes and load its tensors strictly.
+
+    The model is first built on the meta device and compared with the tensor names and shapes in the file's header;
+    it is built for real (and the tensors read) only when they match and it fits the file's memory budget.
+
+    Args:
+        path: the ``.safetensors`` file.
+        device: where to put the model.
+        max_bytes: the memory budget (default ``max(64 MiB, 4 x file size)``, see :mod:`yolov12.weights.budget`).
 
     Returns:
         ``(model, metadata)``; the model is in eval mode on ``device``, parameters in float32.
+
+    Raises:
+        StateDictMismatchError: the tensors are not those of the recorded architecture.
+        CheckpointTooLargeError: the recorded model needs more memory than ``max_bytes``.
 
     Example:
         >>> model, meta = load_checkpoint("runs/best.safetensors")  # doctest: +SKIP
         >>> meta.names[0]  # doctest: +SKIP
         'person'
     """
-    metadata = read_metadata(path)
-    path = Path(path)
+    path = _existing(path)
+    budget = AllocationBudget.for_file(path, max_bytes)
+    metadata, shapes = _read_header(path, budget)
+    config = architecture_from_dict(metadata.architecture, str(path), error=CheckpointMetadataError)
+    check_fits(config, metadata.names, shapes, str(path), budget)
+    model = build_checked(config, metadata.names, str(path))
     try:
         tensors = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
         raise _corrupt(path, exc) from None
-    try:
-        config = ArchitectureConfig.from_dict(metadata.architecture, origin=str(path))
-    except ArchitectureError as exc:
-        raise CheckpointMetadataError(f"'{path}': the stored architecture is invalid: {exc}") from None
-    model = build_model(config, names=metadata.names)
     load_state_dict_strict(model, tensors, str(path))
     return model.to(device).eval(), metadata
 

@@ -9,8 +9,11 @@ feeds the bytes to the code under test and catches only that code's own error ty
 crash. Optional module-level literals, read from the source before anything is imported (modules imported before
 instrumentation get no coverage feedback):
 
-- ``MEMORY_BUDGET_MB``: growth of the resident set allowed above what the process holds once the target is imported
-  (default 1024); more is a failure (libFuzzer's ``-rss_limit_mb``).
+- ``MEMORY_BUDGET_MB``: what one input may allocate (default 1024). Checked two ways: the peak of Python and numpy
+  allocations while the input runs (``tracemalloc``; this catches a huge ``np.empty`` that is never touched), and the
+  resident set, which may grow by the budget plus :data:`FUZZER_ALLOWANCE_MB` (libFuzzer's own corpus and tables)
+  over what the process held once the target was imported (libFuzzer's ``-rss_limit_mb``; this catches native
+  allocations, e.g. torch's, once they are touched).
 - ``INSTRUMENT``: the packages whose code gives coverage feedback (default: the project's own packages).
 
 The committed corpus (``fuzz/corpus/<name>/``) is only read: new inputs go to a temporary folder, crash inputs to
@@ -24,10 +27,13 @@ import argparse
 import ast
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -37,6 +43,12 @@ TARGETS_DIR = FUZZ_DIR / "targets"
 CORPUS_DIR = FUZZ_DIR / "corpus"
 DEFAULT_INSTRUMENT = ("yolov12", "serve", "pipelines")
 DEFAULT_MEMORY_BUDGET_MB = 1024
+FUZZER_ALLOWANCE_MB = 128  # libFuzzer's corpus, coverage tables and dictionaries grow the process as it runs
+DETACHED = ("/bin/sh", "-c", '"$@" & wait "$!"', "sh")
+"""Start the fuzzer as a grandchild of a small shell, not as a child of this process. libFuzzer's memory limit reads
+the peak resident set (``ru_maxrss``), and on Linux a program started straight from a large process (a pytest worker
+holding torch) inherits that process's peak through fork and exec: the limit would trip on the parent's memory. A
+process forked from the shell starts its own count."""
 STARTUP_ALLOWANCE_S = 120.0  # imports (torch) and the first pass over the seed corpus before libFuzzer's own clock
 
 
@@ -134,21 +146,22 @@ def fuzz(target: Target, seconds: int, input_timeout_s: int, artifacts: Path) ->
     artifacts.mkdir(parents=True, exist_ok=True)
     before = set(artifacts.iterdir())
     with tempfile.TemporaryDirectory(prefix=f"fuzz-{target.name}-") as work:
-        command = [sys.executable, "-m", "fuzz.run", "--child", str(target.path), "--seconds", str(seconds),
-                   "--input-timeout", str(input_timeout_s), "--artifacts", str(artifacts), "--work", work]
+        command = [*DETACHED, sys.executable, "-m", "fuzz.run", "--child", str(target.path), "--seconds",
+                   str(seconds), "--input-timeout", str(input_timeout_s), "--artifacts", str(artifacts), "--work", work]
         environment = {**os.environ, "PYTHONPATH": _python_path()}
         started = time.monotonic()
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, errors="replace", env=environment,
-                                  cwd=FUZZ_DIR.parent, timeout=seconds + STARTUP_ALLOWANCE_S)
-        except subprocess.TimeoutExpired as exc:
-            tail = _tail((exc.stdout or "") + (exc.stderr or "") if isinstance(exc.stdout, str) else "")
-            return RunResult(False, f"ran over its time ({time.monotonic() - started:.0f} s)", tail, ())
-    output = done.stdout + done.stderr
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                              env=environment, cwd=FUZZ_DIR.parent, start_new_session=True) as child:
+            try:
+                output, _ = child.communicate(timeout=seconds + STARTUP_ALLOWANCE_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                output, _ = child.communicate()
+                return RunResult(False, f"ran over its time ({time.monotonic() - started:.0f} s)", _tail(output), ())
     found = tuple(sorted(set(artifacts.iterdir()) - before))
-    if done.returncode == 0:
+    if child.returncode == 0:
         return RunResult(True, "no failure", _tail(output), found)
-    return RunResult(False, _failure_reason(output, done.returncode), _tail(output), found)
+    return RunResult(False, _failure_reason(output, child.returncode), _tail(output), found)
 
 
 def _python_path() -> str:
@@ -159,7 +172,8 @@ def _python_path() -> str:
 
 def _failure_reason(output: str, returncode: int) -> str:
     """libFuzzer's own words for why a run stopped."""
-    markers = {"out-of-memory": "memory over budget", "Uncaught Python exception": "an exception escaped",
+    markers = {"out-of-memory": "memory over budget", MemoryBudgetExceeded.__name__: "memory over budget",
+               "Uncaught Python exception": "an exception escaped",
                "ERROR: libFuzzer: timeout": "one input ran over the input timeout", "deadly signal": "native crash"}
     for marker, reason in markers.items():
         if marker in output:
@@ -169,6 +183,26 @@ def _failure_reason(output: str, returncode: int) -> str:
 
 def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
+
+
+class MemoryBudgetExceeded(Exception):  # noqa: N818 - named for what the fuzzer's log should say
+    """One input allocated more than its target's ``MEMORY_BUDGET_MB`` (traced Python and numpy allocations)."""
+
+
+def within_budget(function: Callable[[bytes], None], budget_mb: int) -> Callable[[bytes], None]:
+    """``function`` wrapped so that an input whose traced allocations peak above ``budget_mb`` MiB raises
+    :class:`MemoryBudgetExceeded` (``tracemalloc`` must be started)."""
+
+    def one_input(data: bytes) -> None:
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        function(data)
+        grown = tracemalloc.get_traced_memory()[1] - start
+        if grown > budget_mb << 20:
+            raise MemoryBudgetExceeded(f"one input allocated {grown / 2**20:.0f} MiB at its peak (tracemalloc), "
+                                       f"above MEMORY_BUDGET_MB={budget_mb}")
+
+    return one_input
 
 
 def _resident_mb() -> int:
@@ -183,16 +217,17 @@ def run_child(target: Target, seconds: int, input_timeout_s: int, artifacts: Pat
 
     with atheris.instrument_imports(include=[*target.instrument, f"fuzz_target_{target.name}"]):
         module = load_module(target)
-    rss_limit_mb = _resident_mb() + target.memory_budget_mb
+    baseline_mb = _resident_mb()
+    rss_limit_mb = baseline_mb + target.memory_budget_mb + FUZZER_ALLOWANCE_MB
     arguments = [sys.argv[0], f"-max_total_time={seconds}", f"-timeout={input_timeout_s}",
-                 f"-rss_limit_mb={rss_limit_mb}", f"-malloc_limit_mb={target.memory_budget_mb}",
-                 f"-artifact_prefix={artifacts}/", "-print_final_stats=1", str(work)]
+                 f"-rss_limit_mb={rss_limit_mb}", f"-artifact_prefix={artifacts}/", "-print_final_stats=1", str(work)]
     if target.corpus.is_dir():
         arguments.append(str(target.corpus))
-    print(f"fuzz {target.name}: {len(corpus_files(target))} seed inputs, {seconds} s, rss limit {rss_limit_mb} MiB "
-          f"(budget {target.memory_budget_mb} MiB over {rss_limit_mb - target.memory_budget_mb} MiB after import)",
+    print(f"fuzz {target.name}: {len(corpus_files(target))} seed inputs, {seconds} s, budget "
+          f"{target.memory_budget_mb} MiB an input, rss limit {rss_limit_mb} MiB ({baseline_mb} MiB after import)",
           flush=True)
-    atheris.Setup(arguments, module.fuzz_one_input)
+    tracemalloc.start()
+    atheris.Setup(arguments, within_budget(module.fuzz_one_input, target.memory_budget_mb))
     atheris.Fuzz()
 
 

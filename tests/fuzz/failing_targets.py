@@ -1,5 +1,5 @@
-"""Targets that fail on purpose, so the runner's own checks can be tested. Picked by the runner's ``--kind``-less API:
-each one is written to a file of its own by the test (the runner finds settings by reading a target's source)."""
+"""Targets that fail on purpose, so the runner's own checks can be tested. Each is written to a file of its own by
+the test (the runner reads a target's settings from its source)."""
 
 CRASHING = '''
 def fuzz_one_input(data: bytes) -> None:
@@ -30,4 +30,15 @@ def fuzz_one_input(data: bytes) -> None:
 CLEAN = '''
 def fuzz_one_input(data: bytes) -> None:
     data.decode("utf-8", errors="replace")
+'''
+
+UNTOUCHED = '''
+import numpy as np
+
+MEMORY_BUDGET_MB = 64
+
+
+def fuzz_one_input(data: bytes) -> None:
+    if data:
+        np.empty(2**28, np.float32)  # 1 GiB asked for, never touched: invisible in the resident set
 '''

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from failing_targets import CLEAN, CRASHING, GREEDY, SLOW
+from failing_targets import CLEAN, CRASHING, GREEDY, SLOW, UNTOUCHED
 
 from fuzz import run
 
@@ -15,16 +15,24 @@ def _target(tmp_path: Path, name: str, source: str) -> run.Target:
 
 
 @pytest.mark.parametrize(("source", "reason", "artifact_prefix"), [
-    (CRASHING, "an exception escaped", "crash-"),
-    (GREEDY, "memory over budget", "oom-"),
-    (SLOW, "one input ran over the input timeout", "timeout-"),
-])
+    (CRASHING, "an exception escaped", ("crash-",)),
+    (GREEDY, "memory over budget", ("crash-", "oom-")),  # whichever check sees it first: traced peak or resident set
+    (UNTOUCHED, "memory over budget", ("crash-",)),
+    (SLOW, "one input ran over the input timeout", ("timeout-",)),
+], ids=["exception", "allocation", "untouched-allocation", "slow"])
 def test_each_kind_of_failure_is_reported_with_its_input_kept(tmp_path, source, reason, artifact_prefix):
     target = _target(tmp_path, "failing", source)
     result = run.fuzz(target, seconds=20, input_timeout_s=2, artifacts=tmp_path / "artifacts")
     assert not result.ok
     assert result.reason == reason
     assert [p.name.startswith(artifact_prefix) for p in result.artifacts] == [True]
+
+
+def test_native_memory_over_the_resident_limit_is_reported(tmp_path):
+    source = GREEDY.replace("bytearray(b\"x\" * (512 << 20))", "__import__('torch').ones(256 << 20)")
+    result = run.fuzz(_target(tmp_path, "native", source), seconds=20, input_timeout_s=5, artifacts=tmp_path / "a")
+    assert (result.ok, result.reason) == (False, "memory over budget")
+    assert [p.name.startswith("oom-") for p in result.artifacts] == [True]
 
 
 def test_a_target_without_failures_passes_and_keeps_nothing(tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import struct
-import sys
 import zlib
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "image_decode"
+from fuzz.seeds import command_line, write_corpus
 
 
 def _gradient(channels: int, dtype: type, height: int = 6, width: int = 8) -> np.ndarray:
@@ -126,10 +125,8 @@ def _png_bytes(image: Image.Image) -> bytes:
 
 def write_seeds(folder: Path) -> None:
     """Write every seed into ``folder`` (created); crash inputs already there (``crash-*``) are kept."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in seeds().items():
-        (folder / name).write_bytes(data)
+    write_corpus(folder, seeds())
 
 
 if __name__ == "__main__":
-    write_seeds(Path(sys.argv[1]) if len(sys.argv) > 1 else CORPUS)
+    command_line("image_decode", write_seeds)

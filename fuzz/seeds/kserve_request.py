@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import json
 import struct
-import sys
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "kserve_request"
+from fuzz.seeds import command_line, write_corpus
+
 NO_HEADER, NUMBER, JSON_END, RAW_HEADER = b"\x00", b"\x01", b"\x02", b"\x03"
 # the smallest valid PNG (1x1 gray): BYTES images carry encoded files
 PNG_1PX = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJ"
@@ -108,10 +108,8 @@ def seeds() -> dict[str, bytes]:
 
 def write_seeds(folder: Path) -> None:
     """Write every seed into ``folder`` (created); crash inputs already there (``crash-*``) are kept."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in seeds().items():
-        (folder / name).write_bytes(data)
+    write_corpus(folder, seeds())
 
 
 if __name__ == "__main__":
-    write_seeds(Path(sys.argv[1]) if len(sys.argv) > 1 else CORPUS)
+    command_line("kserve_request", write_seeds)

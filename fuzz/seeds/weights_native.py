@@ -9,7 +9,6 @@ The builders are also the hostile files of ``tests/yolov12/weights/test_hostile_
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,11 @@ from typing import Any
 import torch
 from safetensors.torch import save
 
+from fuzz.seeds import command_line, write_corpus
 from fuzz.seeds.weights_pt import TINY_CLASSIFIER
 from yolov12.models import ArchitectureConfig, build_model, load_architecture
 from yolov12.weights import CheckpointMetadata
 from yolov12.weights.native import METADATA_KEY
-
-CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "weights_native"
 
 
 def tiny_model() -> torch.nn.Module:
@@ -95,10 +93,8 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
 
 def write_seeds(folder: Path) -> None:
     """Write every valid, variant and hostile file into ``folder`` (the committed corpus of ``weights_native``)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, build in {**VALID, **VARIANTS, **HOSTILE}.items():
-        (folder / name).write_bytes(build())
+    write_corpus(folder, {**VALID, **VARIANTS, **HOSTILE})
 
 
 if __name__ == "__main__":
-    write_seeds(Path(sys.argv[1]) if len(sys.argv) > 1 else CORPUS)
+    command_line("weights_native", write_seeds)

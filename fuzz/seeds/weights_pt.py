@@ -14,7 +14,6 @@ import bz2
 import io
 import pickle
 import struct
-import sys
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -26,9 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from fuzz.seeds import command_line, write_corpus
 from yolov12.models import ArchitectureConfig, build_model
 
-CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "weights_pt"
 FOLDER = "archive"
 
 # The smallest model the importer builds: one conv and a classification head (about 18k parameters).
@@ -314,10 +313,8 @@ CRASHES: dict[str, Callable[[], bytes]] = {
 
 def write_seeds(folder: Path) -> None:
     """Write every valid and hostile file into ``folder`` (the committed corpus of ``weights_pt``)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, build in {**VALID, **HOSTILE, **CRASHES}.items():
-        (folder / name).write_bytes(build())
+    write_corpus(folder, {**VALID, **HOSTILE, **CRASHES})
 
 
 if __name__ == "__main__":
-    write_seeds(Path(sys.argv[1]) if len(sys.argv) > 1 else CORPUS)
+    command_line("weights_pt", write_seeds)

@@ -9,32 +9,13 @@ metadata names must fit that budget before it is built.
 
 from __future__ import annotations
 
-import atexit
-import functools
-import shutil
-import tempfile
-from pathlib import Path
-
+from fuzz.targets._file_input import load_as_file
 from yolov12.weights import CheckpointError, load_weights
 
 MEMORY_BUDGET_MB = 384  # 64 MiB counted before the build + a model within 64 MiB + its stride probe + torch's caches
 INSTRUMENT = ("yolov12.weights", "yolov12.models")
 
 
-
-@functools.cache
-def _input_path() -> Path:
-    """The file each input is written to (the loader reads paths), in a folder removed at exit."""
-    folder = Path(tempfile.mkdtemp(prefix="fuzz-weights-native-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder / "input.safetensors"
-
-
 def fuzz_one_input(data: bytes) -> None:
     """Load ``data`` as a native checkpoint: a CheckpointError is the expected refusal."""
-    path = _input_path()
-    path.write_bytes(data)
-    try:
-        load_weights(path)
-    except CheckpointError:
-        return
+    load_as_file(data, ".safetensors", load_weights, (CheckpointError,))

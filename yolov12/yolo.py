@@ -57,7 +57,7 @@ class YOLO:
             self.model, self.metadata = load_model_with_metadata(model)
         if task is not None and task != self.task:
             raise ModelLoadError(f"{self.source} is a '{self.task}' model, but task='{task}' was requested")
-        self._predictor = None
+        self._tracking: Any = None  # the TrackingSession that track(persist=True) continues
         self._event_callbacks = UltralyticsEventCallbacks()  # add_callback: Ultralytics-style training events
 
     # -- properties users reach for ---------------------------------------------------------------------------------
@@ -90,6 +90,43 @@ class YOLO:
 
         Returns a list of ``Results`` (or a generator of them with ``stream=True``).
         """
+        predictor, source = self._predictor(source, kwargs)
+        return predictor.stream(source) if stream else predictor(source)
+
+    def track(self, source: Any = None, tracker: str | Path | Any = "bytetrack.yaml", persist: bool = False,
+              stream: bool = False, **kwargs: Any):
+        """Detect and track objects over the frames of a video, stream, webcam or image sequence.
+
+        Args:
+            source: as for :meth:`predict` (a video, ``rtsp://`` / ``http(s)://`` URL, webcam index, folder...).
+            tracker: ``bytetrack.yaml``, ``botsort.yaml``, a tracker YAML path or a ``TrackerConfig``.
+            persist: keep the tracks of the previous ``track`` call (feed a video frame by frame); without it each
+                call starts new tracks with ids from 1.
+            stream: return a generator (memory stays flat on long videos and live streams).
+            **kwargs: :class:`PredictConfig` keywords; ``conf`` defaults to 0.1 so that low-score detections reach
+                the tracker's second association.
+
+        Returns ``Results`` whose ``boxes.id`` holds the track ids (only detections that belong to a track are kept).
+
+        Example:
+            >>> for result in YOLO("best.safetensors").track("clip.mp4", stream=True):  # doctest: +SKIP
+            ...     print(result.boxes.id)
+        """
+        from yolov12.track import TrackingSession, load_tracker_config  # noqa: PLC0415
+
+        if self.task != "detect":
+            raise ValueError(f"cannot track with a '{self.task}' model: tracking needs a detection model")
+        config = load_tracker_config(tracker)
+        session = self._tracking
+        if not persist or session is None or session.config != config:
+            session = self._tracking = TrackingSession(config)
+        kwargs.setdefault("conf", 0.1)
+        predictor, source = self._predictor(source, kwargs)
+        predictor.result_hooks.append(session.track)
+        return predictor.stream(source) if stream else predictor(source)
+
+    def _predictor(self, source: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+        """A :class:`Predictor` for ``kwargs`` (PredictConfig keywords) and the source (the sample photos for None)."""
         from yolov12.config import PredictConfig  # noqa: PLC0415 - keep `import yolov12` light
 
         fixed_size = self.engine is not None and not self.engine.info.dynamic_imgsz
@@ -102,7 +139,7 @@ class YOLO:
             source = [str(p) for p in sample_images()]
             logger.info("no source given: predicting on the bundled sample photos %s", source)
         predictor = Predictor(self._engine_for(config.device) if self.engine is not None else self.model, config)
-        return predictor.stream(source) if stream else predictor(source)
+        return predictor, source
 
     def _engine_for(self, device: str) -> Any:
         """The loaded engine; an ONNX Runtime one is reloaded when predict asks for another device (cpu / cuda).

@@ -1,4 +1,4 @@
-"""The core commands (predict, info, convert, zoo) and the registry that upper packages extend via entry points."""
+"""The core commands (predict, track, info, convert, zoo) and the registry upper packages extend via entry points."""
 
 from __future__ import annotations
 
@@ -45,6 +45,29 @@ def predict_command(arguments: list[str]) -> int:
         folder = Path(values.get("project") or default_project("predict")) / values.get("name", "exp")
         print(f"annotated images saved to {folder}")
     print(f"{count} image(s) done")
+    return 0
+
+
+def track_command(arguments: list[str]) -> int:
+    from yolov12 import YOLO  # noqa: PLC0415
+    from yolov12.config import PredictConfig  # noqa: PLC0415
+    from yolov12.config.tracker import TrackerConfig  # noqa: PLC0415
+
+    tracker_fields = [key for key in TrackerConfig.model_fields if key != "model"]  # model= is the detector
+    values = parse_key_values(arguments, ["model", "source", "tracker", *PredictConfig.model_fields, *tracker_fields])
+    tracker_keys = {key: values.pop(key) for key in list(values) if key in tracker_fields}
+    tracker = values.pop("tracker", "bytetrack.yaml")
+    if tracker_keys:  # key=value tracker settings override the tracker file's
+        from yolov12.config.tracker import load_tracker_config  # noqa: PLC0415
+
+        tracker = load_tracker_config(tracker, **tracker_keys)
+    model = YOLO(values.pop("model", "yolov12n.yaml"))
+    count = 0
+    for result in model.track(values.pop("source", None), tracker=tracker, stream=True, **values):
+        count += 1
+        ids = [] if result.boxes is None or result.boxes.id is None else [int(i) for i in result.boxes.id.tolist()]
+        print(f"{result.path}: {len(ids)} tracked, ids {ids} ({result.speed['inference']:.1f} ms inference)")
+    print(f"{count} frame(s) done")
     return 0
 
 
@@ -136,6 +159,8 @@ def settings_command(arguments: list[str]) -> int:
 CORE_COMMANDS: dict[str, Command] = {
     "predict": Command("predict", "run inference: yolov12 predict model=yolov12n.yaml source=img.jpg conf=0.3",
                        predict_command),
+    "track": Command("track", "detect and track: yolov12 track model=best.safetensors source=clip.mp4 "
+                     "tracker=bytetrack.yaml|botsort.yaml", track_command),
     "train": Command("train", "train: yolov12 train model=yolov12n.yaml data=sample epochs=10 imgsz=320",
                      train_command),
     "val": Command("val", "validate: yolov12 val model=best.safetensors data=data.yaml save_json=true", val_command),

@@ -28,6 +28,10 @@ class PredictConfig(Section):
         save: write annotated images to ``project/name``.
         project, name: output folder of saved results.
         verbose: log a line per image.
+        stream_timeout_s: seconds a stream (``rtsp://``, ``http(s)://``, webcam) may take to open or to send a frame
+            before it counts as stalled.
+        reconnect_attempts: reopen attempts in a row for a stalled or dropped stream before it is given up.
+        reconnect_delay_s: wait before the first reopen attempt; it doubles with each failed attempt (at most 8 s).
     """
 
     imgsz: int = Field(640, ge=32, le=8192)
@@ -43,6 +47,9 @@ class PredictConfig(Section):
     project: str = Field(default_factory=partial(default_project, "predict"))  # <runs_dir>/predict
     name: str = "exp"
     verbose: bool = False
+    stream_timeout_s: float = Field(10.0, gt=0.0, le=3600.0)
+    reconnect_attempts: int = Field(5, ge=0, le=1000)
+    reconnect_delay_s: float = Field(0.5, ge=0.0, le=60.0)
 
     @field_validator("device", mode="before")
     @classmethod

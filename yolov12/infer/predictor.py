@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from yolov12.infer.preprocess import PreparedBatch
 from yolov12.infer.results import Results
 from yolov12.infer.samples import sample_images
 from yolov12.infer.sources import IMAGE_SUFFIXES, Source, iter_batches
+from yolov12.infer.streams import StreamSettings
 from yolov12.tasks import TASKS, TaskSpec
 from yolov12.utils.stride import round_up_to_stride
 
@@ -75,6 +76,8 @@ class Predictor:
         height, width = self.input_size
         self.image_size: int | tuple[int, int] = height if height == width else (height, width)
         self._buffer: np.ndarray | None = None
+        # applied in frame order to each result of stream() before it is logged or saved (tracking adds ids here)
+        self.result_hooks: list[Callable[[Results], Results]] = []
         self._warned_conf = False
 
     def _input_size(self, info: Any) -> tuple[int, int]:
@@ -99,9 +102,13 @@ class Predictor:
         if source is None:
             source = sample_images()
             logger.warning("no source given; using the bundled sample images %s", [p.name for p in source])
-        for batch in iter_batches(source, self.config.batch):
+        config = self.config
+        streams = StreamSettings(config.stream_timeout_s, config.reconnect_attempts, config.reconnect_delay_s)
+        for batch in iter_batches(source, config.batch, stream=streams):
             names, images = [name for name, _ in batch], [image for _, image in batch]
             for result in self.predict_batch(names, images):
+                for hook in self.result_hooks:
+                    result = hook(result)
                 self._after(result)
                 yield result
 

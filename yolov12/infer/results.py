@@ -37,19 +37,31 @@ def _normalise(boxes: Array, width: int, height: int) -> Array:
 
 
 class Boxes:
-    """Detections of one image: ``data`` is (n, 6) x1, y1, x2, y2, confidence, class in original-image pixels.
+    """Detections of one image: ``data`` is (n, 6) x1, y1, x2, y2, confidence, class in original-image pixels, or
+    (n, 7) x1, y1, x2, y2, track id, confidence, class for tracked detections (Ultralytics' layout).
 
     Example:
         >>> boxes = Boxes(torch.tensor([[10.0, 20.0, 50.0, 60.0, 0.9, 2.0]]), orig_shape=(100, 200))
-        >>> boxes.xywh, boxes.cls
-        (tensor([[30., 40., 40., 40.]]), tensor([2.]))
+        >>> boxes.xywh, boxes.cls, boxes.id
+        (tensor([[30., 40., 40., 40.]]), tensor([2.]), None)
     """
 
     def __init__(self, data: Array, orig_shape: tuple[int, int]) -> None:
-        if data.ndim != 2 or data.shape[1] != 6:
-            raise ValueError(f"Boxes data must be (n, 6) x1, y1, x2, y2, conf, cls; got shape {tuple(data.shape)}")
+        if data.ndim != 2 or data.shape[1] not in (6, 7):
+            raise ValueError(f"Boxes data must be (n, 6) x1, y1, x2, y2, conf, cls or (n, 7) with a track id before "
+                             f"conf; got shape {tuple(data.shape)}")
         self.data = data
         self.orig_shape = (int(orig_shape[0]), int(orig_shape[1]))
+
+    @property
+    def is_track(self) -> bool:
+        """Whether the boxes carry track ids (``model.track``)."""
+        return self.data.shape[1] == 7
+
+    @property
+    def id(self) -> Array | None:
+        """(n,) track ids (float, as in Ultralytics; ``boxes.id.int()``) of tracked boxes, else None."""
+        return self.data[:, 4] if self.is_track else None
 
     @property
     def xyxy(self) -> Array:
@@ -59,12 +71,12 @@ class Boxes:
     @property
     def conf(self) -> Array:
         """(n,) confidences."""
-        return self.data[:, 4]
+        return self.data[:, -2]
 
     @property
     def cls(self) -> Array:
         """(n,) class ids (float, as in Ultralytics)."""
-        return self.data[:, 5]
+        return self.data[:, -1]
 
     @property
     def xywh(self) -> Array:
@@ -86,7 +98,7 @@ class Boxes:
 
     def __getitem__(self, index: int | slice | Array) -> Boxes:
         data = self.data[index]
-        return Boxes(data.reshape(-1, 6) if data.ndim == 1 else data, self.orig_shape)
+        return Boxes(data.reshape(1, -1) if data.ndim == 1 else data, self.orig_shape)
 
     def cpu(self) -> Boxes:
         return Boxes(_to_cpu(self.data), self.orig_shape)
@@ -95,7 +107,8 @@ class Boxes:
         return Boxes(_to_numpy(self.data), self.orig_shape)
 
     def __repr__(self) -> str:
-        return f"Boxes(n={len(self)}, orig_shape={self.orig_shape})"
+        tracked = ", tracked" if self.is_track else ""
+        return f"Boxes(n={len(self)}, orig_shape={self.orig_shape}{tracked})"
 
 
 class Probs:
@@ -190,15 +203,17 @@ class Results:
                        probs=None if self.probs is None else self.probs.numpy())
 
     def plot(self, line_width: int | None = None, labels: bool = True, conf: bool = True) -> np.ndarray:
-        """Annotated copy of :attr:`orig_img` (H, W, 3) BGR: class-coloured boxes and labels, or the top-5 classes."""
+        """Annotated copy of :attr:`orig_img` (H, W, 3) BGR: class-coloured boxes and labels (``id:7 car 0.91`` for
+        tracked boxes), or the top-5 classes."""
         image = np.ascontiguousarray(self.orig_img.copy())
         width = line_width or default_line_width(image.shape)
         if self.boxes is not None:
-            data = _to_numpy(self.boxes.data).astype(np.float64)
-            for x1, y1, x2, y2, score, cls in data[::-1]:  # lowest confidence first, so the best is drawn on top
-                name = self.names.get(int(cls), str(int(cls)))
-                label = (f"{name} {score:.2f}" if conf else name) if labels else ""
-                draw_box(image, (x1, y1, x2, y2), class_colour(int(cls)), label, width)
+            for box, score, cls, track_id in _box_rows(self.boxes)[::-1]:  # lowest confidence first: best on top
+                name = self.names.get(cls, str(cls))
+                text = f"{name} {score:.2f}" if conf else name
+                if track_id is not None:
+                    text = f"id:{track_id} {text}"
+                draw_box(image, box, class_colour(cls), text if labels else "", width)
         if self.probs is not None and labels:
             probabilities = _to_numpy(self.probs.data)
             lines = [
@@ -220,7 +235,8 @@ class Results:
         show_image(self.plot(), self.path, wait_ms)
 
     def summary(self, normalize: bool = False, decimals: int = 5) -> list[dict]:
-        """One dict per detection (name, class, confidence, box {x1, y1, x2, y2}) or per top-5 class.
+        """One dict per detection (name, class, confidence, box {x1, y1, x2, y2}, and ``track_id`` for tracked
+        boxes) or per top-5 class.
 
         ``normalize`` divides the corners by the image width and height. For classification, Ultralytics gives the
         top-1 class only; the first row here is that one.
@@ -233,17 +249,17 @@ class Results:
             ]
         if self.boxes is None:
             return []
-        data = _to_numpy(self.boxes.data).astype(np.float64)
         height, width = self.orig_shape
         scale = np.array([width, height, width, height], dtype=np.float64) if normalize else np.ones(4)
         rows = []
-        for x1, y1, x2, y2, score, cls in data:
-            coordinates = np.array([x1, y1, x2, y2]) / scale
+        for box, score, cls, track_id in _box_rows(self.boxes):
+            coordinates = np.asarray(box) / scale
             rows.append({
-                "name": self.names.get(int(cls), str(int(cls))),
-                "class": int(cls),
-                "confidence": round(float(score), decimals),
+                "name": self.names.get(cls, str(cls)),
+                "class": cls,
+                "confidence": round(score, decimals),
                 "box": {key: round(float(v), decimals) for key, v in zip(("x1", "y1", "x2", "y2"), coordinates)},
+                **({"track_id": track_id} if track_id is not None else {}),
             })
         return rows
 
@@ -300,3 +316,10 @@ class Results:
     def __repr__(self) -> str:
         content = repr(self.boxes) if self.boxes is not None else repr(self.probs)
         return f"Results(path={self.path!r}, orig_shape={self.orig_shape}, {content})"
+
+
+def _box_rows(boxes: Boxes) -> list[tuple[tuple[float, ...], float, int, int | None]]:
+    """(xyxy corners, confidence, class id, track id or None) of each box, as Python numbers."""
+    data = _to_numpy(boxes.data).astype(np.float64)
+    ids = data[:, 4].round().astype(np.int64).tolist() if boxes.is_track else [None] * len(data)
+    return [(tuple(row[:4].tolist()), float(row[-2]), int(row[-1]), track_id) for row, track_id in zip(data, ids)]

@@ -28,8 +28,12 @@ _UNSAFE_FILE_NAME = re.compile(r"[^\w.\- ]+")
 
 
 def table_columns(result: Results) -> tuple[str, ...]:
-    """The columns of :func:`table_rows`: with the box corners for detections, without for classification."""
-    return CLASSIFICATION_COLUMNS if result.probs is not None else DETECTION_COLUMNS
+    """The columns of :func:`table_rows`: with the box corners (and track id) for detections, without for
+    classification."""
+    if result.probs is not None:
+        return CLASSIFICATION_COLUMNS
+    tracked = result.boxes is not None and result.boxes.is_track
+    return (*DETECTION_COLUMNS, "track_id") if tracked else DETECTION_COLUMNS
 
 
 def table_rows(result: Results, normalize: bool = False, decimals: int = 5) -> list[dict[str, Any]]:
@@ -123,9 +127,9 @@ def save_crops(result: Results, save_dir: str | Path, file_name: str | Path | No
         logger.warning("save_crop: %s is a classification result, which has no boxes to crop", result.path)
         return []
     stem = safe_file_name(Path(str(file_name)).stem if file_name is not None else Path(result.path).stem)
-    data = np.asarray(result.boxes.numpy().data, dtype=np.float64)
+    boxes = result.boxes.numpy()
     paths = []
-    for x1, y1, x2, y2, _, cls in data:
+    for box, cls in zip(np.asarray(boxes.xyxy, np.float64), np.asarray(boxes.cls)):
         folder = Path(save_dir) / safe_file_name(result.names.get(int(cls), str(int(cls))), str(int(cls)))
-        paths.append(write_new_jpeg(crop_box(result.orig_img, (x1, y1, x2, y2)), folder, stem))
+        paths.append(write_new_jpeg(crop_box(result.orig_img, tuple(box)), folder, stem))
     return paths

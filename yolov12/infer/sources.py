@@ -1,8 +1,9 @@
 """Turn a prediction ``source`` into named BGR uint8 frames, lazily, in batches.
 
 A source is an image file, a folder, a glob pattern, a video file, a numpy array, a PIL image, a torch tensor
-(B, 3, H, W) float RGB in [0, 1], or a list of any of these. Paths are resolved eagerly (so a missing file fails
-at once); pixels are decoded lazily, one frame at a time.
+(B, 3, H, W) float RGB in [0, 1], or a list of any of these; or, alone, a live source: an ``rtsp://`` or
+``http(s)://`` stream or a webcam index (``0``), read by :mod:`yolov12.infer.streams`. Paths are resolved eagerly (so
+a missing file fails at once); pixels are decoded lazily, one frame at a time.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from yolov12.infer.image_io import (
-    MAX_IMAGE_PIXELS,
-    SourceError,
-    decoded_byte_limit,
-    read_image,
-    to_bgr_uint8,
+from yolov12.infer.image_io import MAX_IMAGE_PIXELS, SourceError, read_image, to_bgr_uint8
+from yolov12.infer.streams import (
+    LiveSource,
+    StreamSettings,
+    check_capture_size,
+    is_live_source,
+    live_frames,
+    live_source,
 )
 
 logger = logging.getLogger(__name__)
@@ -33,32 +36,36 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 GLOB_CHARACTERS = "*?["
 
 Frame = tuple[str, np.ndarray]  # (name, (H, W, 3) BGR uint8)
-Source = str | Path | np.ndarray | Image.Image | torch.Tensor | list | tuple
+Source = str | int | Path | np.ndarray | Image.Image | torch.Tensor | list | tuple
 
 
-def iter_frames(source: Source, max_pixels: int = MAX_IMAGE_PIXELS, max_bytes: int | None = None) -> Iterator[Frame]:
+def iter_frames(source: Source, max_pixels: int = MAX_IMAGE_PIXELS, max_bytes: int | None = None,
+                stream: StreamSettings | None = None) -> Iterator[Frame]:
     """Frames of ``source`` in order, as (name, (H, W, 3) BGR uint8).
 
-    Names are the file path for images, ``<path>:frame<i>`` (0-based) for video frames, ``image<i>`` for in-memory
-    images (``i`` counts the in-memory items of the source). Raises :class:`SourceError` for bad input; path errors
-    are raised by this call, decode errors when the frame is reached. Image files and video frames over
-    ``max_pixels`` pixels or ``max_bytes`` decoded bytes (None: ``image_io.MAX_DECODED_BYTES``) are refused before
-    they are decoded; in-memory images over ``max_pixels`` are refused too.
+    Names are the file path for images, ``<path>:frame<i>`` (0-based) for video frames, ``<url>:frame<i>`` or
+    ``webcam<n>:frame<i>`` for live sources, ``image<i>`` for in-memory images (``i`` counts the in-memory items of
+    the source). Raises :class:`SourceError` for bad input; path errors are raised by this call, decode errors when
+    the frame is reached. Image files and video frames over ``max_pixels`` pixels or ``max_bytes`` decoded bytes
+    (None: ``image_io.MAX_DECODED_BYTES``) are refused before they are decoded; in-memory images and stream frames
+    over the limits are refused too. ``stream`` sets the timeouts and reconnection of live sources.
 
     Example:
         >>> [name for name, _ in iter_frames(np.zeros((4, 4, 3), np.uint8))]
         ['image0']
     """
     items = list(_expand(source))
-    return _generate(items, max_pixels, max_bytes)
+    if len(items) > 1 and any(isinstance(item, LiveSource) for item in items):
+        raise SourceError("a stream or webcam must be the only source (it has no end); predict each one on its own")
+    return _generate(items, max_pixels, max_bytes, stream or StreamSettings())
 
 
 def iter_batches(source: Source, batch_size: int, max_pixels: int = MAX_IMAGE_PIXELS,
-                 max_bytes: int | None = None) -> Iterator[list[Frame]]:
+                 max_bytes: int | None = None, stream: StreamSettings | None = None) -> Iterator[list[Frame]]:
     """Lists of up to ``batch_size`` frames from :func:`iter_frames`."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    frames = iter_frames(source, max_pixels, max_bytes)
+    frames = iter_frames(source, max_pixels, max_bytes, stream)
     return _chunks(frames, batch_size)
 
 
@@ -73,9 +80,11 @@ def _chunks(frames: Iterator[Frame], batch_size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
-def _expand(source: Any) -> Iterator[Path | np.ndarray | Image.Image | torch.Tensor]:
-    """Flatten lists and resolve paths (folders, globs) into files; in-memory images pass through."""
-    if isinstance(source, (list, tuple)):
+def _expand(source: Any) -> Iterator[Path | LiveSource | np.ndarray | Image.Image | torch.Tensor]:
+    """Flatten lists and resolve paths (folders, globs) into files; live sources and in-memory images pass through."""
+    if is_live_source(source):
+        yield live_source(source)
+    elif isinstance(source, (list, tuple)):
         if not source:
             raise SourceError("the source list is empty")
         for item in source:
@@ -86,14 +95,12 @@ def _expand(source: Any) -> Iterator[Path | np.ndarray | Image.Image | torch.Ten
         yield source
     else:
         raise SourceError(
-            f"unsupported source type {type(source).__name__}; expected a path, folder, glob pattern, video, "
-            "numpy array, PIL image, torch tensor or a list of these"
+            f"unsupported source type {type(source).__name__}; expected a path, folder, glob pattern, video, stream "
+            "URL, webcam index, numpy array, PIL image, torch tensor or a list of these"
         )
 
 
 def _expand_path(source: str | Path) -> Iterator[Path]:
-    if isinstance(source, str) and source.lower().startswith(("http://", "https://", "rtsp://")):
-        raise SourceError(f"URLs and streams are not supported as sources: {source}; download the file first")
     path = Path(source).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and _is_supported(p))
@@ -125,10 +132,12 @@ def _supported_text() -> str:
     return " ".join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
 
 
-def _generate(items: list, max_pixels: int, max_bytes: int | None) -> Iterator[Frame]:
+def _generate(items: list, max_pixels: int, max_bytes: int | None, stream: StreamSettings) -> Iterator[Frame]:
     memory_index = 0
     for item in items:
-        if isinstance(item, Path):
+        if isinstance(item, LiveSource):
+            yield from live_frames(item, stream, max_pixels, max_bytes)
+        elif isinstance(item, Path):
             if item.suffix.lower() in VIDEO_SUFFIXES:
                 yield from _video_frames(item, max_pixels, max_bytes)
             else:
@@ -156,7 +165,7 @@ def _video_frames(path: Path, max_pixels: int, max_bytes: int | None) -> Iterato
     try:
         if not capture.isOpened():
             raise SourceError(f"cannot open video {path}: the file is not a readable video (corrupt or unsupported)")
-        _check_frame_size(capture, path, max_pixels, max_bytes)
+        check_capture_size(capture, f"video {path}", max_pixels, max_bytes)
         index = 0
         while True:
             ok, frame = capture.read()
@@ -169,19 +178,6 @@ def _video_frames(path: Path, max_pixels: int, max_bytes: int | None) -> Iterato
         logger.debug("read %d frames from %s", index, path)
     finally:
         capture.release()
-
-
-def _check_frame_size(capture: cv2.VideoCapture, path: Path, max_pixels: int, max_bytes: int | None) -> None:
-    """Refuse a video whose frames (8-bit BGR, size from the container) are over the limits, before decoding one."""
-    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    frame_bytes, limit = width * height * 3, decoded_byte_limit(max_bytes)
-    if width * height > max_pixels:
-        raise SourceError(f"video {path} has {width}x{height} frames ({width * height} pixels), above the limit of "
-                          f"{max_pixels} pixels; downscale it first")
-    if frame_bytes > limit:
-        raise SourceError(f"video {path} has {width}x{height} frames, {frame_bytes} bytes a frame, above the limit of "
-                          f"{limit} bytes; downscale it first, or raise max_bytes")
 
 
 def _tensor_images(tensor: torch.Tensor) -> list[np.ndarray]:

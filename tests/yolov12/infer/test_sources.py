@@ -166,8 +166,12 @@ BAD_SOURCES = {
     "corrupt video": (lambda d: _bytes(d / "bad.mp4", b"\x00" * 300), "video"),
     "huge image header": (lambda d: _bytes(d / "huge.png", _png_header_only(30000, 30000)),
                           "30000x30000 (900000000 pixels), above the limit of 400000000 pixels (20000x20000)"),
-    "url": (lambda d: "https://example.com/a.jpg", "URLs and streams are not supported"),
-    "unsupported type": (lambda d: 42, "unsupported source type int"),
+    "url nobody serves": (lambda d: "http://127.0.0.1:9/stream.mjpg", "cannot open stream http://127.0.0.1:9/"),
+    "missing webcam": (lambda d: 42, "cannot open stream webcam42"),
+    "negative webcam": (lambda d: -1, "webcam index -1 is negative"),
+    "stream in a list": (lambda d: ["rtsp://127.0.0.1:9/live", np.zeros((4, 4, 3), np.uint8)],
+                         "a stream or webcam must be the only source"),
+    "unsupported type": (lambda d: 4.2, "unsupported source type float"),
     "empty list": (lambda d: [], "the source list is empty"),
     "numpy wrong channels": (lambda d: np.zeros((4, 4, 2), np.uint8), "got shape (4, 4, 2)"),
     "numpy bool": (lambda d: np.zeros((4, 4, 3), bool), "unsupported pixel type bool"),
@@ -247,3 +251,142 @@ def test_byte_limit_reaches_image_files_through_iter_frames(tmp_path) -> None:
     assert len(_frames([path], max_bytes=600)) == 1
     with pytest.raises(SourceError, match="decodes to 600 bytes"):
         _frames([path], max_bytes=599)
+
+
+# -- live sources: an MJPEG-over-HTTP server on 127.0.0.1, run by the test ---------------------------------------------
+
+
+class _MjpegServer:
+    """Serves ``frames`` JPEG frames of grey level ``10 * (offset + i)`` as multipart/x-mixed-replace to its first
+    client, then closes the connection (``hold=False``) or keeps it open without sending anything (a stalled stream);
+    later clients get 503, as from a camera that went away."""
+
+    def __init__(self, frames: int, offset: int = 0, hold: bool = False, port: int = 0) -> None:
+        import http.server  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        self.release = threading.Event()
+        self.clients = 0
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server hook
+                owner.clients += 1
+                if owner.clients > 1:
+                    self.send_error(503)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                for i in range(frames):
+                    ok, encoded = cv2.imencode(".jpg", np.full((48, 64, 3), 10 * (offset + i), np.uint8))
+                    data = encoded.tobytes()
+                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                                     % (len(data), data))
+                    self.wfile.flush()
+                if hold:
+                    owner.release.wait(30)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/stream.mjpg"
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _levels(frames) -> list[int]:
+    return [round(float(image.mean()) / 10) for _, image in frames]
+
+
+def test_mjpeg_stream_is_read_frame_by_frame(caplog) -> None:
+    from yolov12.infer.streams import StreamSettings  # noqa: PLC0415
+
+    server = _MjpegServer(frames=4)
+    try:
+        frames, error = [], None
+        try:
+            for frame in iter_frames(server.url, stream=StreamSettings(timeout_s=2, reconnect_attempts=0)):
+                frames.append(frame)
+        except SourceError as exc:
+            error = str(exc)
+    finally:
+        server.stop()
+    assert [name for name, _ in frames] == [f"{server.url}:frame{i}" for i in range(4)]
+    assert _levels(frames) == [0, 1, 2, 3] and all(image.shape == (48, 64, 3) for _, image in frames)
+    assert error is not None and "was lost after 4 frames (reconnect_attempts=0)" in error
+
+
+def test_stream_reconnects_when_the_server_stops_and_restarts(caplog) -> None:
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from yolov12.infer.streams import StreamSettings  # noqa: PLC0415
+
+    first = _MjpegServer(frames=3)
+    second: list[_MjpegServer] = []
+
+    def restart() -> None:
+        first.stop()
+        time.sleep(0.3)
+        second.append(_MjpegServer(frames=3, offset=3, port=first.port))
+
+    frames = []
+    settings = StreamSettings(timeout_s=2, reconnect_attempts=4, reconnect_delay_s=0.2)
+    with pytest.raises(SourceError, match="was lost after 6 frames \\(4 reconnect attempts failed\\)"):
+        for frame in iter_frames(first.url, stream=settings):
+            frames.append(frame)
+            assert len(frames) < 20, "the stream should have ended"
+            if len(frames) == 3:
+                threading.Thread(target=restart).start()
+    for server in second:
+        server.stop()
+    assert [name for name, _ in frames] == [f"{first.url}:frame{i}" for i in range(6)]
+    assert _levels(frames) == [0, 1, 2, 3, 4, 5]
+    warnings = [r.getMessage() for r in caplog.records if "stalled or dropped" in r.getMessage()]
+    assert warnings and "after 3 frames; reconnecting in 0.2 s (attempt 1 of 4)" in warnings[0]
+
+
+def test_a_stalled_stream_times_out_instead_of_hanging() -> None:
+    import time  # noqa: PLC0415
+
+    from yolov12.infer.streams import StreamSettings  # noqa: PLC0415
+
+    server = _MjpegServer(frames=5, hold=True)  # FFmpeg reads a few frames to open a stream
+    start = time.monotonic()
+    frames = []
+    try:
+        with pytest.raises(SourceError, match="lost after 5 frames"):
+            for frame in iter_frames(server.url, stream=StreamSettings(timeout_s=1, reconnect_attempts=1,
+                                                                         reconnect_delay_s=0.05)):
+                frames.append(frame)
+    finally:
+        server.stop()
+    assert len(frames) == 5 and time.monotonic() - start < 15  # the reconnect got 503: given up, no hang
+
+
+def test_stream_frames_obey_the_decode_limits() -> None:
+    from yolov12.infer.streams import StreamSettings  # noqa: PLC0415
+
+    server = _MjpegServer(frames=4)
+    try:
+        with pytest.raises(SourceError, match="above the limit of 3071 pixels"):
+            list(iter_frames(server.url, max_pixels=3071, stream=StreamSettings(timeout_s=2, reconnect_attempts=0)))
+    finally:
+        server.stop()
+
+
+def test_stream_passwords_stay_out_of_names() -> None:
+    from yolov12.infer.streams import live_source, redact_url  # noqa: PLC0415
+
+    assert redact_url("rtsp://admin:hunter2@10.0.0.5:554/live") == "rtsp://admin:***@10.0.0.5:554/live"
+    assert live_source("rtsp://cam/live").display == "rtsp://cam/live"
+    assert live_source(0).display == live_source("0").display == "webcam0"

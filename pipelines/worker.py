@@ -1,9 +1,11 @@
 """The per-worker train function of the Ray Train job: the engine's ``fit`` plus three Ray touch points.
 
-1. ``ray.train.get_checkpoint()``: on a restart (worker/node failure, or the same run submitted again) every worker
-   copies the latest checkpoint into its local run folder and ``fit`` resumes from ``weights/last.state.pt``.
-2. ``ray.train.report``: every epoch, rank 0 reports its metrics with the run folder as the checkpoint (weights,
-   resume state, results.csv); the other ranks report metrics only (every rank must call it equally often).
+1. ``ray.train.get_checkpoint()``: on a restart (worker/node failure, or the same run submitted again) the first
+   worker of each node downloads the latest checkpoint, every worker copies it into its local run folder, and
+   ``fit`` resumes from ``weights/last.state.pt`` (:mod:`pipelines.checkpoint_transfer`).
+2. ``ray.train.report``: every epoch, rank 0 reports its metrics with the resume unit of the run folder as the
+   checkpoint (last weights and resume state with their manifest, best weights, results.csv); the final report
+   holds the whole run folder; the other ranks report metrics only (every rank must call it equally often).
 3. ``ray.train.get_context()``: rank, world size, run name. TorchTrainer has already set up the process group
    (gloo on CPU, NCCL on GPU); the engine reads it, shards the data per rank and wraps the model in DDP.
 """
@@ -22,6 +24,7 @@ from typing import Any
 import ray.train
 import torch
 
+from pipelines.checkpoint_transfer import process_group_barrier, restore_once_per_node, staged_resume_unit
 from pipelines.config import PipelineConfig
 from yolov12.config.train import TrainConfig
 from yolov12.data.remote import fetch_object, is_s3
@@ -61,7 +64,9 @@ class RayReport(Callback):
 
     def on_checkpoint(self, state: Any, paths: dict[str, Path]) -> None:
         metrics = ray_metrics(state.history[-1], state.epoch + 1, state.epochs, self.task)
-        report_checkpoint(state.run_dir, metrics, f"epoch_{state.epoch + 1:04d}")
+        periodic = [paths["periodic"]] if "periodic" in paths else []  # save_period's epochN.safetensors
+        with staged_resume_unit(state.run_dir, periodic) as unit:  # not the whole, growing run folder
+            report_checkpoint(unit, metrics, f"epoch_{state.epoch + 1:04d}")
 
 
 def report_checkpoint(run_dir: Path, metrics: dict[str, float], label: str) -> None:
@@ -122,15 +127,16 @@ def resolve_teachers(train: TrainConfig) -> tuple[TrainConfig, list[str]]:
     return resolved, teachers
 
 
-def build_student(config: PipelineConfig, sync_bn: bool) -> Any:
-    """The model to train, the same on every rank (DDP also broadcasts rank 0's weights)."""
+def build_student(config: PipelineConfig) -> Any:
+    """The model to train, the same on every rank (DDP also broadcasts rank 0's weights).
+
+    ``scaling.sync_bn`` is applied by ``fit`` (``sync_bn=``), after it has fitted the head to the dataset's classes:
+    a conversion here would be lost when that rebuilds the model.
+    """
     from yolov12.models import load_model  # noqa: PLC0415 - the heavy import happens in the worker, not at import
 
     torch.manual_seed(config.train.run.seed)
-    model = load_model(str(fetch_object(config.model)) if is_s3(config.model) else config.model)
-    if sync_bn:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return model
+    return load_model(str(fetch_object(config.model)) if is_s3(config.model) else config.model)
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
@@ -151,13 +157,15 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix=f"yolov12-{context.get_experiment_name()}-rank{rank}-"))
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
-        checkpoint.to_directory(str(run_dir))
+        node = f"{context.get_experiment_name()}-node{context.get_node_rank()}"
+        restore_once_per_node(checkpoint, run_dir, node, context.get_local_rank(),
+                              process_group_barrier(overrides["device"]))
         train = train.model_copy(update={"run": train.run.model_copy(update={"resume": True})})
         logger.info("rank %d: resuming from checkpoint %s", rank, checkpoint.path)
     if rank == 0:
         logger.info("training %s on %s with %d worker(s); teachers: %s", config.model, train.data.data, world_size,
                     ", ".join(teachers) or "none")
-    model = build_student(config, config.scaling.sync_bn and world_size > 1)
+    model = build_student(config)
     reporter = RayReport(rank, model.task)
     callbacks: list[Callback] = [reporter, EpochLog(world_size)]
     if rank == 0 and loop_config.get("run_id"):
@@ -166,7 +174,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         callbacks.append(EpochMetricsCallback(config.tracking, loop_config["run_id"]))
     callbacks += list(loop_config.get("callbacks") or [])
     try:
-        result = fit(model, train, callbacks, run_dir=run_dir)
+        result = fit(model, train, callbacks, run_dir=run_dir, sync_bn=config.scaling.sync_bn and world_size > 1)
         final = {**ray_metrics(result.metrics, reporter.epochs_done, train.run.epochs, model.task), "final": 1}
         if rank == 0:  # the run folder now also holds the plots: the final checkpoint is the complete run
             report_checkpoint(run_dir, final, f"final_epoch_{reporter.epochs_done:04d}")

@@ -35,6 +35,35 @@ def _rank_gradient(rank: int, port: int, results: dict) -> None:
         dist.destroy_process_group()
 
 
+def _rank_accumulated_gradient(rank: int, port: int, results: dict) -> None:
+    """Two backward passes before the optimiser step, each on this rank's quarter of the 8 inputs."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+        inputs = torch.linspace(-1, 1, 24).view(8, 3)
+        wrapped = wrap_model(model, current_context(), torch.device("cpu"))
+        for step in range(2):
+            start = step * 4 + rank * 2
+            wrapped(inputs[start:start + 2]).pow(2).sum().backward()
+        results[rank] = [p.grad.clone() for p in model.parameters()]
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_accumulated_gradients_are_summed_once_over_ranks() -> None:
+    results = mp.Manager().dict()
+    mp.spawn(_rank_accumulated_gradient, args=(_free_port(), results), nprocs=2, join=True)
+    torch.manual_seed(0)
+    reference = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    reference(torch.linspace(-1, 1, 24).view(8, 3)).pow(2).sum().backward()
+    for rank in (0, 1):
+        for got, want in zip(results[rank], reference.parameters()):
+            torch.testing.assert_close(got, want.grad)
+
+
 @pytest.mark.slow
 def test_ddp_sums_gradients_so_two_half_batches_equal_one_full_batch() -> None:
     results = mp.Manager().dict()

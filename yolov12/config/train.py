@@ -184,7 +184,11 @@ class RunSection(Section):
         resume: ``True`` (the run folder of project/name) or the path of a run folder / ``last.state.pt``.
         patience: stop after this many epochs without improvement (0 = never).
         save_period: also keep a checkpoint every N epochs (-1 = off).
-        val: validate every epoch.
+        val: validate during training (every ``val_period`` epochs).
+        val_period: validate every N epochs, and after the first and the last epoch; in the epochs between,
+            results.csv and the reports carry the last validation's metrics, and only validated epochs can become
+            ``best.safetensors`` or end the run early (``patience``). Not an Ultralytics key (it validates every
+            epoch). Under DDP each rank validates its share of the batches and rank 0 computes the metrics.
         plots: write plots to the run folder at the end.
         verbose: progress bar and per-epoch lines.
         pretrained: start from weights: ``True`` looks for the model's zoo checkpoint (``yolov12n.safetensors`` or
@@ -209,6 +213,7 @@ class RunSection(Section):
     patience: int = Field(100, ge=0)
     save_period: int = Field(-1, ge=-1)
     val: bool = True
+    val_period: int = Field(1, ge=1)
     plots: bool = True
     verbose: bool = True
     pretrained: bool | str = False

@@ -1,6 +1,7 @@
 """Run checkpoints: ``weights/{last,best}.safetensors`` (EMA model, native format) + ``last.state.pt`` to resume.
 
-The resume file holds only tensors and plain data (model, EMA, optimiser and scaler state, counters, config) and is
+The resume file holds only tensors and plain data (model, EMA, optimiser and scaler state, counters, config, and the
+loss's own training state: the GKD balancer and feature adapters) and is
 read with ``torch.load(weights_only=True)``. Every file is written to a temporary name and renamed into place.
 
 ``last.safetensors`` and ``last.state.pt`` are one unit: after both are written, ``weights/last.json`` (the manifest)
@@ -13,7 +14,9 @@ folder, so copies of the run folder (Ray Train and Tune checkpoints) stay valid.
 A resume takes the run's hyper-parameters from that file (``"saved"``, the default: the run goes on as it started)
 or from the caller's config (``"own"``: the weights, EMA, optimiser moments and counters are the run's, while the
 config, and with it the optimiser groups' ``initial_lr``/``weight_decay``/momentum, is the caller's; a Tune trial
-that continues another trial's run under perturbed values needs this). The file itself is only read.
+that continues another trial's run under perturbed values needs this). Either way the keys of :data:`RUNTIME_KEYS`
+(device, loader workers, run folder, output switches, teacher paths) that the caller sets are the caller's: they
+describe the process, and the file was written by rank 0 on its own machine. The file itself is only read.
 """
 
 from __future__ import annotations
@@ -44,6 +47,21 @@ _WHAT_TO_DO = ("point resume at an earlier copy of the run folder (a Ray Train o
                "run without resume")
 
 ResumeHyperparameters = Literal["saved", "own"]  # whose hyper-parameters a resumed run trains with (see above)
+
+# Flat training keys that describe the process running the run, not the run. Rank 0 writes the resume state with its
+# own values (its GPU, its loader workers, its node's paths), and every rank of a restarted job resumes from a copy
+# of it, so the file's values would put all ranks on rank 0's device and paths: a resume takes each of these keys
+# from the caller's config whenever the caller sets it (Ray Train workers set their device, teachers...). Keys the
+# caller leaves unset keep the run's values, so that a bare ``resume=True`` goes on as the run was started (with its
+# teachers, cache, output switches), as Ultralytics resumes.
+RUNTIME_KEYS = frozenset({
+    "device",  # each rank's own accelerator (Ray Train assigns one per worker)
+    "workers", "cache",  # data loading on this machine: its cores and memory
+    "verbose", "plots",  # what this process prints and draws
+    "project", "name", "exist_ok", "resume",  # where this process's run folder is
+    "distill_teachers",  # teacher checkpoints as paths on this node (s3:// ones are downloaded per node)
+    "distill_teacher_half",  # fp16 teachers: a property of the accelerator this process has
+})
 
 
 class ResumeError(RuntimeError):
@@ -99,6 +117,8 @@ def _resume_dict(state: TrainState) -> dict[str, Any]:
         "precision": state.precision.state_dict(),
         "config": state.config.to_flat(),
         "history": state.history,
+        # Trainable state of the loss beyond the model (GKD: the balancer's running norms, the feature adapters).
+        **({"loss": state.loss_fn.state_dict()} if hasattr(state.loss_fn, "state_dict") else {}),
     }
 
 
@@ -240,11 +260,14 @@ def check_resume_hyperparameters(value: str) -> None:
 def resume_config(saved: dict[str, Any], config: TrainConfig, hyperparameters: ResumeHyperparameters) -> TrainConfig:
     """The config a resumed run trains with: the one in the resume state (``"saved"``) or ``config`` (``"own"``).
 
+    :data:`RUNTIME_KEYS` (device, loader workers, run folder, ...) come from ``config`` where it sets them.
+
     ``"own"`` needs the optimiser the run was written with (its moment buffers are loaded): ``ResumeError`` else.
     """
     check_resume_hyperparameters(hyperparameters)
     if hyperparameters == "saved":
-        return TrainConfig.from_overrides({**saved["config"], "resume": config.run.resume})
+        given = {key: value for key, value in config.set_keys().items() if key in RUNTIME_KEYS}
+        return TrainConfig.from_overrides({**saved["config"], **given, "resume": config.run.resume})
     written_with = saved["config"].get("optimizer")
     if written_with != config.optim.optimizer:
         raise ResumeError(f"cannot resume a run written with optimizer={written_with} under optimizer="
@@ -274,8 +297,26 @@ def restore(state: TrainState, saved: dict[str, Any], *, hyperparameters: Resume
         for group, own in zip(state.optimiser.param_groups, own_groups, strict=True):
             group.update(own)
     state.precision.load_state_dict(saved["precision"])
+    _restore_loss(state.loss_fn, saved)
     state.epoch = int(saved["epoch"])
     state.global_step = int(saved["global_step"])
     state.last_optimiser_step = int(saved["last_optimiser_step"])
     state.best_fitness = saved["best_fitness"]
     state.history = list(saved.get("history", []))
+
+
+def _restore_loss(loss_fn: Any, saved: dict[str, Any]) -> None:
+    """Load the loss's own training state (GKD balancer and adapters) when both the loss and the file have one."""
+    if not hasattr(loss_fn, "load_state_dict"):
+        return
+    if "loss" in saved:
+        try:
+            loss_fn.load_state_dict(saved["loss"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise ResumeError(f"cannot resume: the loss state in the resume file does not fit this run's loss (were "
+                              f"distill teachers or terms changed?): {reason}; resume with the run's distill "
+                              f"settings, or {_WHAT_TO_DO}") from None
+    else:
+        logger.warning("the resume state has no loss state (written by an older version?): the distillation "
+                       "balancer and feature adapters start afresh")

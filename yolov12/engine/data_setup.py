@@ -1,8 +1,18 @@
-"""Data loaders for training and validation, built from the config's data and augment sections."""
+"""Data loaders for training and validation, built from the config's data and augment sections.
+
+Random augmentation is a function of (seed, epoch, rank, loader worker): :func:`stream_seed` derives one seed per
+(seed, epoch, rank) with numpy's ``SeedSequence``, which seeds the loader's generator (its shuffle, and the base seed
+torch gives each worker) and, when the loader has no workers, this process's ``random``/``numpy`` generators.
+Each worker then seeds ``random``, ``numpy`` and the albumentations pipelines of its dataset from its own torch seed
+(:func:`seed_loader_worker`). Two ranks therefore never draw the same mosaic partners, affine, colour or mixup
+choices, and a rank that runs an epoch again (a resume) draws exactly what it drew before.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +27,7 @@ from yolov12.data.augment import (
     build_detection_transforms,
     to_training_arrays,
 )
+from yolov12.data.augment.policy_transform import PolicyTransform
 from yolov12.data.detection_dataset import build_datasets
 from yolov12.data.image_cache import ImageCache
 from yolov12.data.rect import RectValidationDataset
@@ -60,9 +71,63 @@ def classification_dataset_transform(augment: Any, imgsz: int, dataset: Any, tra
     return build_classification_transforms(imgsz, training=False), None
 
 
+_MASK64 = 2**64 - 1
+_AUGMENT_MODULES = ("yolov12.data.augment", __name__)  # whose objects may hold albumentations pipelines
+
+
+def stream_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed (0 <= s < 2**63) of one rank's random stream in one epoch of a run seeded ``seed``.
+
+    Derived with ``numpy.random.SeedSequence``: distinct for every (seed, epoch, rank), unlike sums such as
+    ``seed + epoch`` (seed 1, epoch 0 and seed 0, epoch 1 would share a stream).
+    """
+    low, high = np.random.SeedSequence([seed & _MASK64, epoch, rank]).generate_state(2, np.uint32)
+    return int(low) | (int(high) & 0x7FFFFFFF) << 32
+
+
+def _albumentations_pipelines(transform: Any) -> list[Any]:
+    """The albumentations ``Compose`` objects reachable from a dataset transform (ours wrap them).
+
+    Only objects of the augmentation modules are looked into, so datasets (which mosaic and mixup hold) are never
+    walked; a policy compiled lazily is compiled here first, so that it is seeded like the others.
+    """
+    found, queue, seen = [], deque([transform]), set()
+    while queue:
+        item = queue.popleft()
+        if id(item) in seen or item is None:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (list, tuple)):
+            queue.extend(item)
+        elif type(item).__module__.startswith("albumentations") and hasattr(item, "set_random_seed"):
+            found.append(item)
+        elif isinstance(item, PolicyTransform):
+            queue.append(item.compiled)
+        elif type(item).__module__.startswith(_AUGMENT_MODULES) and hasattr(item, "__dict__"):
+            queue.extend(vars(item).values())
+    return found
+
+
+def seed_augmentation(seed: int, transform: Any) -> None:
+    """Seed what augmentation draws from in this process: ``random``, ``numpy``'s global generator and the
+    albumentations pipelines inside ``transform`` (which keep generators of their own)."""
+    random.seed(seed)
+    np.random.seed(np.random.SeedSequence(seed & _MASK64).generate_state(4))
+    for pipeline in _albumentations_pipelines(transform):
+        pipeline.set_random_seed(seed)
+
+
+def seed_loader_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: seed the worker's augmentation from its torch seed (the loader's base seed,
+    drawn from the generator of this rank and epoch, plus ``worker_id``)."""
+    del worker_id  # already part of the worker's torch seed
+    info = torch.utils.data.get_worker_info()
+    seed_augmentation(info.seed, getattr(info.dataset, "transform", None))
+
+
 @dataclass
 class TrainingData:
-    """Loaders plus what the loop must tell them each epoch (sampler shuffling seed, close_mosaic)."""
+    """Loaders plus what the loop must tell them each epoch (sampler shuffling seed, close_mosaic, random stream)."""
 
     train_loader: DataLoader
     val_loader: DataLoader | None
@@ -71,14 +136,19 @@ class TrainingData:
     pipeline: Any = None
     sampler: DistributedSampler | None = None
     generator: torch.Generator = field(default_factory=torch.Generator)
+    rank: int = 0
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
-        """Seed this epoch's shuffle and tell the augmentation which epoch it is (before iterating)."""
-        self.generator.manual_seed(self.seed + epoch)
-        if self.sampler is not None:
-            self.sampler.set_epoch(epoch)
+        """Tell the augmentation which epoch it is and seed this rank's random stream of the epoch (before
+        iterating): the loader's generator, and this process's augmentation when the loader has no workers."""
         if self.pipeline is not None and hasattr(self.pipeline, "set_epoch"):
             self.pipeline.set_epoch(epoch, total_epochs)
+        seed = stream_seed(self.seed, epoch, self.rank)
+        self.generator.manual_seed(seed)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)  # the shard permutation: the same on every rank
+        if self.train_loader.num_workers == 0:
+            seed_augmentation(seed, getattr(self.train_loader.dataset, "transform", None))
 
 
 def _subset(dataset: Any, fraction: float, seed: int) -> None:
@@ -131,13 +201,13 @@ def build_training_data(config: TrainConfig, task: str, context: DistributedCont
                if context.is_distributed else None)
     train_loader = DataLoader(
         train_set, batch_size=per_rank_batch(section.batch, context.world_size), shuffle=sampler is None,
-        sampler=sampler, generator=generator,
+        sampler=sampler, generator=generator, worker_init_fn=seed_loader_worker,
         num_workers=section.workers, collate_fn=spec.collate.resolve(), drop_last=False, persistent_workers=False,
     )
     val_loader = build_val_loader(section.data, task, section.imgsz, section.batch * 2, section.workers,
                                   rect=section.rect, stride=stride) if config.run.val else None
     return TrainingData(train_loader, val_loader, dict(enumerate(names)), config.run.seed, pipeline, sampler,
-                        generator)
+                        generator, rank=context.rank)
 
 
 def build_val_loader(data: Any, task: str, imgsz: int, batch: int, workers: int, split: str = "val", *,

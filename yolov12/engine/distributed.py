@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -42,24 +43,35 @@ def per_rank_batch(batch: int, world_size: int) -> int:
     return batch // world_size
 
 
-def sum_gradients_hook(process_group, bucket):
-    """DDP communication hook: all-reduce gradients as a SUM over ranks (DDP's default is the mean).
+def _times(gradient: torch.Tensor, factor: float) -> torch.Tensor:
+    return gradient * factor
 
-    Our losses are sums over the batch and ``plan_optimiser`` divides the accumulation by the world size, so the
-    gradient of one optimiser step covers ``nbs`` images whether they come from one process or from many.
-    """
-    work = dist.all_reduce(bucket.buffer(), group=process_group, async_op=True)
-    return work.get_future().then(lambda future: future.value()[0])
+
+def scale_incoming_gradients(module: nn.Module, factor: float) -> None:
+    """Multiply every gradient that reaches a trainable parameter of ``module`` by ``factor`` before it is
+    accumulated into ``.grad`` (a tensor hook; gradient probes with ``torch.autograd.grad`` see it too)."""
+    for parameter in module.parameters():
+        if parameter.requires_grad:
+            parameter.register_hook(functools.partial(_times, factor=factor))
 
 
 def wrap_model(model: nn.Module, context: DistributedContext, device: torch.device) -> nn.Module:
-    """DistributedDataParallel (summing gradients) when several processes train together, the model otherwise."""
+    """DistributedDataParallel whose gradients are the SUM over ranks when several processes train together, the
+    model otherwise.
+
+    Our losses are sums over the batch and ``plan_optimiser`` divides the accumulation by the world size, so the
+    gradient of one optimiser step must cover ``nbs`` images whether they come from one process or from many. DDP
+    all-reduces ``.grad`` after every backward, and with accumulation ``.grad`` already holds the reduced gradient
+    of the earlier passes: a SUM all-reduce would count that part once per rank. So each rank's new gradient
+    enters at ``world_size`` times its value (:func:`scale_incoming_gradients`) and DDP averages: the mean of
+    ``reduced + world_size * local`` over ranks is ``reduced + sum of local``, after one backward or several.
+    Modules trained beside the model (distillation adapters) are wrapped the same way.
+    """
     if not context.is_distributed:
         return model
     device_ids = [device.index] if device.type == "cuda" else None
-    wrapped = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-    wrapped.register_comm_hook(None, sum_gradients_hook)
-    return wrapped
+    scale_incoming_gradients(model, float(context.world_size))
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
 def broadcast_object(value, context: DistributedContext, source: int = 0):

@@ -83,7 +83,7 @@ def train_one_epoch(state: TrainState, loader: Iterable[dict], callbacks: Callba
         state.precision.backward(loss)
         state.global_step += 1
         if state.global_step - state.last_optimiser_step >= accumulate:
-            if state.precision.step(state.optimiser, state.model.parameters()):
+            if state.precision.step(state.optimiser, [p for g in state.optimiser.param_groups for p in g["params"]]):
                 state.ema.update(state.model)
             state.last_optimiser_step = state.global_step
         batches += 1

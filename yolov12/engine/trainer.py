@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from yolov12.config.train import TrainConfig
 from yolov12.engine.callbacks import Callback, CallbackList, ProgressBar, ResultsCSV
@@ -25,15 +26,16 @@ from yolov12.engine.checkpoint import (
     resume_config,
     save_run_checkpoint,
 )
-from yolov12.engine.data_setup import TrainingData, build_training_data
+from yolov12.engine.data_setup import TrainingData, build_training_data, stream_seed
 from yolov12.engine.distributed import DistributedContext, broadcast_object, current_context, wrap_model
 from yolov12.engine.ema import ModelEMA
-from yolov12.engine.evaluate import evaluate, fitness
+from yolov12.engine.evaluate import fitness
 from yolov12.engine.freeze import freeze_layers
 from yolov12.engine.loop import model_stride, train_one_epoch
 from yolov12.engine.losses import build_loss
 from yolov12.engine.optim import build_optimiser, plan_optimiser
 from yolov12.engine.precision import MixedPrecision
+from yolov12.engine.rank_evaluation import broadcast_module, evaluate_on_ranks
 from yolov12.engine.run_dir import new_run_dir
 from yolov12.engine.run_plots import write_run_plots
 from yolov12.engine.schedule import warmup_steps
@@ -102,9 +104,32 @@ def _resolve_run_dir(config: TrainConfig, context: DistributedContext) -> Path:
     return Path(broadcast_object(str(path) if path else None, context))
 
 
+def check_sync_bn(sync_bn: bool, device: str, context: DistributedContext) -> None:
+    """Refuse SyncBatchNorm over CPU ranks in one line (DDP accepts SyncBatchNorm on GPU modules only)."""
+    if sync_bn and context.is_distributed and select_device(device).type != "cuda":
+        raise DeviceError(f"sync_bn=True synchronises BatchNorm statistics over GPU ranks, and these "
+                          f"{context.world_size} ranks train on device={device}: train on GPUs (Ray Train: "
+                          "scaling.use_gpu=true) or turn sync_bn off")
+
+
+def prepare_model(model: YOLOModel, names: dict[int, str], config: TrainConfig, pretrained: Path | None) -> YOLOModel:
+    """The model as it trains: its head fitted to the dataset's classes, pretrained weights, frozen layers."""
+    model = adapt_model_to_dataset(model, names)
+    if pretrained is not None:
+        load_pretrained(model, pretrained)  # every tensor whose name and shape match
+    freeze_layers(model, config.optim.freeze)  # before the optimiser is built: frozen tensors get no slot
+    return model
+
+
 def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, context: DistributedContext,
-                run_dir: Path) -> TrainState:
-    """Everything the loop needs, from the config (each builder gets only its section)."""
+                run_dir: Path, *, sync_bn: bool = False) -> TrainState:
+    """Everything the loop needs, from the config (each builder gets only its section).
+
+    ``sync_bn``: train with SyncBatchNorm (statistics over all ranks). The conversion happens here, on the final
+    model and right before the DDP wrapping; the EMA copy (validated, saved, returned) keeps plain BatchNorm, with
+    the same parameter and buffer names. Trainable parts of the loss (GKD feature adapters) join the optimiser and
+    are wrapped like the model, so their gradients are reduced over the ranks too.
+    """
     device = select_device(config.run.device)
     model = model.to(device)
     batches = len(data.train_loader)
@@ -114,9 +139,12 @@ def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, conte
     loss_fn = build_loss(model, config.loss, distill=config.distill)  # with GKD when distill.teachers is set
     if extra := list(getattr(loss_fn, "parameters", list)()):  # GKD feature adapters train with the student
         optimiser.add_param_group({"params": extra, "weight_decay": 0.0, "initial_lr": plan.lr})
+    if hasattr(loss_fn, "wrap_trainable"):
+        loss_fn.wrap_trainable(lambda module: wrap_model(module, context, device))
+    ema = ModelEMA(model, config.run.ema_decay, config.run.ema_tau)  # before the conversion: plain BatchNorm
+    trained = nn.SyncBatchNorm.convert_sync_batchnorm(model) if sync_bn else model  # same parameters, in place
     return TrainState(
-        config=config, model=wrap_model(model, context, device),
-        ema=ModelEMA(model, config.run.ema_decay, config.run.ema_tau), optimiser=optimiser,
+        config=config, model=wrap_model(trained, context, device), ema=ema, optimiser=optimiser,
         precision=MixedPrecision(device, config.run.amp, config.optim.max_grad_norm),
         loss_fn=loss_fn, device=device, run_dir=run_dir, accumulate=plan.accumulate,
         batches_per_epoch=batches, warmup_steps=warmup_steps(config.optim, batches, config.run.epochs),
@@ -125,15 +153,54 @@ def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, conte
     )
 
 
+def validates(state: TrainState) -> bool:
+    """Whether the current epoch is validated: every ``val_period``-th, the last, and the first of a run (whose
+    metrics later epochs carry until the next validation)."""
+    run, epoch = state.config.run, state.epoch + 1
+    carried = any(key.startswith("metrics/") for key in (state.history[-1] if state.history else {}))
+    return run.val and (epoch % run.val_period == 0 or epoch >= state.epochs or not carried)
+
+
+def validation_metrics(state: TrainState, data: TrainingData, context: DistributedContext) -> dict[str, float]:
+    """This epoch's ``metrics/...`` on every rank: a validation of rank 0's EMA spread over the ranks, or, in an
+    epoch that is not validated (``val_period``), the last validation's (as Ultralytics carries them; results.csv
+    keeps its columns). Empty without validation."""
+    if data.val_loader is None:
+        return {}
+    if validates(state):
+        broadcast_module(state.ema.ema, context)  # BatchNorm statistics of the EMA differ a little per rank
+        metrics = evaluate_on_ranks(state.ema.ema, data.val_loader, data.names, state.device, context)
+    else:
+        metrics = {k: v for k, v in (state.history[-1] if state.history else {}).items() if k.startswith("metrics/")}
+    return broadcast_object(metrics, context)  # every rank ranks, stops early and reports by the same numbers
+
+
+@dataclass
+class Progress:
+    """Early-stopping bookkeeping: best fitness is in the state, epochs without improvement here."""
+
+    stale_epochs: int = 0
+
+    def judge(self, state: TrainState, metrics: dict[str, float], task: str, judged: bool) -> bool:
+        """Whether this epoch is the best so far (only judged epochs can be: validated ones, or all without val)."""
+        score = fitness(metrics, task)
+        is_best = judged and (state.best_fitness is None or score > state.best_fitness)
+        state.best_fitness = score if is_best else state.best_fitness
+        self.stale_epochs = 0 if is_best else self.stale_epochs + 1
+        return is_best
+
+
 def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None = None, *,
-        run_dir: str | Path | None = None, resume_hyperparameters: ResumeHyperparameters = "saved") -> FitResult:
+        run_dir: str | Path | None = None, resume_hyperparameters: ResumeHyperparameters = "saved",
+        sync_bn: bool = False) -> FitResult:
     """Train ``model`` as ``config`` says; returns the run folder, checkpoint paths and final metrics.
 
     ``run_dir``: the run folder chosen by the caller (e.g. each Ray Train worker's local folder), used as is on every
     rank; with ``resume=True`` the run continues from its ``weights/last.state.pt``. Default: ``project/name``.
     ``resume_hyperparameters``: on resume, train with the config saved in that file (``"saved"``) or with ``config``
     (``"own"``: the run's weights, EMA, optimiser moments and epoch, this config's lr0, weight decay, augmentation...).
-    The file is only read either way.
+    The file is only read either way; runtime keys (device, workers, paths: ``checkpoint.RUNTIME_KEYS``) are always
+    this config's. ``sync_bn``: SyncBatchNorm while training (DDP on GPUs; see :func:`build_state`).
 
     Example:
         >>> fit(model, config.updated(resume=True, lr0=0.002), run_dir="runs/a", resume_hyperparameters="own")
@@ -141,57 +208,59 @@ def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None 
     """
     check_resume_hyperparameters(resume_hyperparameters)
     context = current_context()
-    run = config.run
-    check_single_device(run.device)  # a missing GPU is one line now, not after the data is built
-    seed_everything(run.seed, run.deterministic)
+    check_single_device(config.run.device)  # a missing GPU is one line now, not after the data is built
+    check_sync_bn(sync_bn, config.run.device, context)
+    seed_everything(config.run.seed, config.run.deterministic)
     run_dir = Path(run_dir) if run_dir is not None else _resolve_run_dir(config, context)
-    saved = load_resume_state(run_dir) if run.resume else None
+    saved = load_resume_state(run_dir) if config.run.resume else None
     if saved is not None:
         config = resume_config(saved, config, resume_hyperparameters)
     pretrained = pretrained_path(model, config.run.pretrained) if saved is None else None  # missing: fail now
     data = build_training_data(config, model.task, context, stride=model_stride(model))
-    model = adapt_model_to_dataset(model, data.names)
-    if pretrained is not None:
-        load_pretrained(model, pretrained)  # every tensor whose name and shape match
-    freeze_layers(model, config.optim.freeze)  # before the optimiser is built: frozen tensors get no slot
-    state = build_state(model, config, data, context, run_dir)
+    model = prepare_model(model, data.names, config, pretrained)
+    state = build_state(model, config, data, context, run_dir, sync_bn=sync_bn)
     if saved is not None:
         restore(state, saved, hyperparameters=resume_hyperparameters)
         logger.info("resuming %s at epoch %d/%d", run_dir, state.epoch + 1, state.epochs)
-    hooks = CallbackList([ResultsCSV(run_dir / "results.csv"), *([ProgressBar()] if run.verbose else []),
+    hooks = CallbackList([ResultsCSV(run_dir / "results.csv"), *([ProgressBar()] if config.run.verbose else []),
                           *(callbacks or [])])
     hooks.on_train_data(state, data)
     hooks.on_fit_start(state)
+    metrics, paths = _train_epochs(state, data, hooks, context, model.task)
+    if config.run.plots and state.is_main_process:
+        write_run_plots(run_dir, state.ema.ema, data.train_loader, data.val_loader, data.names, state.device)
+    hooks.on_fit_end(state, metrics)
+    best = state.weights_dir / "best.safetensors"
+    return FitResult(run_dir, best if best.exists() else None, paths.get("last"), metrics, state.ema.ema,
+                     config.data.data)
+
+
+def _train_epochs(state: TrainState, data: TrainingData, hooks: CallbackList, context: DistributedContext,
+                  task: str) -> tuple[dict[str, float], dict[str, Path]]:
+    """The epochs from ``state.epoch`` on: train, validate, checkpoint; returns the last metrics and paths."""
+    run = state.config.run
     metrics: dict[str, float] = {}
     paths: dict[str, Path] = {}
-    stale_epochs = 0
-    budget = TimeBudget(config.run.time)  # time=hours overrides epochs
+    progress = Progress()
+    budget = TimeBudget(run.time)  # time=hours overrides epochs
     while state.epoch < state.epochs:
-        seed_everything(run.seed + state.epoch, run.deterministic)  # each epoch is a function of (state, epoch)
+        # Each epoch is a function of (state, epoch, rank): ranks draw their own dropout, multi-scale sizes, and
+        # (set_epoch) augmentation.
+        seed_everything(stream_seed(run.seed, state.epoch, context.rank), run.deterministic)
         data.set_epoch(state.epoch, state.epochs)
         metrics = train_one_epoch(state, data.train_loader, hooks)
-        if run.val and state.is_main_process and data.val_loader is not None:
-            metrics.update(evaluate(state.ema.ema, data.val_loader, data.names, state.device, config))
-        if context.is_distributed:  # every rank ranks, stops early and reports by rank 0's validation
-            metrics.update(broadcast_object({k: v for k, v in metrics.items() if k.startswith("metrics/")}, context))
-        score = fitness(metrics, model.task)
-        is_best = state.best_fitness is None or score > state.best_fitness
-        state.best_fitness = score if is_best else state.best_fitness
-        stale_epochs = 0 if is_best else stale_epochs + 1
+        judged = validates(state) or not run.val
+        metrics.update(validation_metrics(state, data, context))
+        is_best = progress.judge(state, metrics, task, judged)
         state.history.append({"epoch": state.epoch + 1, **metrics})
         hooks.on_epoch_end(state, metrics)
         if state.is_main_process:
             paths = save_run_checkpoint(state, metrics, is_best)
             hooks.on_checkpoint(state, paths)
         state.epoch += 1
-        if run.patience and stale_epochs >= run.patience:
+        if judged and run.patience and progress.stale_epochs >= run.patience:
             logger.info("early stop: no improvement for %d epochs", run.patience)
             break
         if follow_time_budget(budget, state, context):
             break
-    if run.plots and state.is_main_process:
-        write_run_plots(run_dir, state.ema.ema, data.train_loader, data.val_loader, data.names, state.device)
-    hooks.on_fit_end(state, metrics)
-    best = state.weights_dir / "best.safetensors"
-    return FitResult(run_dir, best if best.exists() else None, paths.get("last"), metrics, state.ema.ema,
-                     config.data.data)
+    return metrics, paths

@@ -31,7 +31,7 @@ from yolov12.engine.freeze import freeze_layers
 from yolov12.engine.losses import build_classification_loss, build_detection_loss, build_loss
 from yolov12.engine.schedule import apply_schedule
 from yolov12.engine.time_budget import TimeBudget, follow_time_budget
-from yolov12.engine.trainer import _resolve_run_dir, build_state, fit, seed_everything
+from yolov12.engine.trainer import _resolve_run_dir, build_state, fit, seed_everything, validates
 from yolov12.models import build_model, load_architecture
 from yolov12.models.transfer import pretrained_path
 from yolov12.utils.device import DeviceError, select_device
@@ -195,6 +195,16 @@ def _time(probe: Probe, config: TrainConfig) -> tuple[bool, int]:
     return follow_time_budget(TimeBudget(config.run.time), state, CONTEXT), state.epochs
 
 
+def _validated_epochs(probe: Probe, config: TrainConfig) -> list[int]:
+    """The epochs (1-based) of the first ten that ``fit`` validates."""
+    state = probe.state(config)
+    state.history = [{"epoch": 1, "metrics/mAP50-95(B)": 0.1}]  # a validation to carry
+    validated = []
+    for state.epoch in range(10):
+        validated += [state.epoch + 1] if validates(state) else []
+    return validated
+
+
 def _weights(run: dict) -> list[str]:
     return sorted(f.name for f in (run["dir"] / "weights").iterdir())
 
@@ -256,6 +266,7 @@ EFFECTS: dict[str, Effect] = {
     "patience": Effect(1, lambda run: "early stop" in run["logs"], run="changed"),
     "save_period": Effect(1, _weights, run="changed"),
     "val": Effect(True, lambda p, c: p.training_data(c).val_loader is None),
+    "val_period": Effect(3, _validated_epochs, base={"val": True}),
     "plots": Effect(True, lambda run: sorted(f.name for f in run["dir"].glob("*.png")), run="changed"),
     "verbose": Effect(True, lambda run: "epoch 1/" in run["logs"], run="changed"),
     "pretrained": Effect(lambda p: str(p.teacher_path), lambda p, c: pretrained_path(p.model, c.run.pretrained)),

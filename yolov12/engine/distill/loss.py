@@ -14,12 +14,19 @@ the student saw) is what the teachers see. Per step:
 
 :meth:`epoch_metrics` returns the epoch means of ``distill/weight``, ``distill/grad_norm_det``,
 ``distill/grad_norm_kd``, ``distill/grad_ratio`` (lambda * |g_kd| / |g_det|, before the fade) and the raw terms.
+Under DDP the probes see each rank's gradient at ``world_size`` times its value (how
+:func:`~yolov12.engine.distributed.wrap_model` sums over ranks), the scale of the summed gradient; the weight
+depends only on the ratio of the two norms.
+
+Training state beyond the student (:meth:`DistillationLoss.state_dict`): the balancer's running norms and the
+feature adapters' weights, saved with the resume state. The trainer wraps the adapters like the student
+(:meth:`DistillationLoss.wrap_trainable`), so under DDP their gradients are reduced over the ranks.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -109,6 +116,7 @@ class DistillationLoss:
         self.probe = last_shared_parameters(student)
         self.fade = 1.0
         self.adapters: FeatureAdapters | None = None
+        self._adapt: nn.Module | None = None  # the adapters as called: wrapped for DDP by wrap_trainable
         self.tap: FeatureTap | None = None
         if "feat" in self.terms:
             self.tap = FeatureTap()
@@ -116,6 +124,7 @@ class DistillationLoss:
             self.adapters = FeatureAdapters(_head_input_channels(student),
                                             [_head_input_channels(t) for t in teachers])
             self.adapters.to(next(student.parameters()).device)
+            self._adapt = self.adapters
         self._sums: dict[str, float] = defaultdict(float)
         self._steps = 0
 
@@ -131,6 +140,13 @@ class DistillationLoss:
     def parameters(self) -> list[nn.Parameter]:
         """Trainable parameters of the loss itself (the feature adapters); the trainer adds them to the optimiser."""
         return list(self.adapters.parameters()) if self.adapters is not None else []
+
+    def wrap_trainable(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Call the feature adapters through ``wrap(adapters)`` from now on (e.g. DistributedDataParallel, so that
+        their gradients are reduced over the ranks like the student's); their parameters stay those of
+        :meth:`parameters`."""
+        if self.adapters is not None:
+            self._adapt = wrap(self.adapters)
 
     def start_epoch(self, epoch: int, epochs: int) -> None:
         """Set the fade-out factor for this epoch and reset the epoch metrics."""
@@ -183,8 +199,8 @@ class DistillationLoss:
             raise RuntimeError("the feature term needs the student's neck features: run the student forward in "
                                "training mode right before calling the loss")
         student_features, self.tap.features = self.tap.features, None
-        losses = [feature_imitation(self.adapters(student_features, i), o.features, weights)
-                  for i, o in enumerate(outputs)]
+        adapted = self._adapt(student_features)  # one call for all teachers: [teacher][level]
+        losses = [feature_imitation(levels, o.features, weights) for levels, o in zip(adapted, outputs)]
         return torch.stack(losses).mean()
 
     def _record(self, applied: float, weight: float, norm_det: float, norm_kd: float, raw: dict) -> None:
@@ -200,10 +216,12 @@ class DistillationLoss:
         return {f"distill/{name}": value / max(self._steps, 1) for name, value in self._sums.items()}
 
     def state_dict(self) -> dict:
+        """The training state a resume needs: the balancer's running norms and the adapters' weights."""
         return {"balancer": self.balancer.state_dict(),
                 "adapters": self.adapters.state_dict() if self.adapters is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (in place: the adapters keep their parameters, so the optimiser's hold)."""
         self.balancer.load_state_dict(state.get("balancer", {}))
         if self.adapters is not None and state.get("adapters") is not None:
             self.adapters.load_state_dict(state["adapters"])

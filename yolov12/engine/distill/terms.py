@@ -79,8 +79,13 @@ class FeatureAdapters(nn.Module):
                 per_level.append(conv)
             self.adapters.append(per_level)
 
-    def forward(self, student: list[torch.Tensor], teacher_index: int) -> list[torch.Tensor]:
-        return [conv(f.float()) for conv, f in zip(self.adapters[teacher_index], student)]
+    def forward(self, student: list[torch.Tensor], teacher_index: int | None = None
+                ) -> list[torch.Tensor] | list[list[torch.Tensor]]:
+        """Student levels [(B, C_s, H_i, W_i)] -> the levels at teacher ``teacher_index``'s widths, or for every
+        teacher (a list per teacher) when it is None: one call per step, as a DDP-wrapped module needs."""
+        if teacher_index is not None:
+            return [conv(f.float()) for conv, f in zip(self.adapters[teacher_index], student)]
+        return [[conv(f.float()) for conv, f in zip(per_level, student)] for per_level in self.adapters]
 
 
 def feature_imitation(adapted: list[torch.Tensor], teacher: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:

@@ -27,13 +27,19 @@ from yolov12.engine.checkpoint import (
     save_run_checkpoint,
 )
 from yolov12.engine.data_setup import TrainingData, build_training_data, stream_seed
-from yolov12.engine.distributed import DistributedContext, broadcast_object, current_context, wrap_model
+from yolov12.engine.distributed import (
+    DistributedContext,
+    broadcast_object,
+    current_context,
+    per_rank_batch,
+    wrap_model,
+)
 from yolov12.engine.ema import ModelEMA
 from yolov12.engine.evaluate import fitness
 from yolov12.engine.freeze import freeze_layers
 from yolov12.engine.loop import model_stride, train_one_epoch
 from yolov12.engine.losses import build_loss
-from yolov12.engine.optim import build_optimiser, plan_optimiser
+from yolov12.engine.optim import OptimiserPlan, build_optimiser, plan_optimiser
 from yolov12.engine.precision import MixedPrecision
 from yolov12.engine.rank_evaluation import broadcast_module, evaluate_on_ranks
 from yolov12.engine.run_dir import new_run_dir
@@ -136,6 +142,8 @@ def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, conte
     plan = plan_optimiser(config.optim, config.data.batch, batches * config.run.epochs,  # batch: global
                           model.num_classes)
     optimiser = build_optimiser(model, plan)
+    if context.rank == 0:
+        logger.info(optimiser_plan_text(config, plan, context.world_size))
     loss_fn = build_loss(model, config.loss, distill=config.distill)  # with GKD when distill.teachers is set
     if extra := list(getattr(loss_fn, "parameters", list)()):  # GKD feature adapters train with the student
         optimiser.add_param_group({"params": extra, "weight_decay": 0.0, "initial_lr": plan.lr})
@@ -151,6 +159,18 @@ def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, conte
         epochs=config.run.epochs,
         base_momentum=plan.momentum, rank=context.rank, world_size=context.world_size,
     )
+
+
+def optimiser_plan_text(config: TrainConfig, plan: OptimiserPlan, world_size: int) -> str:
+    """The line logged at start: global batch, its split over ranks, accumulation, and the effective lr and decay.
+
+    Every term comes from the global batch, so the same ``batch`` gives the same plan on any number of ranks.
+    """
+    batch = config.data.batch
+    return (f"batch {batch} global ({per_rank_batch(batch, world_size)} per rank x {world_size} rank"
+            f"{'s' if world_size != 1 else ''}), accumulate {plan.accumulate} (nbs {config.optim.nbs}): "
+            f"{batch * plan.accumulate} images per optimiser step; {plan.name} lr0 {plan.lr:g}, momentum "
+            f"{plan.momentum:g}, weight decay {plan.weight_decay:g} (configured {config.optim.weight_decay:g})")
 
 
 def validates(state: TrainState) -> bool:

@@ -53,21 +53,12 @@ def _rank_accumulated_gradient(rank: int, port: int, results: dict) -> None:
 
 
 @pytest.mark.slow
-def test_accumulated_gradients_are_summed_once_over_ranks() -> None:
+@pytest.mark.parametrize("rank_step", [_rank_gradient, _rank_accumulated_gradient],
+                         ids=["one-pass", "accumulated-passes"])
+def test_ddp_sums_gradients_once_so_two_half_batches_equal_one_full_batch(rank_step) -> None:
+    """One backward pass per rank, or several accumulated ones: each rank ends with the full batch's gradient."""
     results = mp.Manager().dict()
-    mp.spawn(_rank_accumulated_gradient, args=(_free_port(), results), nprocs=2, join=True)
-    torch.manual_seed(0)
-    reference = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
-    reference(torch.linspace(-1, 1, 24).view(8, 3)).pow(2).sum().backward()
-    for rank in (0, 1):
-        for got, want in zip(results[rank], reference.parameters()):
-            torch.testing.assert_close(got, want.grad)
-
-
-@pytest.mark.slow
-def test_ddp_sums_gradients_so_two_half_batches_equal_one_full_batch() -> None:
-    results = mp.Manager().dict()
-    mp.spawn(_rank_gradient, args=(_free_port(), results), nprocs=2, join=True)
+    mp.spawn(rank_step, args=(_free_port(), results), nprocs=2, join=True)
     torch.manual_seed(0)
     reference = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
     reference(torch.linspace(-1, 1, 24).view(8, 3)).pow(2).sum().backward()

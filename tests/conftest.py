@@ -12,6 +12,14 @@ import os
 from hypothesis import settings
 from support.services import mlflow_server, mlflow_tracking, s3, s3_server  # noqa: F401
 
+# Under pytest-xdist each worker gets its share of the cores for torch/OpenMP (and so do the subprocesses it starts):
+# two workers each running torch on every core would oversubscribe a 2-core machine and slow every test down.
+# Set here, before any test module imports torch; an explicit OMP_NUM_THREADS wins.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ.setdefault("OMP_NUM_THREADS", _threads)
+    os.environ.setdefault("MKL_NUM_THREADS", _threads)
+
 settings.register_profile("dev", print_blob=True)
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
@@ -36,6 +44,7 @@ CLUSTER_GROUPS = {
     "tests/pipelines/": "ray-train", "tests/tune/": "ray-train",
     "tests/serve/": "ray-serve", "tests/test_main_job.py": "ray-serve", "tests/test_app.py": "ray-serve",
 }
+IN_PROCESS = ("tests/serve/test_hostile_requests.py", "tests/serve/test_openapi_schema.py")  # no Ray: spread freely
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -46,5 +55,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         relative = item.path.relative_to(root).as_posix()
         group = next((name for prefix, name in CLUSTER_GROUPS.items() if relative.startswith(prefix)), None)
+        if relative.startswith(IN_PROCESS):
+            group = None
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))

@@ -8,9 +8,9 @@ from export_helpers import export_cached, make_model
 
 
 @pytest.fixture(scope="session", autouse=True)
-def two_torch_threads():
+def at_most_two_torch_threads():
     previous = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(min(2, previous))  # at most the share of cores this process has (tests/conftest.py)
     yield
     torch.set_num_threads(previous)
 

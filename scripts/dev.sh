@@ -107,11 +107,11 @@ run_tests() {
   set +e
   # faulthandler: a native crash (also one at interpreter exit, after pytest's own handler is gone) prints the
   # Python stacks of every thread instead of only "Segmentation fault".
-  # Two pytest-xdist workers (PYTEST_WORKERS=0 runs in one process): the Ray/Serve tests in two fixed groups
-  # (tests/conftest.py), the rest spread over both, so the CPU works while a test waits on a cluster. A worker that
-  # dies is not replaced: the run ends at once, naming the test it was running (a replaced worker can leave the
-  # group scheduler waiting forever).
-  PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup \
+  # Two pytest-xdist workers (PYTEST_WORKERS=0 runs in one process), each taking whole test files (a module's
+  # Ray cluster fixture starts once), so the CPU works while a test waits on a cluster; each worker's torch threads
+  # are its share of the cores (tests/conftest.py). A worker that dies is not replaced: the run ends at once, naming
+  # the test it was running.
+  PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile \
     --max-worker-restart=0 --durations=30 "$@"
   local rc=$?
   set -e

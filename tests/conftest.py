@@ -36,26 +36,3 @@ def pytest_configure(config) -> None:  # noqa: ARG001 - pytest hook signature
     if "YOLOV12_CONFIG_DIR" not in os.environ:
         os.environ["YOLOV12_CONFIG_DIR"] = tempfile.mkdtemp(prefix="yolov12-test-settings-")
 
-
-# Under pytest-xdist (``-n 2 --dist loadgroup``, as scripts/dev.sh runs the suite) the tests that start Ray clusters
-# run in two fixed groups, each on one worker and in file order: at most two clusters at a time on a CI machine, and
-# a module's shared cluster fixture is never started twice. Everything else is spread over the workers freely.
-CLUSTER_GROUPS = {
-    "tests/pipelines/": "ray-train", "tests/tune/": "ray-train",
-    "tests/serve/": "ray-serve", "tests/test_main_job.py": "ray-serve", "tests/test_app.py": "ray-serve",
-}
-IN_PROCESS = ("tests/serve/test_hostile_requests.py", "tests/serve/test_openapi_schema.py")  # no Ray: spread freely
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Put each test that starts a Ray cluster into its xdist group (see ``CLUSTER_GROUPS``)."""
-    import pytest  # noqa: PLC0415
-
-    root = config.rootpath
-    for item in items:
-        relative = item.path.relative_to(root).as_posix()
-        group = next((name for prefix, name in CLUSTER_GROUPS.items() if relative.startswith(prefix)), None)
-        if relative.startswith(IN_PROCESS):
-            group = None
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))

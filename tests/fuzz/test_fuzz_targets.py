@@ -1,6 +1,6 @@
 """Every fuzz target: its committed corpus replays cleanly, and a bounded coverage-guided run finds nothing.
 
-The run length is ``YOLOV12_FUZZ_SECONDS`` (default 30 s per target, as CI runs it); a failure prints libFuzzer's
+The run length is ``YOLOV12_FUZZ_SECONDS`` (default 15 s per target, as CI runs it); a failure prints libFuzzer's
 tail and where the crashing input was kept, so it can be fixed and added to the corpus.
 """
 
@@ -11,7 +11,7 @@ import pytest
 from fuzz import run
 
 TARGETS = run.target_names()
-FUZZ_SECONDS = int(os.environ.get("YOLOV12_FUZZ_SECONDS", "30"))
+FUZZ_SECONDS = int(os.environ.get("YOLOV12_FUZZ_SECONDS", "15"))
 
 
 def test_there_are_targets_for_each_untrusted_input():

@@ -21,6 +21,9 @@ from yolov12.config.base import ConfigError, Section
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SHIPPED_TRACKERS = ("bytetrack.yaml", "botsort.yaml")
+REID_ONLY_KEYS: dict[str, tuple[object, ...]] = {"proximity_thresh": (0.5,), "appearance_thresh": (0.8,),
+                                                 "model": (None, "auto")}
+"""Ultralytics' re-identification keys and the values that leave them without effect (its shipped defaults)."""
 
 
 class TrackerConfig(Section):
@@ -39,8 +42,9 @@ class TrackerConfig(Section):
         gmc_method: BoT-SORT's global motion compensation: ``sparseOptFlow`` (Lucas-Kanade on corners), ``ecc``
             (OpenCV's ``findTransformECC``, slower) or ``none``.
         gmc_downscale: frames are shrunk by this factor before motion compensation.
-        proximity_thresh, appearance_thresh, model: Ultralytics' re-identification settings; re-identification is
-            not implemented, so they are accepted (an Ultralytics ``botsort.yaml`` loads) and have no effect.
+        proximity_thresh, appearance_thresh, model: Ultralytics' re-identification settings. They act only with
+            re-identification, which is not implemented, so they are accepted only at the values Ultralytics ships
+            in ``botsort.yaml`` (0.5, 0.8, ``auto``; an unchanged file loads) and any other value is refused.
         with_reid: must stay false (re-identification is not implemented).
     """
 
@@ -67,6 +71,10 @@ class TrackerConfig(Section):
     def _consistent(self) -> TrackerConfig:
         if self.with_reid:
             raise ValueError("with_reid=True: re-identification is not implemented; set with_reid: false")
+        for key, inert in REID_ONLY_KEYS.items():
+            if getattr(self, key) not in inert:
+                raise ValueError(f"{key}={getattr(self, key)!r} acts only with re-identification, which is not "
+                                 f"implemented; remove {key} (or set it to {inert[-1]!r})")
         if self.track_low_thresh > self.track_high_thresh:
             raise ValueError(f"track_low_thresh={self.track_low_thresh} is above track_high_thresh="
                              f"{self.track_high_thresh}; the low threshold must not exceed the high one")

@@ -89,6 +89,9 @@ class ServeAppConfig(Section):
             send its value in the ``x-api-key`` header (401 otherwise). When it is configured but the variable is
             unset or empty, the server refuses to start (``yolov12 serve`` before Ray starts, the application
             builder and every Ingress replica): a missing key never means an open server.
+        max_track_sessions: tracking sessions (``/v1/track`` WebSockets) one Ingress replica holds at a time; one
+            more is refused (close code 4429). Each session's tracker lives on the replica that accepted it.
+        track_session_idle_s: a tracking session with no frame for this long is closed (code 4408).
         cache_dir: where engines built from native weights are kept (default ``$YOLOV12_CACHE/serve-engines``).
         tracking_uri: MLflow tracking/registry URI for ``models:/`` sources (default ``$MLFLOW_TRACKING_URI``).
         revision: any text; changing it (with ``serve deploy``) makes the Detector reload its sources in place,
@@ -123,6 +126,8 @@ class ServeAppConfig(Section):
     max_image_pixels: int = Field(40_000_000, ge=64 * 64)
     max_request_decoded_bytes: int = Field(DEFAULT_REQUEST_DECODED_BYTES, ge=64 * 64 * 3)
     api_key_env: str | None = None
+    max_track_sessions: int = Field(16, ge=1, le=10000)
+    track_session_idle_s: float = Field(30.0, gt=0.0, le=86400.0)
     cache_dir: str | None = None
     tracking_uri: str | None = None
     revision: str | None = None
@@ -221,6 +226,8 @@ class IngressSettings(Section):
     max_request_decoded_bytes: int = Field(DEFAULT_REQUEST_DECODED_BYTES, ge=64 * 64 * 3)
     max_request_imgsz: int = Field(DEFAULT_MAX_REQUEST_IMGSZ, ge=32, le=4096)
     api_key_env: str | None = None
+    max_track_sessions: int = Field(16, ge=1, le=10000)
+    track_session_idle_s: float = Field(30.0, gt=0.0, le=86400.0)
 
     @classmethod
     def from_app(cls, config: ServeAppConfig) -> IngressSettings:

@@ -5,6 +5,8 @@ Routes:
                                     application/octet-stream) or multipart form-data field ``file``; ``conf``,
                                     ``iou``, ``max_det``, ``imgsz`` and ``annotate`` as query or form fields.
     GET  /v2/health/live|ready, /v2, /v2/models/{name}[/versions/{v}][/ready]
+    WS   /v1/track                      a tracking session: frames in order over one WebSocket, track ids back
+                                    (protocol and close codes in serve/tracking.py).
     POST /v2/models/{name}[/versions/{v}]/infer   inputs: ``images`` BYTES [B] (encoded images; base64 text in
                                     JSON) or UINT8 [B, H, W, 3] / [H, W, 3] RGB pixels; parameters conf, iou,
                                     max_det, imgsz. Outputs: ``detections`` FP32 [B, N, 6] (x1, y1, x2, y2, score,
@@ -38,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, ValidationError
@@ -46,7 +48,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile
 
-from serve import kserve, schemas
+from serve import kserve, schemas, tracking
 from serve.config import IngressSettings, configured_api_key
 from serve.images import ImageError, check_image, check_request_budget, decode_image
 from serve.metrics import serving_metrics
@@ -238,6 +240,7 @@ class Ingress:
         self.api_key = api_key_from(self.config)  # raises when configured but missing: never serve open
         self.detector = detector
         self.local: Any = None if model_config is None else Detector.func_or_class(model_config)
+        self.sessions = tracking.SessionRegistry(self.config.max_track_sessions)
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         """Model updates of an in-process Detector (``single_deployment``), as :meth:`Detector.reconfigure`."""
@@ -353,6 +356,76 @@ class Ingress:
         # orjson, not JSONResponse's json.dumps: 0.5 vs 2.7 ms for 300 detections (measured; CPU a replica's
         # engine threads would otherwise get)
         return Response(orjson.dumps(body), media_type="application/json")
+
+    # -- /v1/track (WebSocket) ----------------------------------------------------------------------------------------
+    @api.websocket("/v1/track")
+    async def track(self, websocket: WebSocket) -> None:
+        """A tracking session (see serve/tracking.py): accepted first, so that a refusal carries its reason."""
+        await websocket.accept()
+        try:
+            check_api_key(websocket.headers.get(API_KEY_HEADER), self.api_key)
+            options = tracking.parse_tracking_options(dict(websocket.query_params), self.config.max_request_imgsz)
+            with self.sessions.session() as session_id:
+                await self._run_session(websocket, session_id, options, websocket.headers.get(MODEL_HEADER, ""))
+        except ApiError as exc:
+            await websocket.close(tracking.CLOSE_UNAUTHORISED, tracking.close_reason(exc.message))
+        except tracking.TrackingOptionsError as exc:
+            await websocket.close(tracking.CLOSE_BAD_OPTIONS, tracking.close_reason(str(exc)))
+        except tracking.SessionLimitError as exc:
+            await websocket.close(tracking.CLOSE_TOO_MANY_SESSIONS, tracking.close_reason(str(exc)))
+        except WebSocketDisconnect:
+            return
+
+    async def _run_session(self, websocket: WebSocket, session_id: str, options: tracking.TrackingOptions,
+                           model_id: str) -> None:
+        idle_s, limit = self.config.track_session_idle_s, self.config.max_body_bytes
+
+        async def detect(data: bytes, params: tracking.TrackDetectParams) -> tracking.DetectedFrame:
+            return await self._detect_frame(model_id, data, params)
+
+        session = tracking.TrackingSession(options, detect, self._decode_frame)
+        await websocket.send_text(tracking.hello(session_id, options, idle_s).decode())
+        while True:
+            try:
+                message = await asyncio.wait_for(websocket.receive(), idle_s)
+            except asyncio.TimeoutError:
+                await websocket.close(tracking.CLOSE_EXPIRED, f"session expired: no frame for {idle_s:g} s "
+                                                              "(track_session_idle_s)")
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            if data is None:
+                answer = {"frame": session.frames, "status": 415,
+                          "error": "send each frame as a binary message holding the encoded image"}
+            elif len(data) > limit:
+                await websocket.close(tracking.CLOSE_TOO_BIG, f"a frame of {len(data)} bytes is above the limit of "
+                                                              f"{limit} bytes (max_body_bytes)")
+                return
+            else:
+                answer = await session.frame(data)
+            await websocket.send_text(orjson.dumps(answer).decode())
+
+    async def _detect_frame(self, model_id: str, data: bytes,
+                            params: tracking.TrackDetectParams) -> tracking.DetectedFrame:
+        """One frame through the same checks and Detector call as ``/v1/detect``."""
+        try:
+            (image,) = self._checked([data])
+            prediction = await self._predict(model_id, image, DetectParams(**params.model_dump()))
+        except ApiError as exc:
+            raise tracking.FrameError(exc.status, exc.message) from None
+        if prediction.task != "detect":
+            raise tracking.FrameError(400, f"model {prediction.model} is a {prediction.task} model; tracking needs "
+                                           "a detection model")
+        names = {int(row[5]): name for row, name in zip(prediction.detections, prediction.class_names)}
+        return tracking.DetectedFrame(prediction.detections, names, prediction.width, prediction.height,
+                                      prediction.timing)
+
+    async def _decode_frame(self, data: bytes) -> np.ndarray:
+        try:
+            return await asyncio.to_thread(self._decode, data)
+        except ApiError as exc:
+            raise tracking.FrameError(exc.status, exc.message) from None
 
     # -- KServe v2 ----------------------------------------------------------------------------------------------------
     @api.get("/v2/health/live", responses={200: {"model": schemas.LiveBody, "description": "live"}})

@@ -11,7 +11,7 @@ from yolov12.config.tracker import TrackerConfig, load_tracker_config
 from yolov12.track.botsort import BoTSortTracker
 from yolov12.track.bytetrack import ByteTracker, TrackOutput
 from yolov12.track.registry import TRACKERS, create_tracker
-from yolov12.track.session import TrackingSession
+from yolov12.track.session import TrackingSession, track_detections
 
 __all__ = ["TRACKERS", "BoTSortTracker", "ByteTracker", "TrackOutput", "TrackerConfig", "TrackingSession",
-           "create_tracker", "load_tracker_config"]
+           "create_tracker", "load_tracker_config", "track_detections"]

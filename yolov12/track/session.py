@@ -26,6 +26,16 @@ def sequence_name(frame_name: str) -> str:
     return video if marker and index.isdigit() else IMAGE_SEQUENCE
 
 
+def track_detections(tracker: ByteTracker, detections: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
+    """One frame through ``tracker``: (N, 6) x1, y1, x2, y2, conf, cls in, (K, 7) x1, y1, x2, y2, id, conf, cls out
+    (float64): the detections that belong to a confirmed track, in the tracker's order. ``image`` (H, W, 3) BGR is
+    needed by trackers that compensate camera motion (BoT-SORT)."""
+    array = np.asarray(detections, np.float64).reshape(-1, 6)
+    output = tracker.update(array[:, :4], array[:, 4], array[:, 5], image)
+    kept = array[output.indices]
+    return np.concatenate([kept[:, :4], output.ids[:, None].astype(np.float64), kept[:, 4:]], 1)
+
+
 class TrackingSession:
     """Trackers of one source, by sequence; :meth:`track` adds track ids to each result, in frame order.
 
@@ -57,9 +67,7 @@ class TrackingSession:
             return result
         data = result.boxes.data
         array = (data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)).astype(np.float64)
-        output = self.tracker_for(result.path).update(array[:, :4], array[:, -2], array[:, -1], result.orig_img)
-        kept = array[output.indices]
-        tracked = np.concatenate([kept[:, :4], output.ids[:, None].astype(np.float64), kept[:, -2:]], 1)
+        tracked = track_detections(self.tracker_for(result.path), array, result.orig_img)
         if isinstance(data, torch.Tensor):
             tracked = torch.as_tensor(tracked, dtype=data.dtype, device=data.device)
         else:

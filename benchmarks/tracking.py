@@ -1,8 +1,9 @@
-"""Tracking benchmark: MOTA / IDF1 of ByteTrack and BoT-SORT, and frames/s of detection + tracking.
+"""Tracking benchmark: MOTA, IDF1 and HOTA of ByteTrack and BoT-SORT, and frames/s of detection + tracking.
 
 Quality: the generated sequence of moving digits (``yolov12.track.synthetic``: 8 digits, 2 pairs crossing head-on,
 ``--frames`` frames of 320x320) with ground-truth boxes turned into a simulated detector's output (5 % corner jitter,
-10 % of boxes missed, low scores under occlusion, stray boxes; ``noisy_detections``), scored with motmetrics.
+10 % of boxes missed, low scores under occlusion, stray boxes; ``noisy_detections``), scored with motmetrics
+(MOTA, IDF1) and trackeval (HOTA).
 BoT-SORT runs with each motion-compensation method on the rendered frames (the camera is still: compensation can
 only add noise here, which the rows show with its cost).
 
@@ -30,8 +31,8 @@ TRACKER_ROWS = (("bytetrack", "none"), ("botsort", "none"), ("botsort", "sparseO
 
 
 def quality_rows(frames: list, video: MovingDigits) -> None:
-    """MOTA, IDF1, id switches and tracker milliseconds a frame on the noisy ground truth."""
-    print(f"{'tracker':<30}{'MOTA':>7}{'IDF1':>7}{'switches':>10}{'ms/frame':>10}")
+    """MOTA, IDF1, HOTA (DetA, AssA), id switches and tracker milliseconds a frame on the noisy ground truth."""
+    print(f"{'tracker':<30}{'MOTA':>7}{'IDF1':>7}{'HOTA':>7}{'DetA':>7}{'AssA':>7}{'switches':>10}{'ms/frame':>10}")
     for name, gmc in TRACKER_ROWS:
         tracker = create_tracker(load_tracker_config(name, gmc_method=gmc))
         rng = np.random.default_rng(1)
@@ -44,7 +45,8 @@ def quality_rows(frames: list, video: MovingDigits) -> None:
             truth.append((frame_truth.boxes, frame_truth.ids))
             tracks.append((boxes[output.indices], output.ids))
         metrics = evaluate_tracks(truth, tracks)
-        print(f"{name + ' (gmc ' + gmc + ')':<30}{metrics.mota:>7.3f}{metrics.idf1:>7.3f}{metrics.id_switches:>10d}"
+        print(f"{name + ' (gmc ' + gmc + ')':<30}{metrics.mota:>7.3f}{metrics.idf1:>7.3f}{metrics.hota:>7.3f}"
+              f"{metrics.deta:>7.3f}{metrics.assa:>7.3f}{metrics.id_switches:>10d}"
               f"{1000 * elapsed / len(frames):>10.2f}")
 
 

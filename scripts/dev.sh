@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 
 VENV=${YOLOV12_VENV:-.venv}
 LOCK=requirements/lock-py311.txt
+NO_DEPS=requirements/no-deps-py311.txt
 TORCH_VARIANT=${TORCH_VARIANT:-}
 TORCH_INDEX=https://download.pytorch.org/whl
 
@@ -31,6 +32,7 @@ install_packages() {
   local pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
   if [ -z "$TORCH_VARIANT" ]; then
     "${pip[@]}" -c "$LOCK" -e '.[all,dev]'
+    "${pip[@]}" --no-deps --require-hashes -r "$NO_DEPS"
     return 0
   fi
   # The lock's torch pin names our CPU build (2.13.0+cpu); PyTorch's index names each build the same way
@@ -42,6 +44,7 @@ install_packages() {
   echo "torch==$version+$TORCH_VARIANT" >> "$constraints"
   "${pip[@]}" --extra-index-url "$TORCH_INDEX/$TORCH_VARIANT" -c "$constraints" -e '.[all,dev]' || status=$?
   rm -f "$constraints"
+  [ "$status" -ne 0 ] || "${pip[@]}" --no-deps --require-hashes -r "$NO_DEPS" || status=$?
   return "$status"
 }
 
@@ -52,7 +55,7 @@ install() {
     *) echo "error: TORCH_VARIANT='$TORCH_VARIANT' is not a PyTorch build: cpu, cu126, cu128, cu130, rocm6.4, ..." >&2
        return 2 ;;
   esac
-  want=$({ cat pyproject.toml "$LOCK"; [ -z "$TORCH_VARIANT" ] || echo "TORCH_VARIANT=$TORCH_VARIANT"; } \
+  want=$({ cat pyproject.toml "$LOCK" "$NO_DEPS"; [ -z "$TORCH_VARIANT" ] || echo "TORCH_VARIANT=$TORCH_VARIANT"; } \
     | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0

@@ -14,6 +14,7 @@ from yolov12.track.synthetic import MovingDigits, SequenceSpec, noisy_detections
 
 IDF1_FLOOR = 0.8  # measured 0.89 for both trackers on the sequence below; a broken association drops far below
 MOTA_FLOOR = 0.8  # measured 0.88
+HOTA_FLOOR = 0.7  # measured 0.79
 
 
 def _tracker(name: str, **overrides):
@@ -84,7 +85,7 @@ def test_mot_quality_on_moving_digits(name) -> None:
         truth.append((frame_truth.boxes, frame_truth.ids))
         tracks.append((boxes[result.indices], result.ids))
     metrics = evaluate_tracks(truth, tracks)
-    assert metrics.idf1 >= IDF1_FLOOR and metrics.mota >= MOTA_FLOOR, metrics
+    assert metrics.idf1 >= IDF1_FLOOR and metrics.mota >= MOTA_FLOOR and metrics.hota >= HOTA_FLOOR, metrics
     assert metrics.frames == len(video)
 
 

@@ -18,6 +18,10 @@ Writes into ``tests/fixtures/reference/`` (override with ``--out``):
 * ``<name>.reference.npz``: outputs of the reloaded fp32 model in eval mode for two deterministic inputs.
 * ``<name>.reference.json``: versions, inputs, parameter count, state-dict keys/shapes, model yaml, names.
 * ``zoo_counts.json``: parameter counts and GFLOPs (as ultralytics reports them) for the nc=80 model zoo.
+* ``yolo12n-cls_nc3.*``: the same for ultralytics' YOLO12n classifier (``yolo12n-cls.yaml``, nc=3), whose
+  BatchNorms keep PyTorch's eps 1e-5 / momentum 0.1 (ultralytics sets 1e-3 / 0.03 on detection models only). Its
+  ``.reference.npz`` holds the softmax probabilities, the logits and the first block's output in float64 and
+  float32 (``--only yolo12n-cls_nc3 --skip-zoo`` writes just this fixture).
 
 The turbo-layout YOLOv12 (official sunsmarterjie/yolov12 ``main`` branch) is not on PyPI. Its area-attention
 blocks (AAttn / ABlock / A2C2f with ``qk`` + ``v`` convolutions) are read from a file given by
@@ -50,6 +54,9 @@ NAMES = {0: "person", 1: "car", 2: "dog"}
 FIXTURE_DATE = "2026-01-01T00:00:00+00:00"  # checkpoint "date" field (pinned for reproducible bytes)
 NC = 3
 INPUTS = ((0, 640), (1, 320))  # (numpy RandomState seed, square image size)
+CLASSIFIER_INPUTS = ((0, 224), (1, 64))  # the first block's output is stored for the small one only (size)
+CLASSIFIER_BLOCK_INPUT = 64
+CLASSIFIER_CALIB_SHAPE = (1, 3, 224, 224)
 
 # Turbo-layout YOLOv12 (official `main` branch) written from the architecture facts in the project spec.
 # Differences to ultralytics' yolo12.yaml: layer 1 Conv [128, 3, 2, 1, 2] (groups 2), layer 3 Conv
@@ -200,7 +207,7 @@ CALIB_SEED, CALIB_SHAPE = 1234, (1, 3, 640, 640)
 CALIBRATE = True
 
 
-def perturb(model: torch.nn.Module, seed: int = 0, calibrate: bool = True) -> dict:
+def perturb(model: torch.nn.Module, seed: int = 0, calibrate: bool = True, calib_shape=CALIB_SHAPE) -> dict:
     """Deterministically randomise BatchNorm statistics/affine parameters and A2C2f gamma (layer scale).
 
     Draws (torch.manual_seed(seed), modules in named_modules() order): per BatchNorm2d mean noise ~ N(0, 0.1),
@@ -248,7 +255,7 @@ def perturb(model: torch.nn.Module, seed: int = 0, calibrate: bool = True) -> di
         handles = [m.register_forward_pre_hook(pre_hook) for m in bns]
         was_training = model.training
         model.eval()
-        x = torch.from_numpy(np.random.RandomState(CALIB_SEED).uniform(0, 1, CALIB_SHAPE).astype(np.float32))
+        x = torch.from_numpy(np.random.RandomState(CALIB_SEED).uniform(0, 1, calib_shape).astype(np.float32))
         try:
             with torch.no_grad():
                 model(x)
@@ -272,7 +279,7 @@ def perturb(model: torch.nn.Module, seed: int = 0, calibrate: bool = True) -> di
         "gamma~U(0.5,1.0). "
         + (
             f"Then calibration: one eval-mode forward (no grad, fp32) of np.random.RandomState({CALIB_SEED})"
-            f".uniform(0,1,{list(CALIB_SHAPE)}).astype(float32); a forward pre-hook on each BatchNorm2d takes the "
+            f".uniform(0,1,{list(calib_shape)}).astype(float32); a forward pre-hook on each BatchNorm2d takes the "
             "per-channel mean and biased var (over N,H,W, float64) of its actual input and sets running_mean = "
             "mean + noise*sqrt(var+eps), running_var = var*factor, num_batches_tracked = 0, before it runs."
             if calibrate
@@ -281,7 +288,7 @@ def perturb(model: torch.nn.Module, seed: int = 0, calibrate: bool = True) -> di
     }
 
 
-def save_checkpoint(model, yaml_name: str, path: Path) -> None:
+def save_checkpoint(model, yaml_name: str, path: Path, task: str = "detect") -> None:
     """Save in genuine Ultralytics checkpoint format: Model.save() then ultralytics' strip_optimizer()."""
     from ultralytics import YOLO
     from ultralytics.cfg import DEFAULT_CFG_DICT
@@ -289,11 +296,11 @@ def save_checkpoint(model, yaml_name: str, path: Path) -> None:
 
     # ultralytics' Model() takes a path or name, not a module: make a throwaway wrapper and swap our model in
     # (built after the fixture model, so it cannot disturb the seeded initialisation).
-    wrapper = YOLO("yolov8n.yaml", task="detect", verbose=False)
+    wrapper = YOLO("yolov8n.yaml" if task == "detect" else "yolov8n-cls.yaml", task=task, verbose=False)
     wrapper.model = model
-    overrides = {"model": yaml_name, "task": "detect", "seed": 0, "deterministic": True}
+    overrides = {"model": yaml_name, "task": task, "seed": 0, "deterministic": True}
     model.args = {**DEFAULT_CFG_DICT, **overrides}
-    model.task = "detect"
+    model.task = task
     wrapper.ckpt = {"train_args": overrides}
     wrapper.save(str(path))
     # epoch=-1, train_args, optimizer=None ... as in released weights. The date is pinned so that regenerating
@@ -445,6 +452,103 @@ def make_fixture(
         f"[{name}] params={meta['parameter_count']:,} out_640={arrays['out_640'].shape} "
         f"safe_load={meta['ultralytics_safe_load_ok']}"
     )
+    return meta
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Classification fixture
+# --------------------------------------------------------------------------------------------------------------
+def build_classification_model(cfg, nc: int, seed: int = 0):
+    """Build an ultralytics ClassificationModel from a yaml name, seeding torch first (deterministic init)."""
+    from ultralytics.nn.tasks import ClassificationModel
+
+    torch.manual_seed(seed)
+    return ClassificationModel(cfg, nc=nc, verbose=False)
+
+
+def batch_norm_settings(model) -> list[list]:
+    """The distinct ``[eps, momentum, count]`` of the model's BatchNorms (a state dict holds neither value)."""
+    counts: dict[tuple, int] = {}
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            counts[(m.eps, m.momentum)] = counts.get((m.eps, m.momentum), 0) + 1
+    return [[eps, momentum, n] for (eps, momentum), n in counts.items()]
+
+
+def run_classifier_reference(model) -> dict[str, np.ndarray]:
+    """Softmax probabilities and logits of each input, and the first block's output for the small input, from a
+    float64 and a float32 copy of the model (the fp16 checkpoint weights are exact in both)."""
+    arrays: dict[str, np.ndarray] = {}
+    for suffix, dtype in (("f64", torch.float64), ("f32", torch.float32)):
+        m = copy.deepcopy(model).to(dtype).eval()
+        with torch.no_grad():
+            for seed, size in CLASSIFIER_INPUTS:
+                x = make_input(seed, size).to(dtype)
+                probs, logits = m(x)  # eval mode: (softmax probabilities, logits)
+                arrays[f"probs_{size}_{suffix}"] = probs.numpy()
+                arrays[f"logits_{size}_{suffix}"] = logits.numpy()
+                if size == CLASSIFIER_BLOCK_INPUT:
+                    arrays[f"block0_{size}_{suffix}"] = m.model[0](x).numpy()
+    return arrays
+
+
+def make_classification_fixture(name: str, yaml_name: str, out: Path) -> dict:
+    """A perturbed nc=3 classifier checkpoint with its float64 / float32 reference outputs."""
+    import ultralytics
+
+    log(f"[{name}] building {yaml_name} nc={NC}")
+    model = build_classification_model(yaml_name, nc=NC, seed=0)
+    model.names = dict(NAMES)
+    pert = perturb(model, seed=0, calibrate=CALIBRATE, calib_shape=CLASSIFIER_CALIB_SHAPE)
+    pt = out / f"{name}.pt"
+    save_checkpoint(model, yaml_name, pt, task="classify")
+    log(f"[{name}] saved {pt} ({pt.stat().st_size / 1e6:.2f} MB)")
+
+    ref_model, ckpt = load_reference_model(pt)
+    arrays = run_classifier_reference(ref_model)
+    np.savez_compressed(out / f"{name}.reference.npz", **arrays)
+    safe_ok, stored_dtype = check_safe_load(pt)
+    meta = {
+        "name": name,
+        "checkpoint": pt.name,
+        "checkpoint_sha256": sha256(pt),
+        "checkpoint_bytes": pt.stat().st_size,
+        "checkpoint_keys": sorted(ckpt.keys()),
+        "checkpoint_model_class": f"{type(ckpt['model']).__module__}.{type(ckpt['model']).__qualname__}",
+        "checkpoint_model_dtype": stored_dtype,
+        "ultralytics_safe_load_ok": safe_ok,
+        "ultralytics_version": ultralytics.__version__,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "yaml": yaml_name,
+        "task": "classify",
+        "attention_layout": attention_layout(ref_model),
+        "nc": NC,
+        "names": {str(k): v for k, v in ref_model.names.items()},
+        "batch_norm": batch_norm_settings(ref_model),
+        "perturbation": pert,
+        "inputs": [
+            {
+                "seed": seed,
+                "shape": [1, 3, size, size],
+                "keys": [f"probs_{size}_*", f"logits_{size}_*"]
+                + ([f"block0_{size}_*"] if size == CLASSIFIER_BLOCK_INPUT else []),
+                "recipe": "torch.from_numpy(np.random.RandomState(seed).uniform(0, 1, shape).astype(np.float32)), "
+                "then cast to the model's dtype",
+            }
+            for seed, size in CLASSIFIER_INPUTS
+        ],
+        "reference_model": "ultralytics.nn.tasks.load_checkpoint(pt, fuse=False) -> .float().eval(), then a deep "
+        "copy cast to float64 (*_f64) or float32 (*_f32); probs_* and logits_* = the eval output tuple, "
+        "block0_* = model.model[0](x) (Conv + BatchNorm + SiLU)",
+        "arrays": {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()},
+        "parameter_count": int(sum(p.numel() for p in ref_model.parameters())),
+        "state_dict": [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in ref_model.state_dict().items()],
+        "model_yaml": ref_model.yaml,
+    }
+    (out / f"{name}.reference.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    log(f"[{name}] params={meta['parameter_count']:,} batch_norm={meta['batch_norm']} safe_load={safe_ok}")
     return meta
 
 
@@ -613,6 +717,8 @@ def _run(args) -> None:
     ):
         if wanted(name):
             make_fixture(name, yaml_name, yaml_name, args.out, expect_layout="qkv")
+    if wanted("yolo12n-cls_nc3"):
+        make_classification_fixture("yolo12n-cls_nc3", "yolo12n-cls.yaml", args.out)
     if blocks and wanted("yolov12n_turbo_nc3"):
         with turbo_blocks(blocks) as info:
             make_fixture(

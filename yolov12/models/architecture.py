@@ -7,6 +7,7 @@ classes, ``None`` means None, anything else stays a string (e.g. ``"nearest"``).
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from yolov12.nn.conv import BN_EPS, BN_MOMENTUM
 from yolov12.tasks import TASKS
 
 Task = Literal["detect", "classify"]
@@ -33,6 +35,62 @@ class Scale:
     depth: float
     width: float
     max_channels: int
+
+
+def _finite_float(value: Any) -> float | None:
+    """``value`` as a float when it is a finite int or float (not a bool); None otherwise."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _shown(value: Any) -> str:
+    """A short repr of a value read from a file (a huge int's repr is slow and long: only its size is shown)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass(frozen=True)
+class BatchNormSettings:
+    """``eps`` and ``momentum`` of BatchNorm layers: what changes their output but no state dict holds.
+
+    Attributes:
+        eps: added to the running variance before normalising (a positive finite number).
+        momentum: weight of a new batch in the running statistics, in [0, 1]; None means a cumulative average
+            (PyTorch's meaning).
+
+    Raises:
+        ValueError: a value of the wrong type or out of range (the message names it).
+    """
+
+    eps: float
+    momentum: float | None
+
+    def __post_init__(self) -> None:
+        eps = _finite_float(self.eps)
+        if eps is None or eps <= 0:
+            raise ValueError(f"BatchNorm eps must be a positive finite number, got {_shown(self.eps)}")
+        momentum = None if self.momentum is None else _finite_float(self.momentum)
+        if self.momentum is not None and (momentum is None or not 0.0 <= momentum <= 1.0):
+            raise ValueError(f"BatchNorm momentum must be a number in [0, 1] or None, got {_shown(self.momentum)}")
+        object.__setattr__(self, "eps", eps)
+        object.__setattr__(self, "momentum", momentum)
+
+
+# How each task's source builds its BatchNorms. Ultralytics' detection models set eps 1e-3 and momentum 0.03 on
+# every BatchNorm (its ``initialize_weights``); its classification models, like the official YOLOv12 classifiers,
+# keep PyTorch's defaults. eps is not in a state dict, so a classifier built with the detection values gives other
+# outputs from the same weights.
+BATCH_NORM_CONVENTIONS: dict[str, BatchNormSettings] = {
+    "detect": BatchNormSettings(eps=BN_EPS, momentum=BN_MOMENTUM),
+    "classify": BatchNormSettings(eps=1e-5, momentum=0.1),
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +131,11 @@ class ArchitectureConfig:
     @property
     def layers(self) -> tuple[LayerDef, ...]:
         return self.backbone + self.head
+
+    @property
+    def batch_norm(self) -> BatchNormSettings:
+        """The BatchNorm ``eps`` / ``momentum`` every layer of this architecture is built with (by task)."""
+        return BATCH_NORM_CONVENTIONS[self.task]
 
     @property
     def scale_factors(self) -> Scale:

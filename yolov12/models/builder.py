@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from yolov12.models.architecture import ArchitectureConfig, ArchitectureError, LayerDef
+from yolov12.models.architecture import ArchitectureConfig, ArchitectureError, BatchNormSettings, LayerDef
 from yolov12.models.registry import LayerType, lookup_layer_type
 from yolov12.models.scale_rules import block_keyword_arguments, uses_legacy_detect_head
 
@@ -71,7 +71,23 @@ def build_layers(config: ArchitectureConfig) -> tuple[nn.ModuleList, list[BuiltL
         modules.append(module)
         channels.append(out_channels)
         table.append(BuiltLayer(index, layer.source, repeats, layer.module, tuple(args), out_channels))
-    return nn.ModuleList(modules), table
+    layers = nn.ModuleList(modules)
+    set_batch_norm(layers, config.batch_norm)
+    return layers, table
+
+
+def set_batch_norm(module: nn.Module, settings: BatchNormSettings) -> int:
+    """Give every BatchNorm under ``module`` the ``eps`` and ``momentum`` of ``settings``; returns how many.
+
+    Layers build their BatchNorms with the detection values (``yolov12.nn.conv.BN_EPS``); the builder applies the
+    architecture's own convention (:attr:`ArchitectureConfig.batch_norm`) here, in one place.
+    """
+    count = 0
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.eps, layer.momentum = settings.eps, settings.momentum
+            count += 1
+    return count
 
 
 def _build_one(

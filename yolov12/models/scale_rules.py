@@ -4,8 +4,8 @@ These are the published conventions (Ultralytics' parser and the official YOLOv1
 
 - C3k2 uses C3k inner blocks at scales m/l/x (YOLO11 and YOLOv12).
 - YOLOv12 detection A2C2f at scales l/x: residual with layer scale, MLP ratio 1.2 (v1.0) or 1.5 (turbo).
-- YOLOv12 classification: every A2C2f is residual; MLP ratio 1.5 at l/x, 2.0 otherwise (this reproduces the
-  published classifier sizes).
+- YOLOv12 turbo classification (the official Cls release): every A2C2f is residual; MLP ratio 1.5 at l/x, 2.0
+  otherwise (this reproduces the published classifier sizes). Ultralytics' v1.0 YOLO12-cls follows the detection rule.
 - YOLOv12 attention layout follows the version (v1.0: fused qkv; turbo: qk + v).
 """
 
@@ -31,7 +31,7 @@ def block_keyword_arguments(module: str, config: ArchitectureConfig) -> dict[str
     if module != "A2C2f":
         return {}
     kwargs: dict[str, Any] = {"layout": config.version or "v1.0"}
-    if config.task == "classify":
+    if config.task == "classify" and config.version == "turbo":
         kwargs.update(residual=True, mlp_ratio=1.5 if scale in LARGE_SCALES else 2.0)
     elif scale in LARGE_SCALES:
         kwargs.update(residual=True, mlp_ratio=detection_a2c2f_mlp_ratio(config.version))

@@ -7,6 +7,9 @@ import math
 import torch
 from torch import nn
 
+# BatchNorm eps / momentum the layers are built with: the detection convention. The model builder then gives every
+# BatchNorm its architecture's convention (``yolov12.models.architecture.BATCH_NORM_CONVENTIONS``), which for
+# classifiers is PyTorch's defaults.
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.03
 

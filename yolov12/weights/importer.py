@@ -21,12 +21,19 @@ from torch import nn
 from yolov12.models.architecture import ArchitectureConfig
 from yolov12.models.model import YOLOModel
 from yolov12.tasks import TASKS
+from yolov12.weights.batch_norm import apply_batch_norms
 from yolov12.weights.budget import AllocationBudget, short_repr
 from yolov12.weights.errors import StateDictMismatchError, UnsupportedCheckpointError, UnsupportedTaskError
 from yolov12.weights.fit import architecture_from_dict, build_checked, check_fits, meta_model
 from yolov12.weights.metadata import CheckpointMetadata
 from yolov12.weights.native import SUFFIX, load_checkpoint, save_checkpoint
-from yolov12.weights.placeholders import Placeholder, is_module_placeholder, placeholder_state_dict, plain_data
+from yolov12.weights.placeholders import (
+    Placeholder,
+    is_module_placeholder,
+    placeholder_batch_norms,
+    placeholder_state_dict,
+    plain_data,
+)
 from yolov12.weights.state import load_state_dict_strict, state_shapes
 from yolov12.weights.unpickler import load_foreign
 
@@ -50,6 +57,8 @@ def import_checkpoint(
 
     Uses ``ckpt["ema"]`` when present, else ``ckpt["model"]``. The recorded architecture is built on the meta device
     and compared with the tensors before the model is built; the tensors are then loaded strictly (as float32).
+    Each BatchNorm takes the ``eps`` and ``momentum`` its source module recorded (Ultralytics detectors use 1e-3 /
+    0.03, its classifiers PyTorch's 1e-5 / 0.1); one that records none keeps the architecture's convention.
 
     Args:
         path: the ``.pt`` / ``.pth`` file.
@@ -89,6 +98,8 @@ def import_checkpoint(
     check_fits(config, names, state_shapes(state_dict), str(path), budget)
     model = build_checked(config, names, str(path))
     load_state_dict_strict(model, state_dict, str(path))  # copies fp16 tensors into the float32 parameters
+    batch_norms = placeholder_batch_norms(module, budget=budget, origin=str(path))
+    apply_batch_norms(model, None, batch_norms, str(path), error=StateDictMismatchError)  # eps is in no state dict
     metadata = _metadata(model, checkpoint, path, entry, module, budget)
     logger.info("imported %s (%s %s, %d classes) from %s", config.name, config.family, config.version or "",
                 config.num_classes, path)

@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from yolov12.tasks import TASKS
+from yolov12.weights.batch_norm import describe_batch_norms, parse_batch_norm_document
 from yolov12.weights.budget import MAX_NESTING_DEPTH
 from yolov12.weights.errors import CheckpointMetadataError, UnsupportedFormatVersionError
 
@@ -51,6 +52,9 @@ class CheckpointMetadata:
         training_args: training settings (plain data) or None.
         lineage: ids that tie the weights to data and runs (dataset digest, run id, registry ids).
         source: where imported weights came from: ``{"format", "file", "sha256", ...}``; None for native training.
+        batch_norm: the BatchNorm ``eps`` / ``momentum`` of the model (``{"eps", "momentum", "modules": {path:
+            {"eps", "momentum"}}}``, see :mod:`yolov12.weights.batch_norm`); None in files written before it was
+            recorded, whose models load with the values every model was then built with (1e-3, 0.03).
         format_version: version of this document's layout.
 
     Example:
@@ -69,6 +73,7 @@ class CheckpointMetadata:
     training_args: dict[str, Any] | None = None
     lineage: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] | None = None
+    batch_norm: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -87,6 +92,8 @@ class CheckpointMetadata:
         _expect(self.training_args is None or isinstance(self.training_args, dict), "training_args must be a dict")
         _expect(isinstance(self.lineage, dict), f"lineage must be a dict, got {type(self.lineage).__name__}")
         _expect(self.source is None or isinstance(self.source, dict), "source must be a dict or None")
+        if self.batch_norm is not None:
+            parse_batch_norm_document(self.batch_norm)
 
     @classmethod
     def for_model(cls, model: nn.Module, **overrides: Any) -> CheckpointMetadata:
@@ -97,6 +104,7 @@ class CheckpointMetadata:
             "architecture": config.to_dict(), "task": model.task, "names": dict(model.names),
             "image_size": spec.default_image_size if spec else 640, "model_version": config.version or config.family,
             "package_version": package_version(), "created_at": utc_now(),
+            "batch_norm": describe_batch_norms(model),
         }
         return cls(**fields).replace(**overrides)
 

@@ -17,6 +17,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from yolov12.models.architecture import BatchNormSettings
+from yolov12.nn.conv import BN_EPS, BN_MOMENTUM
+from yolov12.weights.batch_norm import apply_batch_norms, describe_batch_norms, parse_batch_norm_document
 from yolov12.weights.budget import AllocationBudget
 from yolov12.weights.errors import CheckpointMetadataError, CorruptCheckpointError
 from yolov12.weights.fit import architecture_from_dict, build_checked, check_fits
@@ -28,8 +31,11 @@ __all__ = ["METADATA_KEY", "CheckpointMetadata", "load_checkpoint", "read_metada
 logger = logging.getLogger(__name__)
 
 METADATA_KEY = "yolov12"
+LEGACY_BATCH_NORM = BatchNormSettings(eps=BN_EPS, momentum=BN_MOMENTUM)
+"""BatchNorm settings of every model saved before the settings were recorded (classifiers included)."""
 SUFFIX = ".safetensors"
-MODEL_FIELDS = frozenset({"architecture", "task", "names"})  # metadata fields save_checkpoint takes from the model
+# metadata fields save_checkpoint takes from the model
+MODEL_FIELDS = frozenset({"architecture", "task", "names", "batch_norm"})
 # Python objects decoded from JSON take up to ~24x the text (``[{},{},...]``: a 64-byte dict per 3 characters).
 JSON_EXPANSION = 32
 
@@ -41,7 +47,8 @@ def save_checkpoint(
     """Write ``model`` (a YOLOModel) to a native checkpoint, atomically.
 
     The file appears complete or not at all: tensors go to a temporary file in the same folder, which is flushed to
-    disk and then renamed over ``path``. Architecture, task and class names always come from the model;
+    disk and then renamed over ``path``. Architecture, task, class names and BatchNorm ``eps`` / ``momentum`` (which
+    no state dict holds) always come from the model;
     ``package_version`` and ``created_at`` describe this write unless given in ``metadata_overrides``.
 
     Args:
@@ -69,7 +76,7 @@ def save_checkpoint(
         raise FileExistsError(f"'{path}' already exists; pass overwrite=True to replace it, or choose another path")
     base = (metadata or CheckpointMetadata.for_model(model)).replace(
         architecture=model.config.to_dict(), task=model.task, names=dict(model.names),
-        package_version=package_version(), created_at=utc_now(),
+        batch_norm=describe_batch_norms(model), package_version=package_version(), created_at=utc_now(),
     )
     document = base.replace(**metadata_overrides).to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,7 +208,18 @@ def load_checkpoint(
     except (SafetensorError, OSError, ValueError, TypeError) as exc:
         raise _corrupt(path, exc) from None
     load_state_dict_strict(model, tensors, str(path))
+    _restore_batch_norms(model, metadata, path)
     return model.to(device).eval(), metadata
+
+
+def _restore_batch_norms(model: nn.Module, metadata: CheckpointMetadata, path: Path) -> None:
+    """The recorded BatchNorm ``eps`` / ``momentum``. A file without them was written before they were recorded,
+    when every model was built with :data:`LEGACY_BATCH_NORM`: it loads with those, as it was trained and validated."""
+    if metadata.batch_norm is None:
+        apply_batch_norms(model, LEGACY_BATCH_NORM, {}, str(path))
+        return
+    common, by_path = parse_batch_norm_document(metadata.batch_norm)
+    apply_batch_norms(model, common, by_path, str(path))
 
 
 def _existing(path: str | Path) -> Path:

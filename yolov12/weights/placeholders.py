@@ -16,10 +16,11 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
+from yolov12.models.architecture import BatchNormSettings
 from yolov12.weights.budget import MAX_NESTING_DEPTH, MIN_BUDGET_BYTES, AllocationBudget, short_repr
 from yolov12.weights.errors import CorruptCheckpointError
 
@@ -30,6 +31,8 @@ ITEM_BYTES = 128  # one constructor argument of a placeholder, one item a contai
 STATE_ENTRY_BYTES = 512  # one state-dict entry besides its key: the slot and the detached tensor (measured ~450)
 MODULE_VISIT_BYTES = 256  # one module of the tree, each time it is reached (a tree may share modules)
 PLAIN_VALUE_BYTES = 64  # one converted plain-data value, besides its characters
+BATCH_NORM_ENTRY_BYTES = 256  # one BatchNorm's recorded settings besides its path (slot, dataclass, two floats)
+BATCH_NORM_PREFIX = "torch.nn.modules.batchnorm."  # BatchNorm1d/2d/3d, SyncBatchNorm
 # Converted values go one level down into the metadata document (its training_args), which nests at most
 # MAX_NESTING_DEPTH levels; so they nest two levels less.
 MAX_PLAIN_DEPTH = MAX_NESTING_DEPTH - 2
@@ -144,6 +147,34 @@ def placeholder_state_dict(
     return walk.result
 
 
+def placeholder_batch_norms(
+    module: Placeholder, *, budget: AllocationBudget | None = None, origin: str = "checkpoint",
+) -> dict[str, BatchNormSettings]:
+    """``eps`` and ``momentum`` of every BatchNorm in a placeholder ``nn.Module`` tree, keyed by module path.
+
+    Paths are those of ``named_modules()`` (``model.0.bn``), i.e. the state-dict prefix of the module's tensors, so
+    they map onto our model as its weights do. Only BatchNorms that hold tensors are reported (those the state dict
+    reaches); one that records no ``eps`` or ``momentum`` is left out.
+
+    Raises:
+        TypeError: ``module`` is not a placeholder module.
+        CorruptCheckpointError: a malformed tree (see :func:`placeholder_state_dict`), or an ``eps`` / ``momentum``
+            of the wrong type or out of range.
+
+    Example:
+        >>> placeholder_batch_norms(read_foreign_checkpoint("yolo12n-cls.pt")["model"])["model.0.bn"]  # doctest: +SKIP
+        BatchNormSettings(eps=1e-05, momentum=0.1)
+    """
+    if not is_module_placeholder(module):
+        raise TypeError(f"expected a placeholder nn.Module (with recorded _modules), got {short_repr(module)}")
+    walk = _StateDictWalk(budget or AllocationBudget(MIN_BUDGET_BYTES, origin), origin)
+    _, visits = walk.measure(module, "", set())
+    walk.budget.charge(visits * MODULE_VISIT_BYTES, f"the BatchNorm settings ({visits} module visits)")
+    found: dict[str, BatchNormSettings] = {}
+    walk.collect_batch_norms(module, "", found)
+    return found
+
+
 class _StateDictWalk:
     """Collects the tensors of a placeholder module tree.
 
@@ -186,6 +217,29 @@ class _StateDictWalk:
             if self.sizes[id(child)][0]:  # subtrees without tensors (shared activations) are not walked again
                 self.collect(child, f"{prefix}{name}.")
 
+    def collect_batch_norms(self, module: Placeholder, prefix: str, found: dict[str, BatchNormSettings]) -> None:
+        """Add the settings of each BatchNorm under ``module`` (already measured) that holds tensors to ``found``."""
+        if module.qualified_name.startswith(BATCH_NORM_PREFIX):
+            settings = self._batch_norm_settings(module, prefix)
+            if settings is not None:
+                path = prefix.rstrip(".")
+                self.budget.charge(BATCH_NORM_ENTRY_BYTES + len(path), "the BatchNorm settings")
+                found[path] = settings
+        for name, child in self._entries(module, "_modules", prefix):
+            if self.sizes[id(child)][0]:
+                self.collect_batch_norms(child, f"{prefix}{name}.", found)
+
+    def _batch_norm_settings(self, module: Placeholder, prefix: str) -> BatchNormSettings | None:
+        """The recorded ``eps`` and ``momentum`` of a BatchNorm; None when either is not recorded."""
+        missing = object()
+        eps, momentum = module.attribute("eps", missing), module.attribute("momentum", missing)
+        if eps is missing or momentum is missing:
+            return None
+        try:
+            return BatchNormSettings(eps, momentum)
+        except ValueError as exc:
+            self._fail(prefix, f"has an invalid setting ({exc})")
+
     def _tensors(self, module: Placeholder, prefix: str) -> list[tuple[str, torch.Tensor]]:
         """The module's parameters, then its persistent buffers (``None`` entries skipped)."""
         skipped = module.attribute("_non_persistent_buffers_set") or set()
@@ -205,7 +259,7 @@ class _StateDictWalk:
             self._fail(prefix, f"has {attribute} that is not a dict of names")
         return [(k, v) for k, v in entries.items() if v is not None]
 
-    def _fail(self, key: str, problem: str) -> None:
+    def _fail(self, key: str, problem: str) -> NoReturn:
         where = f"'{key.rstrip('.')}'" if key else "the root module"
         raise CorruptCheckpointError(f"{self.origin}: {where} {problem}; the checkpoint's module tree is malformed")
 

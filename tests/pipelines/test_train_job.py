@@ -22,10 +22,25 @@ def ray_job(head, command: str, *arguments: str, timeout: float = 120) -> subpro
                           env=head.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
 
 
+AGENT_NOT_READY = "No available agent to submit job"  # the head's job agent starts after its job API answers
+AGENT_WAIT_S = 120
+
+
+def submit_when_the_agent_is_up(head, *arguments: str, timeout: float) -> subprocess.CompletedProcess:
+    """``ray job submit``, repeated while the head answers that its job agent is not up yet (Ray's own advice:
+    "please try again later"; on a loaded machine the agent registers tens of seconds after the head's job API)."""
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        submitted = ray_job(head, "submit", *arguments, timeout=timeout)
+        if submitted.returncode == 0 or AGENT_NOT_READY not in submitted.stdout or time.monotonic() > deadline:
+            return submitted
+        time.sleep(3)
+
+
 def test_ray_job_submit_trains_to_success(ray_head, tmp_path: Path, tiny_train: dict) -> None:
     overrides = [f"{key}={value}" for key, value in tiny_train.items()]
-    submitted = ray_job(
-        ray_head, "submit", "--no-wait", "--submission-id", f"yolov12-job-{tmp_path.name}", "--working-dir", ".",
+    submitted = submit_when_the_agent_is_up(
+        ray_head, "--no-wait", "--submission-id", f"yolov12-job-{tmp_path.name}", "--working-dir", ".",
         "--runtime-env", "configs/runtime-env.yaml", "--", "python", "-m", "pipelines.train",
         "--config", "configs/sample.yaml", *overrides, "epochs=1", "scaling.num_workers=1", "tracking.enabled=false",
         f"storage.storage_path={tmp_path / 'ray'}", f"storage.output={tmp_path / 'out'}", "storage.name=job-run",

@@ -237,14 +237,20 @@ class RunSection(Section):
 class DistillSection(Section):
     """Gradient-aware knowledge distillation (GKD) from frozen teachers; off while ``teachers`` is empty.
 
+    Detectors distil their head maps from detectors; classifiers distil their logits (KL at temperature T) from
+    classifiers. Either way teachers have the student's class names, and the distillation weight is set from the
+    gradient norms of the task loss and of the distillation loss at the student's last shared layer.
+
     Flat keys carry a ``distill_`` prefix (``distill_teachers=a.safetensors,b.safetensors``); the section form is
     ``distill={"teachers": [...], "temperature": 2.0, ...}`` (also in YAML).
 
     Attributes:
-        teachers: teacher models (checkpoints or zoo names) with the student's classes and strides; averaged.
-        temperature: softening temperature T of the class and DFL-bin distributions.
-        ratio: gradient-aware mode: target of |grad distill| / |grad detection| at the student's last shared layer.
-        terms: distillation terms, any of ``cls`` (class KL), ``box`` (DFL-bin KL), ``feat`` (neck imitation).
+        teachers: teacher models (checkpoints or zoo names) of the student's task with its classes (and, for
+            detectors, its strides); averaged.
+        temperature: softening temperature T of the class (and DFL-bin) distributions; terms are scaled by T^2.
+        ratio: gradient-aware mode: target of |grad distill| / |grad task loss| at the student's last shared layer.
+        terms: distillation terms. Detectors: any of ``cls`` (class KL), ``box`` (DFL-bin KL), ``feat`` (neck
+            imitation); classifiers: ``cls`` (logit KL). Empty: the task's default (``cls, box``; ``cls``).
         fade_epochs: the distillation weight fades linearly to zero over the last N epochs (0 = no fade).
         weighting: ``gradient`` (weight adapted every step to keep ``ratio``) or ``constant`` (``weight``).
         weight: the distillation weight in ``constant`` mode.
@@ -254,7 +260,7 @@ class DistillSection(Section):
     teachers: list[str] = []
     temperature: float = Field(2.0, gt=0.0, le=20.0)
     ratio: float = Field(0.5, gt=0.0, le=10.0)
-    terms: list[Literal["cls", "box", "feat"]] = ["cls", "box"]
+    terms: list[Literal["cls", "box", "feat"]] = []
     fade_epochs: int = Field(5, ge=0)
     weighting: Literal["gradient", "constant"] = "gradient"
     weight: float = Field(1.0, ge=0.0)
@@ -269,9 +275,9 @@ class DistillSection(Section):
 
     @field_validator("terms")
     @classmethod
-    def _terms_unique_and_present(cls, value: list[str]) -> list[str]:
-        if not value or len(set(value)) != len(value):
-            raise ValueError("give each of cls, box, feat at most once, and at least one of them")
+    def _terms_unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("give each of cls, box, feat at most once (an empty list means the task's default)")
         return value
 
     @property

@@ -149,12 +149,14 @@ def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, conte
         optimiser.add_param_group({"params": extra, "weight_decay": 0.0, "initial_lr": plan.lr})
     if hasattr(loss_fn, "wrap_trainable"):
         loss_fn.wrap_trainable(lambda module: wrap_model(module, context, device))
+    precision = MixedPrecision(device, config.run.amp, config.optim.max_grad_norm)
+    if hasattr(loss_fn, "use_grad_scaler"):  # GKD probes its gradients at the loss scale of the real backward
+        loss_fn.use_grad_scaler(precision.scaler)
     ema = ModelEMA(model, config.run.ema_decay, config.run.ema_tau)  # before the conversion: plain BatchNorm
     trained = nn.SyncBatchNorm.convert_sync_batchnorm(model) if sync_bn else model  # same parameters, in place
     return TrainState(
         config=config, model=wrap_model(trained, context, device), ema=ema, optimiser=optimiser,
-        precision=MixedPrecision(device, config.run.amp, config.optim.max_grad_norm),
-        loss_fn=loss_fn, device=device, run_dir=run_dir, accumulate=plan.accumulate,
+        precision=precision, loss_fn=loss_fn, device=device, run_dir=run_dir, accumulate=plan.accumulate,
         batches_per_epoch=batches, warmup_steps=warmup_steps(config.optim, batches, config.run.epochs),
         epochs=config.run.epochs,
         base_momentum=plan.momentum, rank=context.rank, world_size=context.world_size,

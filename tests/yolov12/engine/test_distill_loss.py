@@ -47,7 +47,7 @@ def _extra_gradient(student, teacher, terms) -> tuple[dict, list[torch.Tensor]]:
     batch = {**BATCH, "images": torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))}
     maps = student(batch["images"])
     total, parts = loss_fn(maps, batch)
-    detection, _ = loss_fn.detection(maps, batch)
+    detection, _ = loss_fn.task_loss(maps, batch)
     params = [p for p in student.parameters() if p.requires_grad]
     grads = torch.autograd.grad(total - detection, params, allow_unused=True)
     return parts, [g for g in grads if g is not None]
@@ -100,9 +100,9 @@ def test_incompatible_teachers_are_refused_with_the_reason(tmp_path: Path) -> No
         DistillationLoss.build(student, build_loss(student), section, teachers=[other_strides])
     with pytest.raises(TeacherError, match="does not exist"):
         DistillationLoss.build(student, build_loss(student), section, teachers=[str(tmp_path / "missing.safetensors")])
-    classifier = build_model(load_architecture("yolov12n-cls"))
-    with pytest.raises(ValueError, match="detection"):
-        build_loss(classifier, distill=DistillSection(teachers=["t.safetensors"]))
+    classifier = build_model(load_architecture("yolov12n-cls").with_overrides(num_classes=3), names=NAMES)
+    with pytest.raises(TeacherError, match="classification model.*detectors"):
+        DistillationLoss.build(student, build_loss(student), section, teachers=[classifier])
 
 
 def _ddp_worker(rank: int, port: int, out: Path) -> None:

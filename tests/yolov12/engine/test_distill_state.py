@@ -42,7 +42,7 @@ class Stop(Exception):
 def _distill_state(state: Any) -> dict[str, Any]:
     loss_fn = state.loss_fn
     return {"norms": loss_fn.balancer.norms,
-            "adapters": {k: v.detach().clone() for k, v in loss_fn.adapters.state_dict().items()}}
+            "adapters": {k: v.detach().clone() for k, v in loss_fn.distiller.adapters.state_dict().items()}}
 
 
 class KeepAtCheckpoint(Callback):

@@ -1,9 +1,11 @@
-"""Frozen teachers for distillation: loading, consistency checks, and one forward that returns maps and features."""
+"""Frozen teachers for distillation: loading, consistency checks, and their forwards (detector maps and features,
+classifier logits)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 class TeacherError(ValueError):
-    """A teacher cannot distil into this student (other classes or strides, not a detector, missing file)."""
+    """A teacher cannot distil into this student (another task, other classes or strides, missing file)."""
 
 
 @dataclass
@@ -41,20 +43,40 @@ def _build(spec: str | Path | nn.Module) -> nn.Module:
         raise TeacherError(f"cannot load teacher '{spec}': {exc}") from None
 
 
+TEACHER_EXAMPLES = {"detect": "detectors (e.g. a larger yolov12s trained on the same classes)",
+                    "classify": "classifiers (e.g. a larger yolov12s-cls trained on the same classes)"}
+"""What a student of each task distils from, for messages."""
+
+
 def check_compatible(teacher: nn.Module, student: nn.Module, label: str) -> None:
-    """Raise :class:`TeacherError` unless ``teacher`` predicts the student's classes at the student's strides."""
-    task = TASKS.get(getattr(teacher, "task", None))
-    if task is None or not task.supports_distillation:
-        raise TeacherError(f"teacher {label} is a '{getattr(teacher, 'task', '?')}' model; distillation needs a "
-                           "detection teacher")
+    """Raise :class:`TeacherError` unless ``teacher`` has the student's task and classes (and a detector's strides)."""
+    task, student_task = getattr(teacher, "task", None), getattr(student, "task", None)
+    if task != student_task or task not in TASKS or not TASKS[task].supports_distillation:
+        wanted = TEACHER_EXAMPLES.get(student_task, f"{_kind(student_task)} models")
+        raise TeacherError(f"teacher {label} is a {_kind(task)} model and the student a {_kind(student_task)} "
+                           f"model; the student distils from {wanted}")
     if list(teacher.names.values()) != list(student.names.values()):
         raise TeacherError(f"teacher {label} predicts classes {list(teacher.names.values())[:10]} but the student "
                            f"has {list(student.names.values())[:10]}; use a teacher trained on the same class set")
+    if check := TASK_CHECKS.get(task):
+        check(teacher, student, label)
+
+
+def _kind(task: object) -> str:
+    return TASKS[task].description if isinstance(task, str) and task in TASKS else repr(task)
+
+
+def check_detection_geometry(teacher: nn.Module, student: nn.Module, label: str) -> None:
+    """Detectors: the teacher's anchors must coincide with the student's (same strides) and it needs DFL bins."""
     if not torch.equal(teacher.stride.cpu().float(), student.stride.cpu().float()):
         raise TeacherError(f"teacher {label} has strides {teacher.stride.tolist()}, the student "
                            f"{student.stride.tolist()}; anchors must coincide, so pick a teacher with the same strides")
     if teacher.head.reg_max < 2:
         raise TeacherError(f"teacher {label} has no DFL bins (reg_max {teacher.head.reg_max}); the box term needs them")
+
+
+TASK_CHECKS: dict[str, Callable[[nn.Module, nn.Module, str], None]] = {"detect": check_detection_geometry}
+"""Checks beyond task and classes, by task (a classifier's logits need nothing more)."""
 
 
 def load_teachers(specs: Sequence[str | Path | nn.Module], student: nn.Module, device: torch.device | str,
@@ -63,7 +85,7 @@ def load_teachers(specs: Sequence[str | Path | nn.Module], student: nn.Module, d
 
     Args:
         specs: checkpoint paths, zoo names or built models.
-        student: the (unwrapped) student detection model, already adapted to the dataset's classes.
+        student: the (unwrapped) student model, already adapted to the dataset's classes.
         device: where the student trains.
     """
     if not specs:
@@ -91,3 +113,28 @@ def teacher_forward(teacher: nn.Module, images: torch.Tensor) -> TeacherOutput:
     features = [outputs[s] for s in (source if isinstance(source, tuple) else (source,))]
     maps = teacher.head.forward_maps(features)
     return TeacherOutput([m.float() for m in maps], [f.float() for f in features])
+
+
+@contextlib.contextmanager
+def _head_returns_logits(head: nn.Module) -> Iterator[None]:
+    """Within the block, a classifier head in eval mode returns logits rather than softmax probabilities.
+
+    The :class:`~yolov12.nn.heads.Classify` head applies softmax when its own ``training`` flag is off; only that
+    flag changes here, so its BatchNorm and dropout children stay in eval mode. Logits, not log-probabilities of
+    the softmax output, keep a confident fp16 teacher's small probabilities (which underflow to 0) usable at T > 1.
+    """
+    was_training = head.training
+    head.training = True
+    try:
+        yield
+    finally:
+        head.training = was_training
+
+
+@torch.no_grad()
+def teacher_logits(teacher: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """(B, nc) float32 logits of a frozen classifier teacher on the student's (augmented) batch."""
+    dtype = next(teacher.parameters()).dtype
+    features = teacher.forward_layers(images.to(dtype), stop=-1)
+    with _head_returns_logits(teacher.head):
+        return teacher.head(features).float()

@@ -92,3 +92,15 @@ def feature_imitation(adapted: list[torch.Tensor], teacher: list[torch.Tensor], 
     """Scalar: per-location squared error (mean over channels), weighted by ``weights`` (B, A), weighted mean."""
     errors = torch.cat([(s - t).pow(2).mean(1).flatten(1) for s, t in zip(adapted, teacher)], 1)  # (B, A)
     return (errors * weights).sum() / weights.sum().clamp(min=1e-9)
+
+
+def logit_kl(student_logits: torch.Tensor, teacher_log_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """(B,) KL(teacher || student) of the softmax class distributions at temperature T, times T^2.
+
+    ``student_logits`` (B, nc); ``teacher_log_probs`` (B, nc): log of the teachers' softened probabilities,
+    ``log_softmax(z_t / T)`` (averaged over teachers in probability space). T^2 keeps the gradient's scale
+    independent of T (Hinton et al.). Exactly zero when the student's ``log_softmax(z_s / T)`` equals them.
+    """
+    log_student = (student_logits.float() / temperature).log_softmax(-1)
+    kl = F.kl_div(log_student, teacher_log_probs, reduction="none", log_target=True)
+    return kl.sum(-1) * temperature**2

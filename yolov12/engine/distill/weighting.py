@@ -17,13 +17,30 @@ def anchor_weights(teacher_confidence: torch.Tensor, disagreement: torch.Tensor)
     return (teacher_confidence * (1 - torch.exp(-disagreement.clamp(min=0)))).detach()
 
 
-def gradient_norm(loss: torch.Tensor, parameters: Sequence[torch.nn.Parameter]) -> torch.Tensor:
-    """L2 norm of d loss / d parameters (graph kept for the real backward; unused parameters count as zero)."""
+PROBE_SCALE = 2.0**16
+"""Loss scale of the gradient probes when no GradScaler is active (GradScaler's own initial scale).
+
+fp16 flushes gradients below 2^-24 (~6e-8) to zero; scaled by 2^16, gradients down to ~1e-12 stay representable.
+A power of two, so scaling and dividing back are exact in every floating-point format.
+"""
+
+
+def gradient_norm(loss: torch.Tensor, parameters: Sequence[torch.nn.Parameter], scale: float = 1.0) -> torch.Tensor:
+    """L2 norm of d loss / d parameters (graph kept for the real backward; unused parameters count as zero).
+
+    The gradient is taken of ``scale * loss`` and the norm divided by ``scale``: under fp16 autocast the backward
+    runs through half-precision activations, where gradients below ~6e-8 become zero unless the loss is scaled
+    first (as the real backward is, by the GradScaler). The result is not finite when the scaled backward
+    overflowed (``scale`` too large for this loss).
+
+    Example:
+        >>> gradient_norm(loss, list(layer.parameters()), scale=PROBE_SCALE)  # doctest: +SKIP
+    """
     if not loss.requires_grad:
         return torch.zeros((), device=loss.device)
-    grads = torch.autograd.grad(loss, list(parameters), retain_graph=True, allow_unused=True)
-    squares = [g.float().pow(2).sum() for g in grads if g is not None]
-    return torch.stack(squares).sum().sqrt() if squares else torch.zeros((), device=loss.device)
+    grads = torch.autograd.grad(loss * scale, list(parameters), retain_graph=True, allow_unused=True)
+    norms = [torch.linalg.vector_norm(g.float()) for g in grads if g is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) / scale if norms else torch.zeros((), device=loss.device)
 
 
 def average_across_ranks(values: torch.Tensor) -> torch.Tensor:

@@ -37,8 +37,8 @@ def build_loss(model: torch.nn.Module, section: Any | None = None, distill: Any 
         model: a built model with ``task`` (``"detect"`` / ``"classify"``); detection reads its head.
         section: object with ``box``, ``cls``, ``dfl`` gains and ``label_smoothing`` (e.g. the training config's
             ``loss`` section); missing attributes keep the published defaults.
-        distill: the training config's ``distill`` section; when it names teachers, the detection loss is wrapped
-            in a :class:`~yolov12.engine.distill.DistillationLoss` (teachers are loaded onto the model's device).
+        distill: the training config's ``distill`` section; when it names teachers, the task's loss is wrapped in
+            a :class:`~yolov12.engine.distill.DistillationLoss` (teachers are loaded onto the model's device).
 
     Raises:
         UnknownTaskError: the model's task is not in the task table.
@@ -46,7 +46,8 @@ def build_loss(model: torch.nn.Module, section: Any | None = None, distill: Any 
     spec = task_spec(getattr(model, "task", None))
     teachers = distill is not None and getattr(distill, "teachers", None)
     if teachers and not spec.supports_distillation:
-        raise ValueError("distillation (distill.teachers) is implemented for detection models; remove the teachers")
+        raise ValueError(f"distillation (distill.teachers) is not implemented for {spec.description} models; "
+                         "remove the teachers")
     loss = spec.build_loss(model, section)
     if teachers:
         from yolov12.engine.distill import DistillationLoss  # noqa: PLC0415 - only distillation runs need it

@@ -2,6 +2,7 @@
 
     yolov12 promote model=yolov12n-sample version=3 alias=champion   # or: yolov12 promote NAME 3 --alias champion
     yolov12 lineage model=models:/yolov12n-sample@champion   # alias -> version -> run -> params -> dataset -> teachers
+                                                              # (their runs and datasets) and the engines serving it
     yolov12 lineage dataset=<sha256 or a prefix>              # which versions came from this dataset
 
 Both take ``key=value`` (``tracking_uri=URI`` too); the older forms stay as aliases: bare words fill ``model`` and

@@ -1,7 +1,9 @@
 """Lineage: from a deployed alias back to the data, and from a dataset forward to the model versions it produced.
 
 ``lineage("models:/NAME@champion")`` follows alias -> model version -> training run -> params -> dataset
-digest/source -> teachers; ``versions_from_dataset(digest)`` answers "which versions came from dataset D".
+digest/source -> teachers (each with its sha256, registry version, run and that run's dataset: one level, never
+back into a run already on the chain), and lists the engines recorded against the version (what serves it, see
+:mod:`pipelines.engine_records`); ``versions_from_dataset(digest)`` answers "which versions came from dataset D".
 
 Example:
     >>> print(lineage("models:/yolov12n-sample@champion").render())  # doctest: +SKIP
@@ -11,11 +13,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
-from pipelines.registry import ModelURI, RegistryError, lookup, mlflow_client, model_id_of
+from pipelines.engine_records import EngineRecord, registered_engines, without_engine_tags
+from pipelines.registry import ModelURI, RegistryError, is_not_found, lookup, mlflow_client, model_id_of
+from pipelines.teachers import TeacherRef, parse_teachers_tag
 from pipelines.tracking import (
     SYSTEM_TAG_PREFIX,
     TAG_CODE_VERSION,
@@ -38,6 +43,29 @@ class DatasetRef:
 
 
 @dataclass(frozen=True)
+class TeacherLink:
+    """A teacher of the run, followed one step: its identity as recorded and, when it has a run, that run's data.
+
+    ``problem`` says why the walk stopped short (an unknown version or run, a cycle back into the chain).
+    """
+
+    spec: str
+    sha256: str | None = None
+    registry: str | None = None
+    run_id: str | None = None
+    run_name: str = ""
+    dataset_digest: str | None = None
+    dataset_source: str | None = None
+    problem: str = ""
+
+    def render(self) -> str:
+        """One line: spec, sha256, version/run, dataset digest."""
+        line = (f"  teacher    {self.spec}  sha256={self.sha256 or '-'}  version={self.registry or '-'}  "
+                f"run={self.run_id or '-'}  dataset={self.dataset_digest or '-'}")
+        return f"{line}  ({self.problem})" if self.problem else line
+
+
+@dataclass(frozen=True)
 class Lineage:
     """The chain behind one registered model version."""
 
@@ -55,9 +83,10 @@ class Lineage:
     code_version: str
     params: dict[str, str]
     datasets: list[DatasetRef]
-    teachers: list[str]
+    teachers: list[TeacherLink]
     system: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    engines: list[EngineRecord] = field(default_factory=list)
 
     @property
     def dataset(self) -> DatasetRef | None:
@@ -78,7 +107,8 @@ class Lineage:
         ]
         for ref in self.datasets or [DatasetRef("none", "-", "-")]:
             lines.append(f"  dataset    {ref.name}  digest={ref.digest}  source={ref.source}")
-        lines.append(f"  teachers   {', '.join(self.teachers) or 'none'}")
+        lines += [teacher.render() for teacher in self.teachers] or ["  teachers   none"]
+        lines += [_render_engine(engine) for engine in self.engines] or ["  engines    none recorded"]
         if self.system:
             lines.append("  system     " + "  ".join(f"{k}={v}" for k, v in sorted(self.system.items())))
         if self.metrics:
@@ -98,17 +128,54 @@ def lineage(uri: str, *, tracking_uri: str | None = None) -> Lineage:
                             "training job")
     run = client.get_run(version.run_id)
     tags = run.data.tags
+    teachers = [follow_teacher(client, ref, {run.info.run_id}) for ref in parse_teachers_tag(tags.get(TAG_TEACHERS))]
     return Lineage(
         uri=str(parsed), model=parsed.name, version=str(version.version), alias=parsed.alias,
         aliases=tuple(sorted(version.aliases)),
         model_id=model_id_of(version),
-        version_tags=dict(version.tags), run_id=run.info.run_id, run_name=run.info.run_name or "",
+        version_tags=without_engine_tags(version.tags), run_id=run.info.run_id, run_name=run.info.run_name or "",
         run_status=run.info.status, experiment=_experiment_name(client, run.info.experiment_id),
         code_version=tags.get(TAG_CODE_VERSION, "unknown"), params=dict(run.data.params),
-        datasets=_datasets(run, tags), teachers=json.loads(tags.get(TAG_TEACHERS, "[]")),
+        datasets=_datasets(run, tags), teachers=teachers,
         system={k[len(SYSTEM_TAG_PREFIX):]: v for k, v in tags.items() if k.startswith(SYSTEM_TAG_PREFIX)},
-        metrics=dict(run.data.metrics),
+        metrics=dict(run.data.metrics), engines=registered_engines(version.tags),
     )
+
+
+def follow_teacher(client: MlflowClient, ref: TeacherRef, seen: set[str]) -> TeacherLink:
+    """``ref`` with its run and that run's dataset, one step: a run in ``seen`` (already on the chain) is not
+    entered again. The run comes from the record, else from the registry version it names."""
+    link = TeacherLink(ref.spec, ref.sha256, ref.registry, ref.run_id)
+    run_id = ref.run_id
+    if not run_id and ref.registry:
+        try:
+            run_id = lookup(ref.registry, client).run_id or None
+        except RegistryError as exc:
+            return replace(link, problem=f"version not found: {str(exc).splitlines()[0]}")
+        link = replace(link, run_id=run_id)
+    if not run_id:
+        return link
+    if run_id in seen:
+        return replace(link, problem=f"run {run_id} is already on this chain; not followed again")
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as exc:
+        if not (is_not_found(exc) or exc.error_code == "INVALID_PARAMETER_VALUE"):
+            raise
+        return replace(link, problem=f"run {run_id} is not in this tracking store")
+    dataset = next(iter(_datasets(run, run.data.tags)), None)
+    return replace(link, run_name=run.info.run_name or "", dataset_digest=dataset.digest if dataset else None,
+                   dataset_source=dataset.source if dataset else None)
+
+
+def _render_engine(engine: EngineRecord) -> str:
+    """One line per engine: runtime, format, precision, artifact sha256, device, size, builders, last load."""
+    device = f"{engine.device} ({engine.gpu})" if engine.gpu else engine.device
+    builder = ", ".join(f"{name} {version}" for name, version in sorted(engine.builder.items())) or "-"
+    where = f" on {engine.host}" if engine.host else ""
+    return (f"  engine     {engine.backend} {engine.format} {engine.precision}  sha256={engine.sha256}  "
+            f"device={device}  imgsz={engine.imgsz} batch={engine.batch}  builder={builder}  "
+            f"loaded={engine.loaded_at or '-'}{where}")
 
 
 def _experiment_name(client: MlflowClient, experiment_id: str) -> str:

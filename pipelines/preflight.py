@@ -22,7 +22,7 @@ from yolov12.preflight import ALL_KINDS, ModelKind, PreflightError, check_data, 
 logger = logging.getLogger(__name__)
 
 TRAINABLE_KINDS: tuple[ModelKind, ...] = ("architecture", "weights", "remote")
-TEACHER_KINDS: tuple[ModelKind, ...] = ("weights", "remote")
+TEACHER_KINDS: tuple[ModelKind, ...] = ("weights", "remote", "registry")
 SERVER_TIMEOUT_S = 3.0
 
 __all__ = ["PreflightError", "check_model", "check_registered_model", "preflight_pipeline"]
@@ -88,7 +88,8 @@ def preflight_pipeline(config: PipelineConfig) -> None:
     distill = getattr(config.train, "distill", None)
     for teacher in getattr(distill, "teachers", None) or []:
         try:
-            check_model(str(teacher), TEACHER_KINDS, hint="teachers must be trained weights")
+            check_model(str(teacher), TEACHER_KINDS, tracking_uri=config.tracking.tracking_uri,
+                        hint="teachers must be trained weights")
         except PreflightError as exc:
             raise PreflightError(f"distill.teachers: {exc}") from None
     splits = ("train", "val") if config.train.run.val else ("train",)

@@ -23,7 +23,7 @@ import re
 import subprocess
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,11 @@ from mlflow.utils.validation import (
     MAX_ENTITY_KEY_LENGTH,
     MAX_PARAM_VAL_LENGTH,
     MAX_PARAMS_TAGS_PER_BATCH,
+    MAX_TAG_VAL_LENGTH,
 )
 
 from pipelines.registry import CANDIDATE_ALIAS, mlflow_client, register_weights, resolve_uri, sqlite_path
+from pipelines.teachers import TeacherRef, resolve_teacher
 from yolov12.config.base import Section
 from yolov12.engine.callbacks import Callback
 from yolov12.eval.metric_names import safe_name
@@ -181,11 +183,12 @@ def dataset_name(source: str) -> str:
 
 
 def start_training_run(tracking: TrackingConfig, *, run_name: str, params: dict, dataset_digest: str,
-                       dataset_source: str, teachers: list[str], system: dict) -> str:
+                       dataset_source: str, teachers: Sequence[str | TeacherRef], system: dict) -> str:
     """Create (or reuse the unfinished run named ``run_name``) and log everything known before training.
 
     Logs the flattened config as params (and untruncated as ``config/params.json``), the dataset input, the code
-    version, the teachers and ``system`` info (tags ``system.*``; they may change when a job resumes elsewhere).
+    version, the teachers by identity (tag ``yolov12.teachers``, see :mod:`pipelines.teachers`; a plain spec is
+    identified here) and ``system`` info (tags ``system.*``; they may change when a job resumes elsewhere).
 
     Returns:
         The run id ("" when tracking is disabled).
@@ -195,6 +198,7 @@ def start_training_run(tracking: TrackingConfig, *, run_name: str, params: dict,
     if "'" in run_name:
         raise TrackingError(f"run name {run_name!r} contains a quote; use letters, digits, '-', '_' or '.'")
     client = mlflow_client(tracking.tracking_uri)
+    teachers_text = teachers_tag(client, teachers)  # before the run opens: a teacher that does not resolve leaves none
     experiment_id = ensure_experiment(client, tracking.experiment)
     run = find_unfinished_run(client, experiment_id, run_name)
     if run is None:
@@ -213,7 +217,7 @@ def start_training_run(tracking: TrackingConfig, *, run_name: str, params: dict,
         client.log_inputs(run_id, datasets=[dataset_input(dataset_digest, dataset_source)])
     version = code_version()
     tags = {TAG_DATASET_DIGEST: dataset_digest, TAG_DATASET_SOURCE: dataset_source,
-            TAG_TEACHERS: json.dumps(list(teachers)), TAG_CODE_VERSION: version["commit"],
+            TAG_TEACHERS: teachers_text, TAG_CODE_VERSION: version["commit"],
             "yolov12.code_dirty": version.get("dirty", "unknown"), "yolov12.package_version": package_version(),
             TAG_ATTEMPTS: str(attempts), **{f"{SYSTEM_TAG_PREFIX}{k}": _tag_text(v) for k, v in system.items()}}
     if version["commit"] != "unknown":
@@ -221,6 +225,16 @@ def start_training_run(tracking: TrackingConfig, *, run_name: str, params: dict,
     for key, value in tags.items():
         client.set_tag(run_id, key, value)
     return run_id
+
+
+def teachers_tag(client: MlflowClient, teachers: Sequence[str | TeacherRef]) -> str:
+    """The ``yolov12.teachers`` tag: a JSON list of :class:`~pipelines.teachers.TeacherRef` objects."""
+    refs = [t if isinstance(t, TeacherRef) else resolve_teacher(str(t), client).ref for t in teachers]
+    text = json.dumps([ref.to_dict() for ref in refs])
+    if len(text) > MAX_TAG_VAL_LENGTH:
+        raise TrackingError(f"the teachers' record is {len(text)} characters, over the {MAX_TAG_VAL_LENGTH} an MLflow "
+                            "tag holds; give fewer teachers (distill.teachers) or shorter paths")
+    return text
 
 
 def _tag_text(value: Any) -> str:

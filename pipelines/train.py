@@ -30,7 +30,9 @@ from pipelines.arguments import parse_pipeline_arguments
 from pipelines.config import PipelineConfig, load_pipeline_config
 from pipelines.driver import build_trainer, check_checkpoint_ranking, init_ray
 from pipelines.preflight import preflight_pipeline
+from pipelines.registry import RegistryError, mlflow_client
 from pipelines.storage import resolve_storage
+from pipelines.teachers import REGISTRY_PREFIX, TeacherRef, resolve_teacher
 from yolov12.cli.arguments import CommandLineError
 from yolov12.cli.commands import Command
 from yolov12.config.base import ConfigError
@@ -69,6 +71,30 @@ def configured_teachers(config: PipelineConfig) -> list[str]:
     return [str(t) for t in (getattr(distill, "teachers", None) or [])]
 
 
+def resolve_configured_teachers(config: PipelineConfig) -> tuple[PipelineConfig, list[TeacherRef]]:
+    """The config to train with and the teachers' identities for the run (see :mod:`pipelines.teachers`).
+
+    A ``models:/`` teacher is pinned to the version its alias names now, downloaded through the registry and given
+    to the trainer as that file (on a cluster of several nodes, the registry cache, ``$YOLOV12_CACHE``, must be on
+    storage every node shares; ``s3://`` teachers are fetched by each node). Identities are worked out only when
+    the run is tracked or a teacher is in the registry.
+    """
+    specs = configured_teachers(config)
+    uses_registry = any(spec.startswith(REGISTRY_PREFIX) for spec in specs)
+    if not specs or not (config.tracking.enabled or uses_registry):
+        return config, []
+    client = mlflow_client(tracking.resolve_tracking_uri(config.tracking))
+    try:
+        resolved = [resolve_teacher(spec, client) for spec in specs]
+    except RegistryError as exc:
+        raise ConfigError(f"distill.teachers: {exc}") from None
+    if not uses_registry:
+        return config, [r.ref for r in resolved]
+    distill = config.train.distill.model_copy(update={"teachers": [r.path for r in resolved]})
+    training = config.model_copy(update={"train": config.train.model_copy(update={"distill": distill})})
+    return training, [r.ref for r in resolved]
+
+
 def run_pipeline(config: PipelineConfig, callbacks: list[Callback] | None = None) -> PipelineResult:
     """Run one Ray Train job (see the module docstring). ``callbacks``: extra engine callbacks for every worker."""
     name = config.storage.name or default_run_name(config)
@@ -80,8 +106,9 @@ def run_pipeline(config: PipelineConfig, callbacks: list[Callback] | None = None
     init_ray()
     if config.tracking.enabled:  # workers log to the same store, wherever they run
         config = config.model_copy(update={"tracking": config.tracking.resolved()})
-    run_id = _start_tracking(config, name) if config.tracking.enabled else None
-    trainer = build_trainer(config, name=name, storage=storage, run_id=run_id, engine_callbacks=callbacks or ())
+    training, teachers = resolve_configured_teachers(config)  # the run records the config as given
+    run_id = _start_tracking(config, name, teachers) if config.tracking.enabled else None
+    trainer = build_trainer(training, name=name, storage=storage, run_id=run_id, engine_callbacks=callbacks or ())
     try:
         result = trainer.fit()
         if result.checkpoint is None:
@@ -134,7 +161,7 @@ def _check_options(config: PipelineConfig) -> None:
     check_checkpoint_ranking(config)  # before Ray starts and before the MLflow run opens
 
 
-def _start_tracking(config: PipelineConfig, name: str) -> str:
+def _start_tracking(config: PipelineConfig, name: str, teachers: list[TeacherRef]) -> str:
     """Open (or reopen, for a resubmitted run) the MLflow run with params, dataset, teachers and system info."""
     import ray  # noqa: PLC0415
     import torch  # noqa: PLC0415
@@ -145,7 +172,7 @@ def _start_tracking(config: PipelineConfig, name: str) -> str:
               "ray_version": ray.__version__, "torch_version": torch.__version__, "python": platform.python_version()}
     return tracking.start_training_run(config.tracking, run_name=name, params=config.model_dump(mode="json"),
                                        dataset_digest=digest, dataset_source=source,
-                                       teachers=configured_teachers(config), system=system)
+                                       teachers=teachers, system=system)
 
 
 def dataset_lineage(data: str) -> tuple[str, str]:

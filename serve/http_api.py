@@ -343,7 +343,8 @@ class Ingress:
         timing = {**prediction.timing, "request": (time.perf_counter() - started) * 1000}
         serving_metrics().record_stages({"request": timing["request"]}, prediction.model)
         body: dict[str, Any] = {
-            "model": {"name": prediction.model, "version": prediction.version, "backend": prediction.backend},
+            "model": {"name": prediction.model, "version": prediction.version, "backend": prediction.backend,
+                      "engine": prediction.engine},
             "image": {"width": prediction.width, "height": prediction.height}, "imgsz": prediction.imgsz,
             "timing_ms": {key: round(value, 2) for key, value in timing.items()},
         }
@@ -471,7 +472,8 @@ class Ingress:
                        {"name": "images", "datatype": "UINT8", "shape": [-1, -1, -1, 3]}],
             "outputs": outputs,
             "parameters": {"model_name": metadata["name"],
-                           **{key: metadata[key] for key in ("task", "backend", "device", "imgsz", "source", "names")}},
+                           **{key: metadata[key] for key in ("task", "backend", "device", "imgsz", "source", "names")},
+                           "engine": metadata.get("engine")},
         })
 
     @api.get("/v2/models/{name}/ready", **schemas.model_route(schemas.ModelReadyBody))

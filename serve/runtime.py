@@ -5,6 +5,11 @@ for this machine (TensorRT on an NVIDIA GPU, else OpenVINO, else ONNX Runtime; e
 and cached by the weights' sha256), and returns a :class:`ServingModel` whose :meth:`ServingModel.predict` runs one
 dynamic batch through the library's own pre/post-processing (the task's ``prepare_batch``, the engine, the task's
 ``postprocess``, from :mod:`yolov12.tasks`). The benchmark calls the same object in-process.
+
+Every loaded engine is described by an :class:`~pipelines.engine_records.EngineRecord` (format, precision, the
+artifact's sha256, device and GPU, builder versions), which :meth:`ServingModel.describe` reports. For a
+``models:/`` source the record is also written on the model version (one tag per engine) from a background thread:
+a registry that refuses the write (read-only credentials, a server gone) costs one warning, never the replica.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -22,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from serve.engine_registry import engine_record, is_registry_source, register_engine_in_background
 from yolov12.data.digest import file_sha256
 from yolov12.engines import Engine, available_backends, backend_for, is_exported_artifact, load_engine
 from yolov12.tasks import task_spec
@@ -86,6 +93,7 @@ class Prediction:
         width, height: the original image's size in pixels (after EXIF orientation).
         timing: milliseconds per image: preprocess, inference, postprocess (and decode when the Detector decoded
             the image); ``batch_size`` of its forward.
+        engine: the engine that ran it (:meth:`~pipelines.engine_records.EngineRecord.summary`).
     """
 
     task: str
@@ -99,6 +107,7 @@ class Prediction:
     width: int
     height: int
     timing: dict[str, float] = field(default_factory=dict)
+    engine: dict[str, Any] | None = None
 
 
 def resolve_source(source: str, tracking_uri: str | None = None, cache_dir: str | None = None) -> ModelSource:
@@ -212,18 +221,25 @@ def load_serving_model(source: str | ModelSource, *, backend: str = "auto", devi
     engine = load_engine(str(artifact), backend=chosen, device=device if chosen != "openvino" else "cpu", **options)
     engine.warmup()
     logger.info("serving %s (%s v%s) on %s", resolved.uri, resolved.name, resolved.version, engine)
-    return ServingModel(engine, resolved, name=name or resolved.name, default_imgsz=imgsz)
+    model = ServingModel(engine, resolved, name=name or resolved.name, default_imgsz=imgsz, max_batch=max_batch)
+    if is_registry_source(resolved):
+        model.registration = register_engine_in_background(resolved, model.engine_record, tracking_uri)
+    return model
 
 
 class ServingModel:
     """An engine plus what responses need (name, version, backend); :meth:`predict` runs one dynamic batch."""
 
-    def __init__(self, engine: Engine, source: ModelSource, name: str, default_imgsz: int = 640) -> None:
+    def __init__(self, engine: Engine, source: ModelSource, name: str, default_imgsz: int = 640,
+                 max_batch: int = 8) -> None:
         self.engine = engine
         self.source = source
         self.name = name
         info = engine.info
         self.default_imgsz = default_imgsz if info.dynamic_imgsz else int(info.imgsz[0])
+        self.engine_record = engine_record(info, imgsz=self.default_imgsz, max_batch=max_batch)
+        self._engine_summary = self.engine_record.summary()
+        self.registration: threading.Thread | None = None  # the registry write of a models:/ source
 
     @property
     def version(self) -> str:
@@ -239,7 +255,7 @@ class ServingModel:
         return {"name": self.name, "version": self.version, "source": self.source.uri, "task": info.task,
                 "backend": info.backend, "device": info.device, "precision": info.precision,
                 "imgsz": self.default_imgsz, "dynamic_imgsz": info.dynamic_imgsz, "artifact": info.artifact,
-                "names": {str(k): v for k, v in info.names.items()}}
+                "names": {str(k): v for k, v in info.names.items()}, "engine": self.engine_record.summary()}
 
     def input_size(self, requested: int | None) -> int:
         """The input size for a requested ``imgsz``: rounded up to the stride (dynamic engines) or the fixed size."""
@@ -295,7 +311,8 @@ class ServingModel:
         names = info.names
         height, width = request.image.shape[:2]
         common = {"model": self.name, "version": self.version, "backend": info.backend,
-                  "imgsz": batch.canvas.shape[1], "width": int(width), "height": int(height)}
+                  "imgsz": batch.canvas.shape[1], "width": int(width), "height": int(height),
+                  "engine": self._engine_summary}
         letterboxes = None if batch.letterboxes is None else [batch.letterboxes[index]]
         (result,) = task_spec(info.task).postprocess(output, [request.image], letterboxes, names, conf=request.conf,
                                                      iou=request.iou, max_det=request.max_det, end2end=info.end2end)

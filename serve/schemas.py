@@ -23,10 +23,22 @@ class ErrorBody(BaseModel):
     error: str
 
 
+class EngineSummary(BaseModel):
+    """The engine that answered: artifact format, precision, sha256, device (and GPU), library versions."""
+
+    format: str
+    precision: str
+    sha256: str
+    device: str
+    gpu: str | None = None
+    builder: dict[str, str]
+
+
 class ModelInfo(BaseModel):
     name: str
     version: str
     backend: str
+    engine: EngineSummary | None = None
 
 
 class ImageSize(BaseModel):

@@ -36,7 +36,7 @@ def test_lineage_of_champion_leads_back_to_the_exact_dataset_and_config(runs) ->
     assert chain.run_id == run.run_id and chain.run_name == "job-1" and chain.run_status == "FINISHED"
     assert chain.dataset.digest == run.digest and chain.dataset.source == DATASET_SOURCE
     assert chain.params == flatten_params(run.params)
-    assert chain.teachers == TEACHERS and chain.system["world_size"] == "2"
+    assert [t.spec for t in chain.teachers] == TEACHERS and chain.system["world_size"] == "2"
     assert chain.model_id and chain.version_tags["weights_file"] == "best.safetensors"
     text = chain.render()
     for fact in (f"alias champion -> version 1 of {name}", run.run_id, f"digest={run.digest}", DATASET_SOURCE,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from pipelines.batch_predict_tracking import BatchRun, batch_runs_for_version
 from pipelines.engine_records import EngineRecord, registered_engines, without_engine_tags
 from pipelines.registry import ModelURI, RegistryError, is_not_found, lookup, mlflow_client, model_id_of
 from pipelines.teachers import TeacherRef, parse_teachers_tag
@@ -29,6 +30,7 @@ from pipelines.tracking import (
     TAG_TEACHERS,
 )
 
+BATCH_COUNTS = ("images", "bad_images", "detections")  # the counts a batch job logs, shown on its lineage line
 _HEX = re.compile(r"^[0-9a-fA-F]{6,64}$")
 
 
@@ -87,6 +89,7 @@ class Lineage:
     system: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     engines: list[EngineRecord] = field(default_factory=list)
+    batch_runs: list[BatchRun] = field(default_factory=list)
 
     @property
     def dataset(self) -> DatasetRef | None:
@@ -109,6 +112,7 @@ class Lineage:
             lines.append(f"  dataset    {ref.name}  digest={ref.digest}  source={ref.source}")
         lines += [teacher.render() for teacher in self.teachers] or ["  teachers   none"]
         lines += [_render_engine(engine) for engine in self.engines] or ["  engines    none recorded"]
+        lines += [_render_batch_run(run) for run in self.batch_runs]
         if self.system:
             lines.append("  system     " + "  ".join(f"{k}={v}" for k, v in sorted(self.system.items())))
         if self.metrics:
@@ -139,6 +143,7 @@ def lineage(uri: str, *, tracking_uri: str | None = None) -> Lineage:
         datasets=_datasets(run, tags), teachers=teachers,
         system={k[len(SYSTEM_TAG_PREFIX):]: v for k, v in tags.items() if k.startswith(SYSTEM_TAG_PREFIX)},
         metrics=dict(run.data.metrics), engines=registered_engines(version.tags),
+        batch_runs=batch_runs_for_version(client, parsed.name, str(version.version)),
     )
 
 
@@ -166,6 +171,13 @@ def follow_teacher(client: MlflowClient, ref: TeacherRef, seen: set[str]) -> Tea
     dataset = next(iter(_datasets(run, run.data.tags)), None)
     return replace(link, run_name=run.info.run_name or "", dataset_digest=dataset.digest if dataset else None,
                    dataset_source=dataset.source if dataset else None)
+
+
+def _render_batch_run(run: BatchRun) -> str:
+    """One line per batch prediction job that ran this version: run, status, input, output and counts."""
+    counts = "  ".join(f"{k}={v:.0f}" for k, v in sorted(run.metrics.items()) if k in BATCH_COUNTS)
+    return (f"  batch      {run.run_id} '{run.run_name}' {run.status}  input={run.input_source} "
+            f"digest={run.input_digest[:16] or '-'}  output={run.output}  {counts}".rstrip())
 
 
 def _render_engine(engine: EngineRecord) -> str:

@@ -29,6 +29,7 @@ from pipelines.batch_predict_io import JOB_FILE, InputImage, OutputFolder, claim
 from pipelines.batch_predict_results import ShardCollector, finish_output, output_is_current
 from pipelines.batch_predict_tracking import batch_runs_for_version
 from pipelines.batch_predict_worker import OUTPUT_SCHEMA, BatchPredictError, decode_batch
+from pipelines.lineage import lineage
 from yolov12.cli.arguments import CommandLineError
 from yolov12.config.base import ConfigError
 
@@ -199,6 +200,9 @@ def test_the_job_is_found_from_the_model_version(s3_job: S3Job, mlflow_server) -
     assert run.data.params["imgsz"] == str(IMGSZ) and run.data.tags["yolov12.consumer.kind"] == "batch_predict"
     assert [i.model_id for i in run.inputs.model_inputs] == [client.get_model_version(name, "1").tags["model_id"]]
     assert batch_runs_for_version(client, name, 2) == []
+    chain = lineage(f"models:/{name}@champion", tracking_uri=mlflow_server.url)  # what `yolov12 lineage` prints
+    assert [run.run_id for run in chain.batch_runs] == [result.run_id]
+    assert f"  batch      {result.run_id} " in chain.render() and "bad_images=2" in chain.render()
 
 
 @pytest.mark.slow

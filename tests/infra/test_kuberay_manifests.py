@@ -61,9 +61,9 @@ def _cpus(quantity: str | int) -> float:
 
 def test_the_platform_manifests_are_all_there():
     kinds = sorted(doc["kind"] for _, doc in DOCS)
-    assert kinds == ["RayCluster", "RayJob", "RayJob", "RayService"], kinds
+    assert kinds == ["RayCluster", "RayJob", "RayJob", "RayJob", "RayService"], kinds
     components = {doc["metadata"]["labels"]["app.kubernetes.io/component"] for doc in _by_kind("RayJob")}
-    assert components == {"train", "sweep"}
+    assert components == {"train", "sweep", "batch-predict"}
 
 
 @pytest.mark.parametrize("doc", [doc for _, doc in DOCS], ids=DOC_IDS)
@@ -262,6 +262,28 @@ def test_train_entrypoint_config_loads_and_fits_its_cluster():
         per_pod = min(pod_cpu // wanted.get("CPU", 1), pod_gpu // wanted.get("GPU", 1) if scaling.use_gpu else 1e9)
         fitting += int(per_pod) * group["maxReplicas"]
     assert fitting >= scaling.num_workers, f"{scaling.num_workers} workers of {wanted} do not fit the job's cluster"
+
+
+def test_batch_predict_job_parses_and_fits_the_shared_cluster():
+    """The entrypoint's arguments are a valid job config with shared storage on both sides, and its largest actor
+    pool fits the cluster's CPU group."""
+    spec = _job("batch-predict")["spec"]
+    (cluster,) = _by_kind("RayCluster")
+    assert spec["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
+    words = shlex.split(spec["entrypoint"])
+    assert words[:3] == ["python", "-m", "pipelines.batch_predict"], words
+    _require_module("pipelines.batch_predict")
+    from pipelines.batch_predict import parse_config
+
+    config = parse_config(words[3:])
+    assert config.source.startswith("s3://") and config.output.startswith("s3://"), "actors on many nodes"
+    assert config.model.startswith("models:/"), "the job names a registered version, for its lineage"
+    (group,) = [g for g in cluster["spec"]["workerGroupSpecs"] if g["groupName"] == "cpu"]
+    (container,) = _containers(group["template"])
+    pod_cpus = _cpus(container["resources"]["limits"]["cpu"])
+    assert config.concurrency[1] * config.num_cpus <= pod_cpus * group["maxReplicas"]
+    assert config.num_cpus <= pod_cpus, "one actor must fit one CPU worker pod"
+    RuntimeEnv(**yaml.safe_load(spec["runtimeEnvYAML"]))
 
 
 def test_sweep_entrypoint_config_loads_with_shared_storage():

@@ -2,7 +2,9 @@
 
 ``load_serving_model(source, ...)`` resolves a path or ``models:/NAME@alias`` to a local file, chooses the engine
 for this machine (TensorRT on an NVIDIA GPU, else OpenVINO, else ONNX Runtime; exported once from native weights
-and cached by the weights' sha256), and returns a :class:`ServingModel` whose :meth:`ServingModel.predict` runs one
+and cached by the weights' sha256, and a TensorRT engine also by the GPU's compute capability, the TensorRT version
+and the precision, see serve/engine_cache.py; a cached engine that does not load is rebuilt once, with one warning),
+and returns a :class:`ServingModel` whose :meth:`ServingModel.predict` runs one
 dynamic batch through the library's own pre/post-processing (the task's ``prepare_batch``, the engine, the task's
 ``postprocess``, from :mod:`yolov12.tasks`). The benchmark calls the same object in-process.
 
@@ -21,13 +23,15 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from serve.engine_cache import build_target, cache_folder
 from serve.engine_registry import engine_record, is_registry_source, register_engine_in_background
 from yolov12.data.digest import file_sha256
 from yolov12.engines import Engine, available_backends, backend_for, is_exported_artifact, load_engine
@@ -169,17 +173,21 @@ def cache_root(cache_dir: str | None) -> Path:
 
 
 def build_artifact(source: ModelSource, backend: str, *, imgsz: int, max_batch: int, device: str,
-                   cache_dir: str | None = None) -> Path:
+                   cache_dir: str | None = None, rebuild: bool = False) -> Path:
     """Export native weights for ``backend`` once; later starts (and other replicas) reuse the cached artifact.
 
-    The cache key is the weights' sha256, the backend, the image size and the batch, so a new registry version or a
-    new size builds a new artifact. The export is written to a temporary name and renamed into place (atomic).
+    The cache key is the weights' sha256, the backend, the image size and the batch, and for TensorRT the GPU's
+    compute capability, the TensorRT version and the precision (serve/engine_cache.py): a new registry version, a
+    new size or another GPU generation builds a new artifact. The export is written to a temporary name and renamed
+    into place (atomic). ``rebuild`` removes a cached artifact first (one that no longer loads).
     """
     fmt = EXPORT_FORMAT[backend]
     digest = file_sha256(source.path)[:16]
-    folder = cache_root(cache_dir) / f"{digest}-{backend}-{imgsz}-b{max_batch}"
+    folder = cache_folder(cache_root(cache_dir), digest, backend, imgsz, max_batch, build_target(backend, device))
     artifact = folder / (f"{source.name}_openvino" if fmt == "openvino" else f"{source.name}.{fmt}")
-    if artifact.exists():
+    if rebuild:
+        shutil.rmtree(folder, ignore_errors=True)
+    elif artifact.exists():
         logger.info("using cached %s engine %s", backend, artifact)
         return artifact
     from yolov12.export import export_model  # noqa: PLC0415
@@ -211,20 +219,37 @@ def load_serving_model(source: str | ModelSource, *, backend: str = "auto", devi
     resolved = source if isinstance(source, ModelSource) else resolve_source(source, tracking_uri, cache_dir)
     device = resolve_device(device)
     chosen = choose_backend(backend, resolved.path, device)
-    artifact = resolved.path
-    if chosen != "torch" and not is_exported_artifact(artifact):
-        artifact = build_artifact(resolved, chosen, imgsz=imgsz, max_batch=max_batch, device=device,
-                                  cache_dir=cache_dir)
     options: dict[str, Any] = {"threads": threads} if threads and chosen != "tensorrt" else {}
     if chosen == "torch":
         options["imgsz"] = imgsz
-    engine = load_engine(str(artifact), backend=chosen, device=device if chosen != "openvino" else "cpu", **options)
+    engine_device = device if chosen != "openvino" else "cpu"
+    if chosen == "torch" or is_exported_artifact(resolved.path):
+        engine = load_engine(str(resolved.path), backend=chosen, device=engine_device, **options)
+    else:
+        build = partial(build_artifact, resolved, chosen, imgsz=imgsz, max_batch=max_batch, device=device,
+                        cache_dir=cache_dir)
+        engine = _load_built(build, chosen, engine_device, options)
     engine.warmup()
     logger.info("serving %s (%s v%s) on %s", resolved.uri, resolved.name, resolved.version, engine)
     model = ServingModel(engine, resolved, name=name or resolved.name, default_imgsz=imgsz, max_batch=max_batch)
     if is_registry_source(resolved):
         model.registration = register_engine_in_background(resolved, model.engine_record, tracking_uri)
     return model
+
+
+def _load_built(build: Callable[..., Path], backend: str, device: str, options: dict[str, Any]) -> Engine:
+    """Load the engine ``build`` returns (cached or new); a cached one that does not load (a TensorRT engine from
+    another build of the runtime, a truncated file) is rebuilt once, with one warning line."""
+    before = time.time()
+    artifact = build()
+    try:
+        return load_engine(str(artifact), backend=backend, device=device, **options)
+    except Exception as exc:  # noqa: BLE001 - each runtime raises its own types for an engine it cannot read
+        if artifact.stat().st_mtime >= before:  # built just now: rebuilding would not help
+            raise
+        logger.warning("cached %s engine %s does not load (%s: %s); rebuilding it", backend, artifact,
+                       type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+    return load_engine(str(build(rebuild=True)), backend=backend, device=device, **options)
 
 
 class ServingModel:

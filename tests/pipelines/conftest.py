@@ -81,12 +81,19 @@ def ray_head() -> Iterator[RayHead]:
     ``RAY_AUTH_MODE=token`` set, ``ray start`` does not create ``~/.ray/auth_token`` on a fresh machine.
     """
     port, dashboard_port = free_port(), free_port()
+    # Every port a Ray node listens on, free: Ray's defaults are fixed numbers (the dashboard agent's HTTP port
+    # 52365, the client server's 10001), and a Ray instance of another test process on this machine (pytest-xdist)
+    # may hold them already; a head whose job agent could not bind answers every `ray job submit` with "No available
+    # agent to submit job".
+    agent_ports = ["--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
+                   "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port()),
+                   "--ray-client-server-port", str(free_port())]
     temp_dir = tempfile.mkdtemp(prefix="rayh-", dir="/tmp")  # short: Ray's unix socket paths have a length limit
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
            "PATH": f"{RAY_CLI.parent}{os.pathsep}{os.environ['PATH']}"}
     command = [str(RAY_CLI), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
                "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port), "--num-cpus", "2",
-               "--temp-dir", temp_dir, "--disable-usage-stats", "--include-dashboard", "true"]
+               "--temp-dir", temp_dir, "--disable-usage-stats", "--include-dashboard", "true", *agent_ports]
     log = open(Path(temp_dir) / "ray-start.log", "w")  # noqa: SIM115 - closed in teardown
     head = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{dashboard_port}"

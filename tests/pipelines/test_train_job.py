@@ -23,7 +23,7 @@ def ray_job(head, command: str, *arguments: str, timeout: float = 120) -> subpro
 
 
 AGENT_NOT_READY = "No available agent to submit job"  # the head's job agent starts after its job API answers
-AGENT_WAIT_S = 120
+AGENT_WAIT_S = 60
 
 
 def submit_when_the_agent_is_up(head, *arguments: str, timeout: float) -> subprocess.CompletedProcess:

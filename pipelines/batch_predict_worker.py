@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from yolov12.data.digest import file_sha256
-from yolov12.engines import Engine, available_backends, backend_for, is_exported_artifact, load_engine
+from yolov12.engines import Engine, EngineError, artifact_backend, available_backends, is_exported_artifact, load_engine
 from yolov12.infer.image_io import SourceError, decode_image_bytes
 
 logger = logging.getLogger(__name__)
@@ -119,11 +119,10 @@ def choose_backend(preference: str, path: Path, device: str) -> str:
         BatchPredictError: an exported artifact asked to run on another backend.
     """
     if is_exported_artifact(path):
-        natural = backend_for(path)
-        if preference in ("auto", natural) or (preference == "openvino" and path.suffix == ".onnx"):
-            return natural if preference == "auto" else preference
-        raise BatchPredictError(f"model {path.name} is a {natural} artifact and cannot run on backend={preference}; "
-                                "give the native weights (.safetensors) to export for that backend, or backend=auto")
+        try:
+            return artifact_backend(path, preference)
+        except EngineError as exc:
+            raise BatchPredictError(f"model {exc}") from None
     if preference != "auto":
         return preference
     if device.startswith("cuda"):

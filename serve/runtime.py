@@ -34,7 +34,14 @@ import numpy as np
 from serve.engine_cache import build_target, cache_folder
 from serve.engine_registry import engine_record, is_registry_source, register_engine_in_background
 from yolov12.data.digest import file_sha256
-from yolov12.engines import Engine, available_backends, backend_for, is_exported_artifact, load_engine
+from yolov12.engines import (
+    Engine,
+    EngineError,
+    artifact_backend,
+    available_backends,
+    is_exported_artifact,
+    load_engine,
+)
 from yolov12.tasks import task_spec
 from yolov12.utils.stride import round_up_to_stride
 
@@ -139,11 +146,10 @@ def resolve_source(source: str, tracking_uri: str | None = None, cache_dir: str 
 def choose_backend(preference: str, path: Path, device: str) -> str:
     """The backend to run ``path`` with: exported artifacts keep theirs; ``auto`` on native weights picks the best."""
     if is_exported_artifact(path):
-        natural = backend_for(path)
-        if preference in ("auto", natural) or (preference == "openvino" and path.suffix == ".onnx"):
-            return natural if preference == "auto" else preference
-        raise ModelSourceError(f"{path.name} is a {natural} artifact; it cannot run on backend={preference} "
-                               "(serve the native weights to export for that backend, or use backend=auto)")
+        try:
+            return artifact_backend(path, preference)
+        except EngineError as exc:
+            raise ModelSourceError(str(exc)) from None
     if preference != "auto":
         return preference
     available = available_backends()

@@ -317,6 +317,25 @@ def load_reference_model(path: Path):
     return model, ckpt
 
 
+def checkpoint_facts(pt: Path, ckpt: dict, stored_dtype: str, safe_ok: bool) -> dict:
+    """What every fixture's JSON records of its checkpoint file and of the software that wrote it."""
+    import ultralytics
+
+    return {
+        "checkpoint": pt.name,
+        "checkpoint_sha256": sha256(pt),
+        "checkpoint_bytes": pt.stat().st_size,
+        "checkpoint_keys": sorted(ckpt.keys()),
+        "checkpoint_model_class": f"{type(ckpt['model']).__module__}.{type(ckpt['model']).__qualname__}",
+        "checkpoint_model_dtype": stored_dtype,
+        "ultralytics_safe_load_ok": safe_ok,
+        "ultralytics_version": ultralytics.__version__,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+    }
+
+
 def check_safe_load(path: Path) -> tuple[bool, str | None]:
     """Whether ultralytics' own restricted (weights_only + allow-list) loader accepts the checkpoint, and the
     stored dtype of the model's parameters."""
@@ -387,8 +406,6 @@ def attention_layout(model) -> str | None:
 def make_fixture(
     name: str, cfg, yaml_name: str, out: Path, extra: dict | None = None, expect_layout: str | None = None
 ) -> dict:
-    import ultralytics
-
     log(f"[{name}] building {yaml_name} nc={NC}")
     model = build_detection_model(cfg, nc=NC, seed=0)
     layout = attention_layout(model)
@@ -407,17 +424,7 @@ def make_fixture(
     safe_ok, stored_dtype = check_safe_load(pt)
     meta = {
         "name": name,
-        "checkpoint": pt.name,
-        "checkpoint_sha256": sha256(pt),
-        "checkpoint_bytes": pt.stat().st_size,
-        "checkpoint_keys": sorted(ckpt.keys()),
-        "checkpoint_model_class": f"{type(ckpt['model']).__module__}.{type(ckpt['model']).__qualname__}",
-        "checkpoint_model_dtype": stored_dtype,
-        "ultralytics_safe_load_ok": safe_ok,
-        "ultralytics_version": ultralytics.__version__,
-        "torch_version": torch.__version__,
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
+        **checkpoint_facts(pt, ckpt, stored_dtype, safe_ok),
         "yaml": yaml_name,
         "attention_layout": layout,
         "nc": NC,
@@ -494,8 +501,6 @@ def run_classifier_reference(model) -> dict[str, np.ndarray]:
 
 def make_classification_fixture(name: str, yaml_name: str, out: Path) -> dict:
     """A perturbed nc=3 classifier checkpoint with its float64 / float32 reference outputs."""
-    import ultralytics
-
     log(f"[{name}] building {yaml_name} nc={NC}")
     model = build_classification_model(yaml_name, nc=NC, seed=0)
     model.names = dict(NAMES)
@@ -510,17 +515,7 @@ def make_classification_fixture(name: str, yaml_name: str, out: Path) -> dict:
     safe_ok, stored_dtype = check_safe_load(pt)
     meta = {
         "name": name,
-        "checkpoint": pt.name,
-        "checkpoint_sha256": sha256(pt),
-        "checkpoint_bytes": pt.stat().st_size,
-        "checkpoint_keys": sorted(ckpt.keys()),
-        "checkpoint_model_class": f"{type(ckpt['model']).__module__}.{type(ckpt['model']).__qualname__}",
-        "checkpoint_model_dtype": stored_dtype,
-        "ultralytics_safe_load_ok": safe_ok,
-        "ultralytics_version": ultralytics.__version__,
-        "torch_version": torch.__version__,
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
+        **checkpoint_facts(pt, ckpt, stored_dtype, safe_ok),
         "yaml": yaml_name,
         "task": "classify",
         "attention_layout": attention_layout(ref_model),

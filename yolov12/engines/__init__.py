@@ -8,7 +8,7 @@ Public API:
   torch), returning the raw output in the PyTorch head's layout; ``engine.info`` (:class:`EngineInfo`) gives the
   backend, task, class names, stride, input size (static or dynamic), batch limits, end-to-end NMS, device and
   precision; ``engine.warmup()``.
-- :func:`available_backends`, :func:`backend_for`, :data:`BACKENDS`, :func:`register_backend`.
+- :func:`available_backends`, :func:`backend_for`, :func:`artifact_backend`, :data:`BACKENDS`, :func:`register_backend`.
 
 Pre- and post-processing live in :mod:`yolov12.infer` (``letterbox_batch``, ``non_max_suppression``) and are
 applied by :class:`yolov12.infer.Predictor`, so one implementation serves predict and the serving layer.
@@ -24,6 +24,7 @@ from yolov12.engines.base import BaseEngine, Engine, EngineError, EngineInfo, En
 from yolov12.engines.registry import (
     BACKENDS,
     Backend,
+    artifact_backend,
     available_backends,
     backend_for,
     is_exported_artifact,
@@ -34,6 +35,6 @@ from yolov12.engines.registry import (
 
 __all__ = [
     "BACKENDS", "Backend", "BaseEngine", "Engine", "EngineError", "EngineInfo", "EngineInputError",
-    "available_backends", "backend_for", "is_exported_artifact", "load_engine", "register_backend",
+    "artifact_backend", "available_backends", "backend_for", "is_exported_artifact", "load_engine", "register_backend",
     "resolve_backend",
 ]

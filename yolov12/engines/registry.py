@@ -99,6 +99,18 @@ def backend_for(artifact: Any) -> str:
     )
 
 
+def artifact_backend(path: str | Path, preference: str = "auto") -> str:
+    """The backend an exported artifact runs on when ``preference`` (``auto`` or a backend name) is asked for: its
+    own, or OpenVINO for an ``.onnx`` file (OpenVINO reads ONNX). :class:`EngineError` for any other pairing, since
+    an exported artifact cannot be turned into another format."""
+    path = Path(path)
+    natural = backend_for(path)
+    if preference in ("auto", natural) or (preference == "openvino" and path.suffix.lower() == ".onnx"):
+        return natural if preference == "auto" else preference
+    raise EngineError(f"{path.name} is a {natural} artifact and cannot run on backend={preference}; give the native "
+                      "weights (.safetensors) to export for that backend, or backend=auto")
+
+
 def load_engine(artifact: Any, backend: str | None = None, device: str = "cpu", **options: Any) -> Engine:
     """Load ``artifact`` into an engine.
 

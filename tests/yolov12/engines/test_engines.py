@@ -123,3 +123,21 @@ def test_every_module_imports_first(module) -> None:
 
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(("name", "preference", "expected"), [
+    ("m.onnx", "auto", "onnxruntime"), ("m.onnx", "openvino", "openvino"), ("m.engine", "tensorrt", "tensorrt"),
+    ("m_openvino", "auto", "openvino"),
+])
+def test_an_exported_artifact_runs_on_its_own_backend_or_openvino_for_onnx(tmp_path, name, preference, expected):
+    from yolov12.engines import artifact_backend
+
+    assert artifact_backend(tmp_path / name, preference) == expected
+
+
+def test_an_exported_artifact_refuses_another_backend_in_one_line(tmp_path):
+    from yolov12.engines import EngineError, artifact_backend
+
+    with pytest.raises(EngineError, match=r"m.engine is a tensorrt artifact and cannot run on backend=onnxruntime; "
+                                          r"give the native weights"):
+        artifact_backend(tmp_path / "m.engine", "onnxruntime")

@@ -20,6 +20,14 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     os.environ.setdefault("OMP_NUM_THREADS", _threads)
     os.environ.setdefault("MKL_NUM_THREADS", _threads)
 
+# Each xdist worker gets a Ray temp root of its own (RAY_TMPDIR, inherited by every Ray process it starts). A Ray
+# process that looks its cluster up by address "auto" reads <temp root>/ray/ray_current_cluster: with one shared root
+# it found the other worker's cluster. Ray Train's placement-group cleaner asks the State API that way whether its
+# controller lives, got "no" from the wrong cluster and removed the placement group of a run in progress.
+if os.environ.get("PYTEST_XDIST_WORKER") and "RAY_TMPDIR" not in os.environ:
+    os.environ["RAY_TMPDIR"] = f"/tmp/rt-{os.environ['PYTEST_XDIST_WORKER']}"  # short: Ray's socket paths are limited
+    os.makedirs(os.environ["RAY_TMPDIR"], exist_ok=True)
+
 settings.register_profile("dev", print_blob=True)
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import ray.cloudpickle
+import ray.train
 import torch
 from safetensors.torch import load_file
 
@@ -152,6 +153,9 @@ def test_killed_worker_restarts_from_the_epoch_1_checkpoint(two_node_cluster, tm
     assert sha256(result.last) == sha256(checkpoints[-1] / "weights/last.safetensors")
 
 
+PLACEMENT_GROUP_REMOVED = "placement group was removed"
+
+
 class EventFile:
     """An Ultralytics-style ``fn(trainer)``: appends ``event world_size has_val_metrics`` to ``rank<r>.txt``."""
 
@@ -168,8 +172,19 @@ def test_event_callbacks_fire_on_every_rank(two_node_cluster, tmp_path: Path, ti
     folder.mkdir()
     events = ["on_train_start", "on_train_epoch_end", "on_fit_epoch_end", "on_model_save", "on_train_end"]
     callbacks = UltralyticsEventCallbacks({event: [EventFile(folder)] for event in events})
-    config = pipeline(tmp_path, {**tiny_train, "fraction": 0.17}, "events", epochs=1)
-    run_pipeline(config, callbacks=[callbacks])
+    for attempt in (1, 2):
+        config = pipeline(tmp_path / f"attempt{attempt}", {**tiny_train, "fraction": 0.17}, "events", epochs=1)
+        try:
+            run_pipeline(config, callbacks=[callbacks])
+            break
+        except ray.train.TrainingFailedError as exc:
+            # Ray Train's placement-group cleaner asks the State API (address "auto") whether the controller lives;
+            # with another Ray instance on the machine (a second pytest-xdist worker) it has answered "dead" for a
+            # live run and removed its placement group. Not this test's subject: run it once more from scratch.
+            if attempt == 2 or PLACEMENT_GROUP_REMOVED not in str(exc):
+                raise
+            for written in folder.iterdir():
+                written.unlink()
 
     fired = {rank: (folder / f"rank{rank}.txt").read_text().splitlines() for rank in (0, 1)}
     # every event on both ranks (Ultralytics drops callbacks under DDP); validation metrics reach rank 1 too

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,7 @@ LOCAL = "local"
 LOCAL_ONLY_OPTIONS = frozenset({"num_gpus", "resources", "labels", "object_store_memory", "include_dashboard",
                                 "dashboard_host", "dashboard_port", "_system_config"})
 DEFAULT_OPTIONS: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+RAY_OWNER_POLL_S = 1.0  # how often the thread that started Ray off the main thread checks that Ray still runs
 
 
 def resolve_address(address: str | None = None, *, join_running: bool = False) -> str | None:
@@ -86,11 +89,11 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, join_ru
     target = resolve_address(address, join_running=join_running)
     options = {**DEFAULT_OPTIONS, **options}
     if target != LOCAL:  # joining (or, with join_running and nothing running, Ray's own local start)
-        ray.init(address=target, **{k: v for k, v in options.items() if k not in LOCAL_ONLY_OPTIONS})
+        _ray_init_owned(address=target, **{k: v for k, v in options.items() if k not in LOCAL_ONLY_OPTIONS})
         return True
     for attempt in (1, 2):  # Ray gives a local raylet 30 s to register: a busy machine can miss it once
         try:
-            ray.init(address=LOCAL, num_cpus=num_cpus, **options)
+            _ray_init_owned(address=LOCAL, num_cpus=num_cpus, **options)
             return True
         except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for this timeout
             if attempt == 2 or "timed out during startup" not in str(exc):
@@ -98,6 +101,40 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, join_ru
             logger.warning("local Ray did not start in time (%s); trying once more", exc)
             ray.shutdown()
     return True
+
+
+def _ray_init_owned(**options: Any) -> None:
+    """``ray.init(**options)``, called from a thread that outlives the Ray instance it may start.
+
+    Ray ties the processes of a local instance (GCS, raylet, workers) to their parent with Linux's
+    ``PR_SET_PDEATHSIG``, which fires when the parent *thread* exits: an instance started from a short-lived thread
+    (a web handler, an executor, a notebook's background task) loses its GCS and raylet the moment that thread ends,
+    and about 60 s later Ray ends the whole process ("Failed to connect to GCS within 60 seconds"). From the main
+    thread the call is direct; from any other thread it runs in a daemon thread that lives until Ray is shut down.
+    """
+    import ray  # noqa: PLC0415
+
+    if threading.current_thread() is threading.main_thread():
+        ray.init(**options)
+        return
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def own() -> None:
+        try:
+            ray.init(**options)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            failure.append(exc)
+            return
+        finally:
+            started.set()
+        while ray.is_initialized():  # the instance's processes live as long as this thread
+            time.sleep(RAY_OWNER_POLL_S)
+
+    threading.Thread(target=own, name="ray-instance-owner", daemon=True).start()
+    started.wait()
+    if failure:
+        raise failure[0]
 
 
 def check_checkpoint_ranking(config: PipelineConfig) -> None:
@@ -171,6 +208,7 @@ def build_trainer(config: PipelineConfig, *, name: str, storage: RunStorage, run
     """
     from ray.train.torch import TorchTrainer  # noqa: PLC0415
 
+    from pipelines.ray_data_ingest import train_datasets  # noqa: PLC0415
     from pipelines.worker import train_loop_per_worker  # noqa: PLC0415
 
     check_checkpoint_ranking(config)
@@ -178,4 +216,5 @@ def build_trainer(config: PipelineConfig, *, name: str, storage: RunStorage, run
         train_loop_per_worker,
         train_loop_config=train_loop_config(config, run_id=run_id, callbacks=engine_callbacks),
         torch_config=torch_config(config.scaling), scaling_config=scaling_config(config.scaling),
-        run_config=run_config(config, name=name, storage=storage, callbacks=ray_callbacks))
+        run_config=run_config(config, name=name, storage=storage, callbacks=ray_callbacks),
+        datasets=train_datasets(config, name))  # data.loader=ray_data: the train stream, sharded per worker

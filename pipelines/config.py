@@ -7,6 +7,8 @@ other sections say how Ray runs it. Routing of an override ``key=value``:
 - ``scaling.num_workers=2,4`` (or ``[2,4]``): an elastic range of workers, ``[min, max]``;
 - ``epochs=3``, ``lr0=0.01``: a flat training key goes to ``train`` (``train.epochs=3`` works too);
 - ``distill.teachers=[a.safetensors]``: a dotted key of a training section goes to ``train``;
+- ``data.loader=ray_data``: the pipeline's ``data`` section (how the split is read) takes its own keys, and every
+  other ``data.<key>`` (``data.imgsz=64``) goes to the training section of that name;
 - ``model=...``, ``export_onnx=true``: top-level keys.
 
 Example:
@@ -170,9 +172,27 @@ class CheckpointSection(Section):
     score_order: Literal["max", "min"] = "max"
 
 
+class IngestSection(Section):
+    """How the train split reaches the workers (the ``data`` section of a pipeline; the dataset itself is
+    ``train.data``).
+
+    ``loader``: ``local`` (each worker builds a torch DataLoader over the whole split on its node; ``s3://`` data is
+    mirrored onto every node first) or ``ray_data`` (the split's listing streams through Ray Data: images are
+    decoded and augmented by CPU actors that may run on other nodes, each worker reads its shard; see
+    :mod:`pipelines.ray_data_ingest`). The other keys apply to ``ray_data`` only.
+    """
+
+    loader: Literal["local", "ray_data"] = "local"
+    decode_actors: int = Field(2, ge=1, le=MAX_WORKERS)  # actors that decode and augment the stream
+    decode_cpus: float = Field(1.0, gt=0.0, le=64.0)  # CPUs each of them holds
+    decode_resources: dict[str, float] = Field(default_factory=dict)  # e.g. {decode: 1}: run them where it exists
+    decode_batch: int = Field(16, ge=1, le=4096)  # images per decode/augment call
+    mixing_buffer: int = Field(128, ge=1, le=100000)  # recent decoded images each actor draws mosaic/mixup from
+
+
 SECTIONS: dict[str, type[Section]] = {
     "scaling": ScalingSection, "storage": StorageSection, "failure": FailureSection,
-    "checkpoint": CheckpointSection, "tracking": TrackingConfig,
+    "checkpoint": CheckpointSection, "tracking": TrackingConfig, "data": IngestSection,
 }
 TOP_LEVEL = ("model", "export_onnx")
 MAX_SUGGESTED_BATCH = 65536  # a batch suggested for an elastic range (larger ones are no advice)
@@ -190,6 +210,7 @@ class PipelineConfig(BaseModel):
     failure: FailureSection = FailureSection()
     checkpoint: CheckpointSection = CheckpointSection()
     tracking: TrackingConfig = TrackingConfig()
+    data: IngestSection = IngestSection()
     export_onnx: bool = False
 
     def to_flat(self) -> dict[str, Any]:
@@ -229,7 +250,15 @@ def build_pipeline_config(values: dict[str, Any]) -> PipelineConfig:
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise ConfigError(f"invalid top-level value: {str(exc).splitlines()[-1].strip()}") from None
     check_workers_and_devices(config)
+    check_ingest(config)
     return config
+
+
+def check_ingest(config: PipelineConfig) -> None:
+    """Refuse training keys that mean nothing to the streaming loader, in one line."""
+    if config.data.loader == "ray_data" and config.train.data.cache:
+        raise ConfigError(f"train.cache={config.train.data.cache} caches a local loader's images; with "
+                          "data.loader=ray_data images stream from their source every epoch: remove cache")
 
 
 def check_workers_and_devices(config: PipelineConfig) -> None:
@@ -277,13 +306,13 @@ def route_override(key: str, value: Any, values: dict[str, Any]) -> None:
     if not rest:
         if key in TOP_LEVEL:
             values[key] = value
-        elif key in SECTIONS or key == "train":
+        elif (key in SECTIONS and key not in KEY_TO_SECTION) or key == "train":  # data=sample: the dataset
             raise ConfigError(f"'{key}' is a section: set one of its keys, e.g. {key}.<key>=value")
         else:
             values.setdefault("train", {})[key] = value  # TrainConfig names the key if it is unknown
         return
-    if head in SECTIONS:
-        values.setdefault(head, {})[rest] = value
+    if head in SECTIONS and (head not in SECTION_TYPES or rest in SECTIONS[head].model_fields):
+        values.setdefault(head, {})[rest] = value  # data.loader: the pipeline's; data.imgsz: the training section
     elif head == "train":
         section, _, key_in_section = rest.partition(".")
         train = values.setdefault("train", {})

@@ -8,6 +8,9 @@
    holds the whole run folder; the other ranks report metrics only (every rank must call it equally often).
 3. ``ray.train.get_context()``: rank, world size, run name. TorchTrainer has already set up the process group
    (gloo on CPU, NCCL on GPU); the engine reads it, shards the data per rank and wraps the model in DDP.
+
+With ``data.loader=ray_data`` the train batches come from the worker's shard of the run's Ray Data stream
+(``ray.train.get_dataset_shard("train")``, :mod:`pipelines.ray_data_ingest`) instead of a local loader.
 """
 
 from __future__ import annotations
@@ -173,8 +176,14 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
         callbacks.append(EpochMetricsCallback(config.tracking, loop_config["run_id"]))
     callbacks += list(loop_config.get("callbacks") or [])
+    train_batches = None
+    if config.data.loader == "ray_data":
+        from pipelines.ray_data_ingest import worker_batch_source  # noqa: PLC0415 - Ray Data only when streaming
+
+        train_batches = worker_batch_source(config, context.get_experiment_name(), world_size)
     try:
-        result = fit(model, train, callbacks, run_dir=run_dir, sync_bn=config.scaling.sync_bn and world_size > 1)
+        result = fit(model, train, callbacks, run_dir=run_dir, sync_bn=config.scaling.sync_bn and world_size > 1,
+                     train_batches=train_batches)
         final = {**ray_metrics(result.metrics, reporter.epochs_done, train.run.epochs, model.task), "final": 1}
         if rank == 0:  # the run folder now also holds the plots: the final checkpoint is the complete run
             report_checkpoint(run_dir, final, f"final_epoch_{reporter.epochs_done:04d}")

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from yolov12.config.train import TrainConfig
+from yolov12.engine.batch_source import TrainBatchSource, TrainingSplits, build_streamed_training_data
 from yolov12.engine.callbacks import Callback, CallbackList, ProgressBar, ResultsCSV
 from yolov12.engine.checkpoint import (
     ResumeHyperparameters,
@@ -26,7 +27,7 @@ from yolov12.engine.checkpoint import (
     resume_config,
     save_run_checkpoint,
 )
-from yolov12.engine.data_setup import TrainingData, build_training_data, stream_seed
+from yolov12.engine.data_setup import build_training_data, stream_seed
 from yolov12.engine.distributed import (
     DistributedContext,
     broadcast_object,
@@ -127,7 +128,7 @@ def prepare_model(model: YOLOModel, names: dict[int, str], config: TrainConfig, 
     return model
 
 
-def build_state(model: YOLOModel, config: TrainConfig, data: TrainingData, context: DistributedContext,
+def build_state(model: YOLOModel, config: TrainConfig, data: TrainingSplits, context: DistributedContext,
                 run_dir: Path, *, sync_bn: bool = False) -> TrainState:
     """Everything the loop needs, from the config (each builder gets only its section).
 
@@ -183,7 +184,7 @@ def validates(state: TrainState) -> bool:
     return run.val and (epoch % run.val_period == 0 or epoch >= state.epochs or not carried)
 
 
-def validation_metrics(state: TrainState, data: TrainingData, context: DistributedContext) -> dict[str, float]:
+def validation_metrics(state: TrainState, data: TrainingSplits, context: DistributedContext) -> dict[str, float]:
     """This epoch's ``metrics/...`` on every rank: a validation of rank 0's EMA spread over the ranks, or, in an
     epoch that is not validated (``val_period``), the last validation's (as Ultralytics carries them; results.csv
     keeps its columns). Empty without validation."""
@@ -214,7 +215,7 @@ class Progress:
 
 def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None = None, *,
         run_dir: str | Path | None = None, resume_hyperparameters: ResumeHyperparameters = "saved",
-        sync_bn: bool = False) -> FitResult:
+        sync_bn: bool = False, train_batches: TrainBatchSource | None = None) -> FitResult:
     """Train ``model`` as ``config`` says; returns the run folder, checkpoint paths and final metrics.
 
     ``run_dir``: the run folder chosen by the caller (e.g. each Ray Train worker's local folder), used as is on every
@@ -223,6 +224,8 @@ def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None 
     (``"own"``: the run's weights, EMA, optimiser moments and epoch, this config's lr0, weight decay, augmentation...).
     The file is only read either way; runtime keys (device, workers, paths: ``checkpoint.RUNTIME_KEYS``) are always
     this config's. ``sync_bn``: SyncBatchNorm while training (DDP on GPUs; see :func:`build_state`).
+    ``train_batches``: train on the batches this source yields instead of a local train loader (a streaming ingest,
+    see :mod:`yolov12.engine.batch_source`); the val split is still read locally.
 
     Example:
         >>> fit(model, config.updated(resume=True, lr0=0.002), run_dir="runs/a", resume_hyperparameters="own")
@@ -238,7 +241,8 @@ def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None 
     if saved is not None:
         config = resume_config(saved, config, resume_hyperparameters)
     pretrained = pretrained_path(model, config.run.pretrained) if saved is None else None  # missing: fail now
-    data = build_training_data(config, model.task, context, stride=model_stride(model))
+    data = (build_training_data(config, model.task, context, stride=model_stride(model)) if train_batches is None
+            else build_streamed_training_data(config, model.task, context, train_batches, model_stride(model)))
     model = prepare_model(model, data.names, config, pretrained)
     state = build_state(model, config, data, context, run_dir, sync_bn=sync_bn)
     if saved is not None:
@@ -249,15 +253,16 @@ def fit(model: YOLOModel, config: TrainConfig, callbacks: list[Callback] | None 
     hooks.on_train_data(state, data)
     hooks.on_fit_start(state)
     metrics, paths = _train_epochs(state, data, hooks, context, model.task)
-    if config.run.plots and state.is_main_process:
-        write_run_plots(run_dir, state.ema.ema, data.train_loader, data.val_loader, data.names, state.device)
+    preview = data.train_loader if train_batches is None else data.preview_batches()  # a stream is not re-read
+    if config.run.plots and state.is_main_process and preview:  # no preview: a resumed run had no epoch left
+        write_run_plots(run_dir, state.ema.ema, preview, data.val_loader, data.names, state.device)
     hooks.on_fit_end(state, metrics)
     best = state.weights_dir / "best.safetensors"
     return FitResult(run_dir, best if best.exists() else None, paths.get("last"), metrics, state.ema.ema,
                      config.data.data)
 
 
-def _train_epochs(state: TrainState, data: TrainingData, hooks: CallbackList, context: DistributedContext,
+def _train_epochs(state: TrainState, data: TrainingSplits, hooks: CallbackList, context: DistributedContext,
                   task: str) -> tuple[dict[str, float], dict[str, Path]]:
     """The epochs from ``state.epoch`` on: train, validate, checkpoint; returns the last metrics and paths."""
     run = state.config.run

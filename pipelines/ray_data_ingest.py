@@ -1,0 +1,305 @@
+"""Streaming train ingest on Ray Data (``data.loader=ray_data``): no node holds the train split whole.
+
+The stream, per epoch:
+
+1. **Listing** (driver, once): the train split's records (image location + label rows, a few hundred bytes each,
+   read through the library's label cache; ``fraction`` applied with the local loader's rule).
+2. **Epoch order** (:class:`EpochListing`, a Ray Data datasource): each time the dataset executes (once per epoch)
+   it reads the epoch the workers announced on the run's :class:`EpochBoard` actor and lists the records in that
+   epoch's order: a permutation seeded by ``(seed, epoch)``, padded to a multiple of the world size by repeating
+   its head (as ``DistributedSampler`` pads). A resumed run announces its saved epoch, so the stream starts that
+   epoch's shuffle.
+3. **Decode + augment** (:class:`DecodeAugment`, ``map_batches`` on ``data.decode_actors`` CPU actors that may run
+   on other nodes; ``data.decode_resources`` pins them to nodes with a custom resource): the image is read and
+   decoded, resized to the long side, then put through the library's own training pipeline
+   (:func:`~yolov12.data.augment.build_detection_transforms`), seeded per image by ``(seed, epoch, position)``.
+4. **Shards** (Ray Train's ``DataConfig``: ``streaming_split(world_size, equal=True)``): each worker reads its
+   shard with ``ray.train.get_dataset_shard("train")`` and :class:`RayDataBatchSource` collates the rows into the
+   loop's batch dicts (:func:`~yolov12.data.augment.collate_detection`), handed to ``fit(train_batches=...)``.
+
+Mosaic and mixup partners come from :class:`MixingBuffer`, the last ``data.mixing_buffer`` images that actor
+decoded, not from the whole split: early in an epoch, and with few images per actor, the partners repeat more, and
+which partners an image gets depends on which actor decoded what before it. See docs/architecture.md ("Streaming
+training ingest") for what is exactly repeatable and when to use which loader.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import deque
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import ray
+from ray.data.block import BlockMetadata
+from ray.data.datasource import Datasource, ReadTask
+
+from yolov12.config.base import ConfigError
+from yolov12.config.train import AugmentSection
+from yolov12.data.augment import build_detection_transforms, collate_detection, resize_long_side, to_training_arrays
+from yolov12.data.augment.compose import replace_sample
+from yolov12.data.detection_dataset import DetectionDataset, build_datasets, record_to_sample
+from yolov12.data.images import read_image_bgr
+from yolov12.data.label_cache import record_from_json, record_to_json
+from yolov12.data.types import Sample
+from yolov12.engine.data_setup import seed_augmentation, stream_seed
+from yolov12.engine.distributed import per_rank_batch
+
+if TYPE_CHECKING:
+    from pipelines.config import PipelineConfig
+
+logger = logging.getLogger(__name__)
+
+ROWS_PER_READ_TASK = 256  # listing rows per block: small blocks start decoding early
+
+
+# -- listing and epoch order ------------------------------------------------------------------------------------------
+def train_listing(data: str, fraction: float, seed: int) -> list[str]:
+    """The train split of ``data`` as JSON records (image path + label rows), ``fraction`` kept as locally.
+
+    Raises:
+        ConfigError: an ``s3://`` dataset (its listing would mirror the split onto this machine), a classification
+            dataset, or an empty split.
+    """
+    if str(data).startswith("s3://"):
+        raise ConfigError(f"data.loader=ray_data lists local or shared-storage datasets; {data} is on S3: use "
+                          "data.loader=local (mirrored per node) or mount the bucket on every node")
+    dataset, _ = build_datasets(data, "train")
+    if not isinstance(dataset, DetectionDataset):
+        raise ConfigError(f"data.loader=ray_data streams detection datasets; '{data}' is a classification "
+                          "dataset: use data.loader=local")
+    records = subset(dataset.records, fraction, seed)
+    if not records:
+        raise ConfigError(f"the train split of '{data}' has no usable images")
+    return [json.dumps(record_to_json(record)) for record in records]
+
+
+def subset(records: list[Any], fraction: float, seed: int) -> list[Any]:
+    """A seeded random ``fraction`` of ``records`` in their original order (the local loader's ``fraction`` rule)."""
+    if fraction >= 1.0:
+        return list(records)
+    keep = max(1, round(len(records) * fraction))
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(records))[:keep])
+    return [records[i] for i in chosen]
+
+
+def epoch_order(size: int, seed: int, epoch: int, world_size: int) -> np.ndarray:
+    """Record indices of one epoch: a permutation seeded by ``(seed, epoch)``, padded with its head to a multiple of
+    ``world_size`` so that every rank gets as many rows (and batches) as the others."""
+    order = np.random.default_rng(np.random.SeedSequence([seed & (2**64 - 1), epoch])).permutation(size)
+    padded = math.ceil(size / world_size) * world_size
+    return np.concatenate([order, order[: padded - size]]) if padded > size else order
+
+
+def batches_per_epoch(size: int, world_size: int, rank_batch: int) -> int:
+    """Batches each rank reads per epoch from a listing of ``size`` records (see :func:`epoch_order`)."""
+    return math.ceil(math.ceil(size / world_size) / rank_batch)
+
+
+class EpochBoard:
+    """The run's small shared state (a Ray actor): the listing size and the epoch the workers train next."""
+
+    def __init__(self, size: int, world_size: int) -> None:
+        self.size, self.epoch, self.total_epochs, self.world_size = size, 0, 1, world_size
+
+    def reset(self, size: int, world_size: int) -> None:
+        self.__init__(size, world_size)
+
+    def announce(self, epoch: int, total_epochs: int, world_size: int) -> None:
+        self.epoch, self.total_epochs, self.world_size = epoch, total_epochs, world_size
+
+    def current(self) -> tuple[int, int, int]:
+        return self.epoch, self.total_epochs, self.world_size
+
+    def listing_size(self) -> int:
+        return self.size
+
+
+def board_name(run_name: str) -> str:
+    """The named actor of one run's :class:`EpochBoard`."""
+    return f"yolov12-ray-data-{run_name}"
+
+
+def _listing_block(records: list[str], positions: list[int], epoch: int, total_epochs: int) -> list[pa.Table]:
+    return [pa.table({"record": records, "position": pa.array(positions, pa.int64()),
+                      "epoch": pa.array([epoch] * len(records), pa.int64()),
+                      "total_epochs": pa.array([total_epochs] * len(records), pa.int64())})]
+
+
+class EpochListing(Datasource):
+    """Ray Data source of the listing in the order of the epoch announced on the :class:`EpochBoard`.
+
+    Ray Data asks for read tasks each time the dataset executes; Ray Train executes it once per epoch, after every
+    worker has announced that epoch and started iterating.
+    """
+
+    def __init__(self, records: list[str], board: Any, seed: int) -> None:
+        self.records, self.board, self.seed = records, board, seed
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        return sum(len(record) for record in self.records)
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                       data_context: Any = None) -> list[ReadTask]:
+        epoch, total_epochs, world_size = ray.get(self.board.current.remote())
+        order = epoch_order(len(self.records), self.seed, epoch, world_size)
+        chunks = max(1, min(parallelism, math.ceil(len(order) / ROWS_PER_READ_TASK)))
+        tasks = []
+        for positions in np.array_split(np.arange(len(order)), chunks):
+            records = [self.records[i] for i in order[positions]]
+            metadata = BlockMetadata(num_rows=len(records), size_bytes=sum(len(r) for r in records) + 24 * len(records),
+                                     exec_stats=None, input_files=None)
+            tasks.append(ReadTask(partial(_listing_block, records, positions.tolist(), epoch, total_epochs), metadata,
+                                  per_task_row_limit=per_task_row_limit))
+        return tasks
+
+
+# -- decode and augment -----------------------------------------------------------------------------------------------
+class MixingBuffer:
+    """The last ``capacity`` decoded samples (already resized), as the ``SampleDataset`` mosaic and mixup draw from.
+
+    Unlike a dataset's random access, index ``i`` names one of the recent images of this stream, not of the split;
+    ``load_sample`` returns a copy, so the augmentation of one image never alters a buffered partner.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"a mixing buffer holds at least 1 image, got capacity={capacity}")
+        self.samples: deque[Sample] = deque(maxlen=capacity)
+
+    def add(self, sample: Sample) -> None:
+        """Keep ``sample``; the oldest one leaves when the buffer is full."""
+        self.samples.append(sample)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load_sample(self, index: int) -> Sample:
+        """A copy of buffered sample ``index`` (0 = the oldest kept)."""
+        sample = self.samples[index]
+        return replace_sample(sample, image=sample.image.copy())
+
+
+def sample_seed(seed: int, epoch: int, position: int) -> int:
+    """The seed of the augmentation of the image at ``position`` of epoch ``epoch``'s order."""
+    return stream_seed(seed, epoch, position)
+
+
+class DecodeAugment:
+    """``map_batches`` callable (one per actor): listing rows -> augmented training arrays.
+
+    Output columns: ``image`` (B, 3, S, S) uint8 RGB, ``labels`` (bytes of an (n, 5) float32 array: class, cx, cy,
+    w, h normalised), ``path``, ``position`` and ``epoch``.
+    """
+
+    def __init__(self, augment: dict[str, Any], imgsz: int, buffer_size: int, seed: int) -> None:
+        self.params, self.imgsz, self.seed = AugmentSection(**augment), imgsz, seed
+        self.buffer = MixingBuffer(buffer_size)
+        self.pipeline: Any = None
+        self.epoch: tuple[int, int] | None = None
+
+    def _pipeline_for(self, epoch: int, total_epochs: int) -> Any:
+        """The training pipeline over the buffer (built once the buffer holds an image), set to ``epoch``."""
+        if self.pipeline is None:
+            self.pipeline = build_detection_transforms(self.params, self.imgsz, self.buffer, training=True)
+        if self.epoch != (epoch, total_epochs):
+            self.pipeline.set_epoch(epoch, total_epochs)
+            self.epoch = (epoch, total_epochs)
+        return self.pipeline
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        samples = [self.decode(str(record)) for record in batch["record"]]
+        for sample in samples:
+            self.buffer.add(sample)
+        outputs = []
+        for sample, position, epoch, total in zip(samples, batch["position"], batch["epoch"], batch["total_epochs"]):
+            pipeline = self._pipeline_for(int(epoch), int(total))
+            seed_augmentation(sample_seed(self.seed, int(epoch), int(position)), pipeline)
+            outputs.append(to_training_arrays(pipeline(replace_sample(sample, image=sample.image.copy()))))
+        return {"image": np.stack([item["image"] for item in outputs]),
+                "labels": np.array([label_bytes(item) for item in outputs], dtype=object),
+                "path": np.array([item["path"] for item in outputs], dtype=object),
+                "position": np.asarray(batch["position"], np.int64), "epoch": np.asarray(batch["epoch"], np.int64)}
+
+    def decode(self, record_json: str) -> Sample:
+        """The listed image decoded (BGR) and resized to the training long side, its labels in its pixels."""
+        record = record_from_json(json.loads(record_json), check_values=False)
+        return resize_long_side(record_to_sample(record, read_image_bgr(record.path)), self.imgsz)
+
+
+def label_bytes(arrays: dict[str, Any]) -> bytes:
+    """Training arrays' labels as the bytes of an (n, 5) float32 array: class, cx, cy, w, h."""
+    classes = np.asarray(arrays["classes"], np.float32).reshape(-1, 1)
+    return np.hstack([classes, np.asarray(arrays["boxes"], np.float32).reshape(-1, 4)]).tobytes()
+
+
+def collate_stream_batch(batch: dict[str, np.ndarray]) -> dict[str, Any]:
+    """A batch of stream rows -> the loop's detection batch (:func:`~yolov12.data.augment.collate_detection`)."""
+    items = []
+    for image, labels, path in zip(batch["image"], batch["labels"], batch["path"]):
+        rows = np.frombuffer(labels, np.float32).reshape(-1, 5)
+        items.append({"image": image, "boxes": rows[:, 1:], "classes": rows[:, 0].astype(np.int64), "path": str(path)})
+    return collate_detection(items)
+
+
+# -- driver and worker sides ------------------------------------------------------------------------------------------
+def train_datasets(config: PipelineConfig, run_name: str) -> dict[str, Any]:
+    """The ``datasets`` of the run's ``TorchTrainer``: ``{"train": stream}`` with ``data.loader=ray_data``, else
+    empty. Lists the train split here (on the driver) and starts the run's :class:`EpochBoard`."""
+    if config.data.loader != "ray_data":
+        return {}
+    train = config.train
+    records = train_listing(train.data.data, train.data.fraction, train.run.seed)
+    world_size = max(config.scaling.min_workers, 1)
+    board = ray.remote(num_cpus=0)(EpochBoard).options(name=board_name(run_name), get_if_exists=True).remote(
+        len(records), world_size)
+    ray.get(board.reset.remote(len(records), world_size))
+    logger.info("ray_data ingest: %d train images listed; %d decode actor(s) of %g CPU%s", len(records),
+                config.data.decode_actors, config.data.decode_cpus,
+                f", resources {config.data.decode_resources}" if config.data.decode_resources else "")
+    return {"train": stream_dataset(records, board, config)}
+
+
+def stream_dataset(records: list[str], board: Any, config: PipelineConfig) -> Any:
+    """The Ray Dataset of the stream: the epoch's listing, decoded and augmented by ``data.decode_actors`` actors."""
+    ingest, train = config.data, config.train
+    listing = ray.data.read_datasource(EpochListing(records, board, train.run.seed))
+    return listing.map_batches(
+        DecodeAugment, fn_constructor_kwargs={"augment": train.augment.model_dump(), "imgsz": train.data.imgsz,
+                                              "buffer_size": ingest.mixing_buffer, "seed": train.run.seed},
+        batch_size=ingest.decode_batch, batch_format="numpy", concurrency=ingest.decode_actors,
+        num_cpus=ingest.decode_cpus, resources=dict(ingest.decode_resources) or None)
+
+
+class RayDataBatchSource:
+    """A :class:`~yolov12.engine.batch_source.TrainBatchSource` over this worker's shard of the stream."""
+
+    def __init__(self, shard: Any, board: Any, world_size: int, rank_batch: int) -> None:
+        self.shard, self.board, self.world_size, self.rank_batch = shard, board, world_size, rank_batch
+        self.size = int(ray.get(board.listing_size.remote()))
+
+    def __len__(self) -> int:
+        return batches_per_epoch(self.size, self.world_size, self.rank_batch)
+
+    def set_epoch(self, epoch: int, total_epochs: int) -> None:
+        """Announce the epoch (every rank does, before iterating; the stream starts when all have)."""
+        ray.get(self.board.announce.remote(epoch, total_epochs, self.world_size))
+
+    def __iter__(self):
+        for batch in self.shard.iter_batches(batch_size=self.rank_batch, batch_format="numpy", drop_last=False,
+                                             prefetch_batches=2):
+            yield collate_stream_batch(batch)
+
+
+def worker_batch_source(config: PipelineConfig, run_name: str, world_size: int) -> RayDataBatchSource | None:
+    """This worker's train batches with ``data.loader=ray_data`` (None with ``local``)."""
+    if config.data.loader != "ray_data":
+        return None
+    import ray.train  # noqa: PLC0415 - only inside a Ray Train worker
+
+    return RayDataBatchSource(ray.train.get_dataset_shard("train"), ray.get_actor(board_name(run_name)), world_size,
+                              per_rank_batch(config.train.data.batch, world_size))

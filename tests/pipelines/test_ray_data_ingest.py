@@ -1,0 +1,183 @@
+"""``data.loader=ray_data``: the epoch order, the mixing buffer, decode + augment and collation without Ray, and one
+2-worker Ray Train run on a 2-node cluster whose second node only decodes."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray.cloudpickle
+
+from pipelines.config import load_pipeline_config
+from pipelines.ray_data_ingest import (
+    DecodeAugment,
+    MixingBuffer,
+    batches_per_epoch,
+    collate_stream_batch,
+    epoch_order,
+    subset,
+    train_listing,
+)
+from yolov12.config.base import ConfigError
+from yolov12.config.train import AugmentSection
+from yolov12.data.detection_dataset import build_datasets
+from yolov12.data.types import Sample
+from yolov12.engine.callbacks import Callback
+
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers get the callback below by value
+
+
+def sample(value: int) -> Sample:
+    return Sample(np.full((8, 8, 3), value, np.uint8), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), f"{value}")
+
+
+def listing_rows(records: list[str], epoch: int = 0, total_epochs: int = 3) -> dict[str, np.ndarray]:
+    """A numpy batch of listing rows, as Ray Data hands it to ``map_batches``."""
+    count = len(records)
+    return {"record": np.array(records, dtype=object), "position": np.arange(count),
+            "epoch": np.full(count, epoch), "total_epochs": np.full(count, total_epochs)}
+
+
+def test_epoch_order_is_a_seeded_permutation_per_epoch_padded_for_the_ranks() -> None:
+    first, again, second = epoch_order(10, 0, 0, 1), epoch_order(10, 0, 0, 1), epoch_order(10, 0, 1, 1)
+    assert sorted(first) == list(range(10)) and list(first) == list(again)
+    assert list(first) != list(second), "each epoch has its own shuffle"
+    assert list(epoch_order(10, 1, 0, 1)) != list(first), "the run's seed changes the order"
+    padded = epoch_order(10, 0, 0, 4)
+    assert len(padded) == 12 and list(padded[:10]) == list(first) and list(padded[10:]) == list(first[:2])
+    assert batches_per_epoch(10, 4, 2) == 2 and batches_per_epoch(96, 2, 4) == 12 and batches_per_epoch(9, 2, 4) == 2
+
+
+def test_mixing_buffer_keeps_the_latest_samples_and_lends_copies() -> None:
+    buffer = MixingBuffer(2)
+    for value in (1, 2, 3):
+        buffer.add(sample(value))
+    assert len(buffer) == 2 and [buffer.load_sample(i).path for i in range(2)] == ["2", "3"]
+    lent = buffer.load_sample(0)
+    lent.image[:] = 0
+    assert int(buffer.load_sample(0).image.max()) == 2, "augmenting a partner must not alter the buffered image"
+    with pytest.raises(ValueError, match="capacity=0"):
+        MixingBuffer(0)
+
+
+def test_listing_keeps_the_local_fraction_rule_and_refuses_what_it_cannot_stream() -> None:
+    records = [json.loads(r)["path"] for r in train_listing("sample", 0.25, 0)]
+    dataset, _ = build_datasets("sample", "train")
+    assert records == [r.path for r in subset(dataset.records, 0.25, 0)] and len(records) == 24
+    with pytest.raises(ConfigError, match="is on S3: use data.loader=local"):
+        train_listing("s3://bucket/data.yaml", 1.0, 0)
+    with pytest.raises(ConfigError, match="classification dataset: use data.loader=local"):
+        train_listing("sample-cls", 1.0, 0)
+
+
+def test_decode_augment_is_seeded_per_image_and_collates_into_the_loop_batch() -> None:
+    records = train_listing("sample", 0.1, 0)[:6]
+    augment = AugmentSection(mosaic=1.0, close_mosaic=0).model_dump()
+    out = DecodeAugment(augment, 64, buffer_size=4, seed=0)(listing_rows(records))
+    again = DecodeAugment(augment, 64, buffer_size=4, seed=0)(listing_rows(records))
+    other_epoch = DecodeAugment(augment, 64, buffer_size=4, seed=0)(listing_rows(records, epoch=1))
+    assert out["image"].shape == (6, 3, 64, 64) and out["image"].dtype == np.uint8
+    assert np.array_equal(out["image"], again["image"]) and list(out["labels"]) == list(again["labels"])
+    assert not np.array_equal(out["image"], other_epoch["image"])
+
+    batch = collate_stream_batch(out)
+    counts = [len(labels) // 20 for labels in out["labels"]]  # 5 float32 per box
+    assert batch["images"].shape == (6, 3, 64, 64) and batch["paths"] == [json.loads(r)["path"] for r in records]
+    assert batch["boxes"].shape == (sum(counts), 4) and batch["classes"].shape == (sum(counts),)
+    assert batch["batch_index"].tolist() == [i for i, n in enumerate(counts) for _ in range(n)]
+    assert float(batch["boxes"].min()) >= 0.0 and float(batch["boxes"].max()) <= 1.0
+
+
+def test_loader_key_is_typed_and_routed_beside_the_training_data_section() -> None:
+    config = load_pipeline_config(None, ["data.loader=ray_data", "data.imgsz=64", "data.decode_actors=3"])
+    assert config.data.loader == "ray_data" and config.data.decode_actors == 3 and config.train.data.imgsz == 64
+    config = load_pipeline_config(None, ["data=coco8", "data.loader=ray_data"])
+    assert config.train.data.data == "coco8", "a flat data= is still the dataset"
+    assert load_pipeline_config(None, []).data.loader == "local"
+    with pytest.raises(ConfigError, match=r"^data: loader='ray': Input should be 'local' or 'ray_data'$"):
+        load_pipeline_config(None, ["data.loader=ray"])
+    with pytest.raises(ConfigError, match="cache=ram .* remove cache"):
+        load_pipeline_config(None, ["data.loader=ray_data", "cache=ram"])
+
+
+class SeenImages(Callback):
+    """Writes, per rank, its node and the image paths of every batch it trained on in each epoch."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = str(folder)
+        self.paths: list[str] = []
+
+    def on_train_data(self, state, data) -> None:
+        import ray
+
+        self.node = ray.get_runtime_context().get_node_id()
+        source, seen = data.train_loader.source, self.paths
+
+        class Recording:
+            def __iter__(self):
+                for batch in source:
+                    seen.extend(batch["paths"])
+                    yield batch
+
+            def __len__(self):
+                return len(source)
+
+            def set_epoch(self, epoch, total_epochs):
+                source.set_epoch(epoch, total_epochs)
+
+        data.train_loader.source = Recording()
+
+    def on_epoch_end(self, state, metrics) -> None:
+        path = Path(self.folder) / f"rank{state.rank}-epoch{state.epoch + 1}.json"
+        path.write_text(json.dumps({"node": self.node, "paths": self.paths, "loss": metrics["train/box_loss"]}))
+        self.paths.clear()
+
+
+@pytest.fixture(scope="module")
+def decode_node_cluster():
+    """Two nodes: the head runs the training workers (resource ``trainer``), the second only has ``decode``."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster()
+    try:
+        head = cluster.add_node(num_cpus=3, resources={"trainer": 2}, include_dashboard=False)
+        decoder = cluster.add_node(num_cpus=1, resources={"decode": 1})
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address)
+        yield head.node_id, decoder.node_id
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_two_workers_stream_every_image_once_with_decoding_on_the_other_node(decode_node_cluster, tmp_path: Path,
+                                                                            tiny_train: dict) -> None:
+    from pipelines.train import run_pipeline
+
+    head_node, _ = decode_node_cluster
+    record = tmp_path / "record"
+    record.mkdir()
+    values = {**tiny_train, "fraction": 1.0, "mosaic": 1.0, "val": False, "epochs": 1, "data.loader": "ray_data",
+              "data.decode_actors": 1, "data.decode_resources": {"decode": 1}, "data.mixing_buffer": 16,
+              "scaling.num_workers": 2, "scaling.resources_per_worker": {"CPU": 1, "trainer": 1},
+              "storage.storage_path": str(tmp_path / "ray"), "storage.output": str(tmp_path / "out"),
+              "storage.name": "stream", "tracking.enabled": False}
+    result = run_pipeline(load_pipeline_config(None, values), callbacks=[SeenImages(record)])
+
+    ranks = [json.loads((record / f"rank{r}-epoch1.json").read_text()) for r in (0, 1)]
+    assert all(rank["node"] == head_node for rank in ranks), "training stays on the head; the other node decodes"
+    assert all(math.isfinite(rank["loss"]) and rank["loss"] > 0 for rank in ranks)
+    dataset, _ = build_datasets("sample", "train")
+    seen = ranks[0]["paths"] + ranks[1]["paths"]
+    assert len(ranks[0]["paths"]) == len(ranks[1]["paths"]) == len(dataset) // 2
+    assert sorted(seen) == sorted(r.path for r in dataset.records), "every train image exactly once in the epoch"
+    assert result.metrics["epoch"] == 1 and result.last is not None

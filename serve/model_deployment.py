@@ -13,6 +13,8 @@
   new version.
 - Multiplexing: a request with the ``serve_multiplexed_model_id`` header names one of ``models``; those are loaded
   (LRU, ``max_models_per_replica``) by the ``@serve.multiplexed`` loader.
+- Readiness: every engine the replica may need (the default model's and the multiplexed models') is built in the
+  constructor, so a TensorRT build of minutes delays readiness, never a request (see :meth:`Detector.__init__`).
 - Health: ``check_health`` raises when the model failed to load or the last forwards failed, so Serve replaces
   the replica.
 - Smoke tests: with ``random_weights=true`` an architecture source (``yolov12n.yaml``) is built with random weights
@@ -46,6 +48,7 @@ from serve.runtime import (
     cache_root,
     default_threads,
     load_serving_model,
+    prepare_engine,
     resolve_source,
 )
 
@@ -64,7 +67,14 @@ class Detector:
         self.app_config = ServeAppConfig.model_validate(app_config)
         self.settings = ModelSettings.from_app(self.app_config)
         self.threads = self.app_config.threads or default_threads(self.app_config.num_cpus)
+        # Engines are built here, in the constructor, never on a request: Serve routes no traffic to a replica (and
+        # runs no health check on it) until its constructor returns, and keeps the old replicas serving meanwhile
+        # during an update, so a TensorRT build of minutes only delays this replica's readiness. The alternative, a
+        # background build behind a not-ready health answer, does not fit Serve: a failing check_health gets the
+        # replica replaced, so the build would restart forever. The multiplexed models' engines are built (not
+        # loaded: they are loaded, LRU, on their first request) so that first request only deserializes.
         self.model: ServingModel = self._load(self.app_config.model, self.settings.name)
+        self._prepare_engines(self.app_config.models)
         self.consecutive_failures = 0
         self.last_error: str | None = None
         self._reload_lock = asyncio.Lock()
@@ -88,6 +98,19 @@ class Detector:
                                   max_batch=config.max_batch_size, threads=self.threads, cache_dir=config.cache_dir,
                                   tracking_uri=config.tracking_uri, name=name)
 
+    def _prepare_engines(self, models: dict[str, str]) -> None:
+        """Build (or find cached) the engines of the multiplexed ``models`` (id -> source) without loading them; a
+        source that fails is one warning here and fails its own requests later, with the full reason."""
+        config = self.app_config
+        for model_id, source in models.items():
+            try:
+                prepare_engine(self._source(source), backend=config.backend, device=config.device,
+                               imgsz=config.imgsz, max_batch=config.max_batch_size, cache_dir=config.cache_dir,
+                               tracking_uri=config.tracking_uri)
+            except Exception as exc:  # noqa: BLE001 - one model's source must not keep the others from serving
+                logger.warning("could not build the engine of model '%s' (%s) ahead: %s: %s", model_id, source,
+                               type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         """Apply :class:`ModelSettings`. The source is resolved again (a registry alias may have moved); a new
         version is loaded beside the old one and then swapped in, so batches already running finish on the old one.
@@ -106,6 +129,8 @@ class Detector:
                 logger.info("model %s v%s -> %s v%s", current.name, current.version, candidate.name,
                             candidate.version)
                 self.model = candidate
+            added = {k: v for k, v in settings.models.items() if self.app_config.models.get(k) != v}
+            await asyncio.to_thread(self._prepare_engines, added)  # before the new ids can be asked for
             self.app_config = self.app_config.model_copy(update={"models": settings.models})
             self.settings = settings
             self._batcher.configure(settings.max_batch_size, settings.batch_wait_timeout_s)

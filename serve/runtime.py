@@ -2,8 +2,9 @@
 
 ``load_serving_model(source, ...)`` resolves a path or ``models:/NAME@alias`` to a local file, chooses the engine
 for this machine (TensorRT on an NVIDIA GPU, else OpenVINO, else ONNX Runtime; exported once from native weights
-and cached by the weights' sha256, and a TensorRT engine also by the GPU's compute capability, the TensorRT version
-and the precision, see serve/engine_cache.py; a cached engine that does not load is rebuilt once, with one warning),
+and cached by the weights' sha256, and a TensorRT engine also by its input shapes, the sha256 of the ONNX it is
+compiled from, the GPU's compute capability, the TensorRT version and the precision, see serve/engine_cache.py; a
+cached engine that does not load is rebuilt once, with one warning),
 and returns a :class:`ServingModel` whose :meth:`ServingModel.predict` runs one
 dynamic batch through the library's own pre/post-processing (the task's ``prepare_batch``, the engine, the task's
 ``postprocess``, from :mod:`yolov12.tasks`). The benchmark calls the same object in-process.
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from serve.engine_cache import build_target, cache_folder
+from serve.engine_cache import EngineKey, build_target, cache_folder
 from serve.engine_registry import engine_record, is_registry_source, register_engine_in_background
 from yolov12.data.digest import file_sha256
 from yolov12.engines import (
@@ -42,6 +43,7 @@ from yolov12.engines import (
     is_exported_artifact,
     load_engine,
 )
+from yolov12.export.tensorrt import batch_profile
 from yolov12.tasks import task_spec
 from yolov12.utils.stride import round_up_to_stride
 
@@ -182,32 +184,46 @@ def build_artifact(source: ModelSource, backend: str, *, imgsz: int, max_batch: 
                    cache_dir: str | None = None, rebuild: bool = False) -> Path:
     """Export native weights for ``backend`` once; later starts (and other replicas) reuse the cached artifact.
 
-    The cache key is the weights' sha256, the backend, the image size and the batch, and for TensorRT the GPU's
-    compute capability, the TensorRT version and the precision (serve/engine_cache.py): a new registry version, a
-    new size or another GPU generation builds a new artifact. The export is written to a temporary name and renamed
-    into place (atomic). ``rebuild`` removes a cached artifact first (one that no longer loads).
+    The cache key (:class:`~serve.engine_cache.EngineKey`) is the weights' sha256, the backend, the image size and
+    the batch; a TensorRT engine is compiled from the cached ONNX of the same weights and shapes, and its key adds
+    the batch profile, that ONNX's sha256, the GPU's compute capability, the TensorRT version and the precision: a
+    new registry version, size, exporter or GPU generation builds a new artifact. The export is written to a
+    temporary name and renamed into place (atomic). ``rebuild`` removes a cached artifact first (one that no longer
+    loads).
     """
-    fmt = EXPORT_FORMAT[backend]
     digest = file_sha256(source.path)[:16]
-    folder = cache_folder(cache_root(cache_dir), digest, backend, imgsz, max_batch, build_target(backend, device))
-    artifact = folder / (f"{source.name}_openvino" if fmt == "openvino" else f"{source.name}.{fmt}")
+    target = build_target(backend, device)
+    profile = batch_profile(max_batch, dynamic=True)
+    if target.capability is None:
+        fmt = EXPORT_FORMAT[backend]
+        key = EngineKey(digest, backend, imgsz, profile, target)
+        name = f"{source.name}_openvino" if fmt == "openvino" else f"{source.name}.{fmt}"
+        export = partial(_export_portable, source, fmt, imgsz=imgsz, max_batch=max_batch)
+    else:
+        onnx_path = build_artifact(source, "onnxruntime", imgsz=imgsz, max_batch=max_batch, device="cpu",
+                                   cache_dir=cache_dir)
+        key = EngineKey(digest, backend, imgsz, profile, target, onnx_digest=file_sha256(onnx_path)[:16])
+        name = f"{source.name}.engine"
+        export = partial(build_tensorrt_engine, onnx_path, profile=profile, device=device)
+    folder = cache_folder(cache_root(cache_dir), key)
     if rebuild:
         shutil.rmtree(folder, ignore_errors=True)
-    elif artifact.exists():
-        logger.info("using cached %s engine %s", backend, artifact)
-        return artifact
-    from yolov12.export import export_model  # noqa: PLC0415
-    from yolov12.models import load_model_with_metadata  # noqa: PLC0415
+    elif (folder / name).exists():
+        logger.info("using cached %s engine %s", backend, folder / name)
+        return folder / name
+    started = time.perf_counter()
+    built = _build_into(folder, name, export)
+    logger.info("built %s engine for %s in %.1fs", backend, source.uri, time.perf_counter() - started)
+    return built
 
+
+def _build_into(folder: Path, name: str, export: Callable[[Path], Path]) -> Path:
+    """Run ``export(staging / name)`` in a temporary folder beside ``folder`` and rename it into place; when another
+    replica finished first, theirs is used."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        model, metadata = load_model_with_metadata(source.path)
-        started = time.perf_counter()
-        built = export_model(model, fmt, source=source.path, source_metadata=metadata, imgsz=imgsz,
-                             batch=max_batch, dynamic=True, device=device if fmt == "engine" else "cpu",
-                             half=fmt == "engine", output=str(staging / artifact.name))
-        logger.info("built %s engine for %s in %.1fs", backend, source.uri, time.perf_counter() - started)
+        built = export(staging / name)
         try:
             staging.rename(folder)
         except OSError:  # another replica finished first: use theirs
@@ -216,6 +232,51 @@ def build_artifact(source: ModelSource, backend: str, *, imgsz: int, max_batch: 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _export_portable(source: ModelSource, fmt: str, output: Path, *, imgsz: int, max_batch: int) -> Path:
+    """The ONNX / OpenVINO export of native weights (fp32, dynamic batch up to ``max_batch``) at ``output``."""
+    from yolov12.export import export_model  # noqa: PLC0415
+    from yolov12.models import load_model_with_metadata  # noqa: PLC0415
+
+    model, metadata = load_model_with_metadata(source.path)
+    return export_model(model, fmt, source=source.path, source_metadata=metadata, imgsz=imgsz, batch=max_batch,
+                        dynamic=True, device="cpu", output=str(output))
+
+
+def build_tensorrt_engine(onnx_path: Path, output: Path, *, profile: tuple[int, int, int], device: str) -> Path:
+    """An fp16 TensorRT engine compiled from the cached ONNX ``onnx_path`` for the batch ``profile`` (min, opt, max)
+    on the GPU ``device`` (``cuda`` / ``cuda:N``)."""
+    import torch  # noqa: PLC0415
+
+    from yolov12.export import read_onnx_metadata  # noqa: PLC0415
+    from yolov12.export.tensorrt import BuildOptions, build_engine  # noqa: PLC0415
+
+    low, opt, high = profile
+    index = int(device.split(":", 1)[1]) if ":" in device else torch.cuda.current_device()
+    metadata = read_onnx_metadata(onnx_path).replace(format="engine", half=True)
+    options = BuildOptions(half=True, min_batch=low, opt_batch=opt, max_batch=high, device=index)
+    return build_engine(onnx_path, output, metadata, options)
+
+
+def needs_build(backend: str, path: Path) -> bool:
+    """Whether serving ``path`` on ``backend`` runs an engine exported from native weights (and cached), rather than
+    the exported artifact itself or the torch model."""
+    return backend != "torch" and not is_exported_artifact(path)
+
+
+def prepare_engine(source: str | ModelSource, *, backend: str = "auto", device: str = "auto", imgsz: int = 640,
+                   max_batch: int = 8, cache_dir: str | None = None, tracking_uri: str | None = None) -> Path | None:
+    """Build (or find in the cache) the engine :func:`load_serving_model` would load for ``source``, without
+    loading it: what a replica does for its multiplexed models before it is ready, and what
+    ``python -m serve.engine_cache`` does ahead of a deployment. None when nothing is built (exported artifact,
+    torch backend)."""
+    resolved = source if isinstance(source, ModelSource) else resolve_source(source, tracking_uri, cache_dir)
+    device = resolve_device(device)
+    chosen = choose_backend(backend, resolved.path, device)
+    if not needs_build(chosen, resolved.path):
+        return None
+    return build_artifact(resolved, chosen, imgsz=imgsz, max_batch=max_batch, device=device, cache_dir=cache_dir)
 
 
 def load_serving_model(source: str | ModelSource, *, backend: str = "auto", device: str = "auto", imgsz: int = 640,
@@ -229,7 +290,7 @@ def load_serving_model(source: str | ModelSource, *, backend: str = "auto", devi
     if chosen == "torch":
         options["imgsz"] = imgsz
     engine_device = device if chosen != "openvino" else "cpu"
-    if chosen == "torch" or is_exported_artifact(resolved.path):
+    if not needs_build(chosen, resolved.path):
         engine = load_engine(str(resolved.path), backend=chosen, device=engine_device, **options)
     else:
         build = partial(build_artifact, resolved, chosen, imgsz=imgsz, max_batch=max_batch, device=device,

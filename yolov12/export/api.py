@@ -56,8 +56,9 @@ class ExportConfig(Section):
         dynamic_imgsz: dynamic height/width too (ONNX / OpenVINO).
         half: fp16 (ONNX: the model traced in float16, input and output float16; OpenVINO: fp16 weights;
             TensorRT: fp16 kernels from the fp32 ONNX).
-        int8: int8 quantisation calibrated on ``data``: OpenVINO (NNCF post-training quantisation; the detection
-            post-processing stays in float) or a TensorRT int8 engine.
+        int8: int8 quantisation calibrated on ``data`` with NNCF, the detection post-processing kept in float:
+            OpenVINO (FakeQuantize in the IR) or TensorRT (an explicitly quantised Q/DQ ONNX, written beside the
+            engine, built strongly typed; not combinable with ``half``).
         data: calibration images for int8: a folder, glob or list of images, or a dataset (``sample``, a
             data.yaml) whose train split is used; at most 300 images, prepared as predict prepares them.
         opset: ONNX opset (default 17).
@@ -154,15 +155,36 @@ def _export_engine(model: nn.Module, config: ExportConfig, metadata: ExportMetad
     if config.dynamic_imgsz:
         raise ExportError("TensorRT engines here have a fixed image size; export with dynamic_imgsz=False")
     device = select_device(config.device if config.device != "cpu" else "cuda")
-    onnx_path = export_onnx(model, path.with_suffix(".onnx"), metadata.replace(format="onnx"), opset=config.opset,
-                            simplify=config.simplify, nms=_nms(config), device=device, attention=config.attention)
-    options = trt_export.BuildOptions(
-        half=config.half, int8=config.int8, min_batch=1, opt_batch=max(1, config.batch // 2) if config.dynamic
-        else config.batch, max_batch=config.batch, workspace_gib=config.workspace,
-        timing_cache=Path(config.timing_cache) if config.timing_cache else None, device=device.index or 0,
-    )
-    calibration = partial(_calibration_images(config, metadata).batches, config.batch) if config.int8 else None
-    return trt_export.build_engine(onnx_path, path, metadata, options, calibration)
+    min_batch, opt_batch, max_batch = trt_export.batch_profile(config.batch, config.dynamic)
+    try:
+        options = trt_export.BuildOptions(
+            half=config.half, int8=config.int8, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
+            workspace_gib=config.workspace, device=device.index or 0,
+            timing_cache=Path(config.timing_cache) if config.timing_cache else None)
+    except trt_export.EngineBuildError as exc:
+        raise ExportError(str(exc)) from None
+    images = _calibration_images(config, metadata) if config.int8 else None  # a bad image fails before the ONNX
+    onnx_metadata = metadata.replace(format="onnx")
+    if images is None:
+        onnx_path = export_onnx(model, path.with_suffix(".onnx"), onnx_metadata, opset=config.opset,
+                                simplify=config.simplify, nms=_nms(config), device=device, attention=config.attention)
+        return trt_export.build_engine(onnx_path, path, metadata, options)
+    with tempfile.TemporaryDirectory(prefix="yolov12-export-") as scratch:
+        float_onnx = export_onnx(model, Path(scratch) / f"{path.stem}.onnx", onnx_metadata.replace(int8=False),
+                                 opset=config.opset, simplify=config.simplify, nms=_nms(config), device="cpu",
+                                 attention=config.attention)
+        qdq_onnx = quantize_for_tensorrt(float_onnx, path.with_suffix(".onnx"), images, config, head_scope(model))
+    return trt_export.build_engine(qdq_onnx, path, metadata, options)
+
+
+def quantize_for_tensorrt(float_onnx: Path, output: Path, images: CalibrationImages, config: ExportConfig,
+                          scope: str | None) -> Path:
+    """The Q/DQ int8 ONNX a TensorRT int8 engine is built from (NNCF on ONNX Runtime, head post-processing float)."""
+    require("nncf", extra="openvino", feature="int8 TensorRT export (NNCF quantises the ONNX)")
+    from yolov12.export.onnx_int8 import quantize_onnx  # noqa: PLC0415 - imports nncf
+
+    return quantize_onnx(float_onnx, output, images, batch_size=1 if config.dynamic else config.batch,
+                         fixed_batch=not config.dynamic, head_scope=scope)
 
 
 EXPORT_FORMATS: dict[str, ExportFormat] = {

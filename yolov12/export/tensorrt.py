@@ -8,6 +8,11 @@ The header (:class:`EngineHeader`) records the TensorRT version and the GPU (nam
 was built on, plus the :class:`ExportMetadata`. A serialized engine only runs on the TensorRT version and GPU
 architecture it was built for, so loading checks both first and says which one differs.
 
+int8 engines use explicit quantisation only: they are built from a Q/DQ ONNX (QuantizeLinear / DequantizeLinear
+pairs made by NNCF, :mod:`yolov12.export.onnx_int8`) as a strongly typed network, so TensorRT runs exactly the
+quantised layers in int8 and the rest in the ONNX's fp32. TensorRT's implicit int8 calibrators are deprecated since
+TensorRT 10.1 (and gone in 11), so an int8 build from an ONNX without Q/DQ nodes is refused.
+
 Without an NVIDIA GPU or without ``tensorrt``, building and loading raise :class:`TensorRTUnavailableError` with one
 line naming what is missing and ``pip install 'yolov12-platform[gpu]'``.
 """
@@ -19,13 +24,12 @@ import importlib.util
 import json
 import logging
 import struct
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import numpy as np
+import onnx
 import torch
 
 from yolov12.export.metadata import ExportMetadata
@@ -48,6 +52,10 @@ class EngineCompatibilityError(RuntimeError):
 
 class EngineFileError(ValueError):
     """The file is not an engine written by ``yolov12 export format=engine``, or it is damaged."""
+
+
+class EngineBuildError(ValueError):
+    """The build settings or the ONNX do not fit together (one line: what, and how to fix it)."""
 
 
 def missing_requirements() -> list[str]:
@@ -162,9 +170,21 @@ def _release(version: str) -> tuple[str, ...]:
 
 
 # -- building ---------------------------------------------------------------------------------------------------------
+def batch_profile(batch: int, dynamic: bool) -> tuple[int, int, int]:
+    """(min, opt, max) batch of the optimisation profile: ``1, batch // 2, batch`` for a dynamic batch, else fixed.
+
+    Serve's engine cache keys engines by this profile, so it is computed here only.
+    """
+    return (1, max(1, batch // 2), batch) if dynamic else (batch, batch, batch)
+
+
 @dataclass(frozen=True)
 class BuildOptions:
-    """Builder settings: precision, batch profile, workspace and timing cache."""
+    """Builder settings: precision, batch profile, workspace and timing cache.
+
+    ``int8`` builds a strongly typed network from a Q/DQ ONNX: its float layers run in the ONNX's precision, so
+    ``half`` cannot be combined with it.
+    """
 
     half: bool = False
     int8: bool = False
@@ -176,27 +196,56 @@ class BuildOptions:
     device: int = 0
     verbose: bool = False
 
+    def __post_init__(self) -> None:
+        if self.half and self.int8:
+            raise EngineBuildError("half=True and int8=True do not combine: an int8 engine is built strongly typed "
+                                   "from the Q/DQ ONNX, its unquantised layers run in fp32; pass one of the two")
+        if not 1 <= self.min_batch <= self.opt_batch <= self.max_batch:
+            raise EngineBuildError(f"batch profile min {self.min_batch} <= opt {self.opt_batch} <= max "
+                                   f"{self.max_batch} does not hold; pass batch=<largest batch> with dynamic=True")
 
-CalibrationBatches = Callable[[], Iterable[np.ndarray]]
+    @property
+    def precision(self) -> str:
+        """``int8``, ``fp16`` or ``fp32``."""
+        return "int8" if self.int8 else "fp16" if self.half else "fp32"
 
 
-def build_engine(onnx_path: Path, engine_path: Path, metadata: ExportMetadata, options: BuildOptions,
-                 calibration: CalibrationBatches | None = None) -> Path:
+def require_qdq_onnx(onnx_path: Path) -> None:
+    """Refuse an int8 build from an ONNX without QuantizeLinear / DequantizeLinear nodes (implicit quantisation)."""
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    if not any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in graph.node):
+        raise EngineBuildError(
+            f"'{onnx_path}' has no QuantizeLinear/DequantizeLinear nodes: int8 engines are built from an explicitly "
+            "quantised ONNX only (TensorRT's implicit int8 calibrator is deprecated since TensorRT 10.1 and not "
+            "used here); export with yolov12 export format=engine int8=True data=<images>, which quantises the "
+            "ONNX with NNCF first"
+        )
+
+
+def build_engine(onnx_path: Path, engine_path: Path, metadata: ExportMetadata, options: BuildOptions) -> Path:
     """Build a TensorRT engine from ``onnx_path`` and write it with its header to ``engine_path``.
 
     Args:
-        onnx_path: the fp32 ONNX from :func:`yolov12.export.onnx.export_onnx` (static or dynamic batch).
+        onnx_path: the ONNX from :func:`yolov12.export.onnx.export_onnx` (static or dynamic batch); for int8 its
+            Q/DQ form from :func:`yolov12.export.onnx_int8.quantize_onnx`.
         engine_path: destination ``.engine``.
         metadata: the artifact's metadata (recorded in the header).
         options: precision (fp16 / int8), batch profile (min/opt/max, used when the ONNX batch is dynamic),
             workspace and timing cache file.
-        calibration: for int8, returns the calibration batches, (B, 3, H, W) float32 in [0, 1].
+
+    Raises:
+        EngineBuildError: int8 from an ONNX without Q/DQ nodes.
+        TensorRTUnavailableError: no tensorrt >= 10 or no CUDA GPU here.
     """
+    if options.int8:
+        require_qdq_onnx(onnx_path)
     trt = require_tensorrt("export")
     torch.cuda.set_device(options.device)
     trt_logger = trt.Logger(trt.Logger.VERBOSE if options.verbose else trt.Logger.WARNING)
     builder = trt.Builder(trt_logger)
-    network = builder.create_network(0)  # TensorRT 10: networks are always explicit-batch
+    # TensorRT 10 networks are always explicit-batch; Q/DQ networks are built strongly typed, as TensorRT advises
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if options.int8 else 0
+    network = builder.create_network(flags)
     parser = trt.OnnxParser(network, trt_logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -204,18 +253,9 @@ def build_engine(onnx_path: Path, engine_path: Path, metadata: ExportMetadata, o
     config = builder.create_builder_config()
     if options.workspace_gib:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gib * (1 << 30)))
-    profile = _add_batch_profile(builder, network, config, options)
+    _add_batch_profile(builder, network, config, options)
     if options.half:
-        if not builder.platform_has_fast_fp16:
-            logger.warning("this GPU has no fast fp16; building fp16 anyway")
         config.set_flag(trt.BuilderFlag.FP16)
-    if options.int8:
-        if calibration is None:
-            raise ValueError("int8=True needs calibration images: pass data=<image folder or data.yaml>")
-        config.set_flag(trt.BuilderFlag.INT8)
-        config.int8_calibrator = _make_calibrator(trt, calibration, engine_path.with_suffix(".calib"))
-        if profile is not None:
-            config.set_calibration_profile(profile)
     cache = _load_timing_cache(config, options.timing_cache)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -226,8 +266,7 @@ def build_engine(onnx_path: Path, engine_path: Path, metadata: ExportMetadata, o
     header = EngineHeader(tensorrt_version=trt.__version__, compute_capability=(capability[0], capability[1]),
                           device_name=torch.cuda.get_device_name(options.device), metadata=metadata)
     write_engine_file(engine_path, header, bytes(memoryview(serialized)))
-    logger.info("TensorRT %s engine: %s (%s, sm_%d%d)", trt.__version__, engine_path,
-                "int8" if options.int8 else "fp16" if options.half else "fp32", *capability)
+    logger.info("TensorRT %s engine: %s (%s, sm_%d%d)", trt.__version__, engine_path, options.precision, *capability)
     return engine_path
 
 
@@ -253,33 +292,3 @@ def _load_timing_cache(config: Any, path: Path | None) -> Any:
     cache = config.create_timing_cache(data)
     config.set_timing_cache(cache, ignore_mismatch=False)
     return cache
-
-
-def _make_calibrator(trt: ModuleType, calibration: CalibrationBatches, cache_path: Path) -> Any:
-    """An entropy calibrator (TensorRT's IInt8EntropyCalibrator2) fed from ``calibration`` batches on the GPU."""
-
-    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self) -> None:
-            super().__init__()
-            self._batches: Iterator[np.ndarray] = iter(calibration())
-            self._current: torch.Tensor | None = None
-            self._batch_size = 1
-
-        def get_batch_size(self) -> int:
-            return self._batch_size
-
-        def get_batch(self, names: list[str]) -> list[int] | None:
-            batch = next(self._batches, None)
-            if batch is None:
-                return None
-            self._current = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).cuda()
-            self._batch_size = int(batch.shape[0])
-            return [int(self._current.data_ptr())]
-
-        def read_calibration_cache(self) -> bytes | None:
-            return cache_path.read_bytes() if cache_path.is_file() else None
-
-        def write_calibration_cache(self, cache: bytes) -> None:
-            cache_path.write_bytes(bytes(cache))
-
-    return EntropyCalibrator()

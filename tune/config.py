@@ -28,7 +28,7 @@ from pipelines.tracking import TrackingConfig
 from tune.space import SearchSpace, SearchSpaceError
 from yolov12.config.base import ConfigError, Section, format_validation_error
 from yolov12.config.train import KEY_TO_SECTION, TrainConfig
-from yolov12.data.augment.policy import AugmentPolicy, PolicyError
+from yolov12.data.augment.policy import AugmentPolicy, PolicyError, load_policy
 from yolov12.eval.metric_names import Goal, objectives
 
 # Metrics a trial reports every epoch (tune.trainable.trial_metrics) and the direction that is better: the short
@@ -170,7 +170,7 @@ class SweepConfig(BaseModel):
         policy = None
         if pipeline.train.augment.augment_policy:
             try:
-                policy = AugmentPolicy.load(pipeline.train.augment.augment_policy)
+                policy = load_policy(pipeline.train.augment.augment_policy)
             except (OSError, PolicyError) as exc:
                 raise ConfigError(f"train.augment_policy: {exc}") from None
         space = SearchSpace.from_dict(self.space)

@@ -9,6 +9,17 @@ Each value names one distribution::
     close_mosaic: {randint: [0, 3]}          # both ends included
     policy.Blur.p: {uniform: [0.0, 0.5]}
 
+Which ops a policy holds is searched too, in two ways (they combine):
+
+    policy.ops: {choose: 3, from: [Blur, CLAHE, ToGray, GaussNoise]}   # a set of exactly 3 of these 4 ops
+    policy.Sharpen.enabled: {choice: [true, false]}                   # this op in or out
+
+``policy.ops`` is one categorical parameter over every k-subset of ``from``; a sample is the chosen names joined by
+``+`` in ``from`` order (``"Blur+CLAHE+ToGray"``), which every search algorithm and PBT handle like any choice. With
+it, a trial's policy holds exactly the chosen ops (plus ops switched on by ``enabled``); ``enabled: false`` takes an
+op out. A chosen op keeps its base-policy ``p``/``magnitude``/``params``, else takes its searched values, else
+``p`` 0.5 and ``magnitude`` 0.5; the ``p``/``magnitude`` sampled for an op left out are ignored.
+
 Everything is checked before a trial starts (unknown key with a close match, low > high, negative probability,
 loguniform with low <= 0, values the training config rejects); each error names the key.
 
@@ -21,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,8 +51,11 @@ TRAIN_KEYS: tuple[str, ...] = tuple(k for k, s in KEY_TO_SECTION.items() if s in
                                     and k not in NOT_TUNABLE)
 PROBABILITY_KEYS = frozenset({"fliplr", "flipud", "mosaic", "mixup", "copy_paste"})
 POLICY_PREFIX = "policy."
-POLICY_OP_FIELDS = ("p", "magnitude")
+POLICY_OP_FIELDS = ("p", "magnitude", "enabled")
 POLICY_SCHEDULE_FIELDS = ("start", "end")
+POLICY_OPS_KEY = "policy.ops"
+OPS_SEPARATOR = "+"
+MAX_OP_SETS = 10_000  # policy.ops: more k-subsets than this is not a search a sweep can cover
 Kind = Literal["uniform", "loguniform", "choice", "randint"]
 
 
@@ -58,10 +73,16 @@ class Parameter(BaseModel):
     low: float | None = None
     high: float | None = None
     values: tuple[Any, ...] = ()
+    pool: tuple[str, ...] = ()  # policy.ops: the ops its subsets are drawn from
 
     @property
     def is_policy(self) -> bool:
         return self.key.startswith(POLICY_PREFIX)
+
+    @property
+    def selects_ops(self) -> bool:
+        """True for ``policy.ops`` and ``policy.<Op>.enabled``: the sample says which ops are in the policy."""
+        return self.key == POLICY_OPS_KEY or self.key.endswith(".enabled")
 
     def candidates(self) -> list[Any]:
         """The values every sample must be valid for: the two ends, or every choice."""
@@ -106,14 +127,16 @@ def check_key(key: str) -> None:
     """Raise :class:`SearchSpaceError` unless ``key`` is a tunable training key or a policy key."""
     if key.startswith(POLICY_PREFIX):
         parts = key.split(".")
+        if key == POLICY_OPS_KEY:
+            return
         if len(parts) == 3 and parts[1] == "schedule":
             if parts[2] not in POLICY_SCHEDULE_FIELDS:
                 raise SearchSpaceError(f"space key '{key}': the schedule field must be one of "
                                        f"{POLICY_SCHEDULE_FIELDS}{_hint(parts[2], list(POLICY_SCHEDULE_FIELDS))}")
             return
         if len(parts) != 3:
-            raise SearchSpaceError(f"space key '{key}': policy keys look like policy.<Op>.p, policy.<Op>.magnitude "
-                                   "or policy.schedule.start|end")
+            raise SearchSpaceError(f"space key '{key}': policy keys look like policy.<Op>.p|magnitude|enabled, "
+                                   "policy.ops or policy.schedule.start|end")
         if parts[1] not in OPS:
             raise SearchSpaceError(f"space key '{key}': unknown policy op '{parts[1]}'{_hint(parts[1], list(OPS))} "
                                    f"Ops: {', '.join(sorted(OPS))}")
@@ -130,13 +153,15 @@ def check_key(key: str) -> None:
     hint = f"; did you mean '{COMMON_MISTAKES[key]}'?" if key in COMMON_MISTAKES else _hint(key, [*TRAIN_KEYS,
                                                                                                   *policy_keys])
     raise SearchSpaceError(f"unknown space key '{key}'{hint} "
-                           f"Searchable keys: {', '.join(TRAIN_KEYS)}, policy.<Op>.p|magnitude, "
-                           "policy.schedule.start|end")
+                           f"Searchable keys: {', '.join(TRAIN_KEYS)}, policy.<Op>.p|magnitude|enabled, "
+                           "policy.ops, policy.schedule.start|end")
 
 
 def parse_parameter(key: str, spec: Any) -> Parameter:
     """``{"loguniform": [1e-4, 0.1]}`` -> :class:`Parameter`, with every check that needs no other key."""
     check_key(key)
+    if key == POLICY_OPS_KEY:
+        return parse_op_sets(key, spec)
     if not isinstance(spec, Mapping) or len(spec) != 1:
         raise SearchSpaceError(f"space key '{key}': give exactly one distribution, e.g. {{uniform: [0.0, 0.5]}} "
                                f"(one of {', '.join(DOMAINS)}), got {spec!r}")
@@ -173,9 +198,51 @@ def _bounds(key: str, kind: str, args: Any) -> dict[str, float]:
     return {"low": low, "high": high}
 
 
+def parse_op_sets(key: str, spec: Any) -> Parameter:
+    """``{"choose": k, "from": [ops]}`` -> a choice over every k-subset of the ops, each as ``"A+B+C"``."""
+    example = "{choose: 2, from: [Blur, CLAHE, ToGray]}"
+    if not isinstance(spec, Mapping) or set(spec) != {"choose", "from"}:
+        raise SearchSpaceError(f"space key '{key}': give {example}, got {spec!r}")
+    pool, k = spec["from"], spec["choose"]
+    if not isinstance(pool, (list, tuple)) or not pool or not all(isinstance(name, str) for name in pool):
+        raise SearchSpaceError(f"space key '{key}': 'from' must be a non-empty list of op names, got {pool!r}")
+    for name in pool:
+        if name not in OPS:
+            raise SearchSpaceError(f"space key '{key}': unknown policy op '{name}'{_hint(name, list(OPS))} "
+                                   f"Ops: {', '.join(sorted(OPS))}")
+    repeated = sorted({name for name in pool if pool.count(name) > 1})
+    if repeated:
+        raise SearchSpaceError(f"space key '{key}': 'from' lists {', '.join(repeated)} more than once; list each op "
+                               "once")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(pool):
+        raise SearchSpaceError(f"space key '{key}': choose={k!r} must be an integer from 1 to the {len(pool)} ops in "
+                               "'from'")
+    if math.comb(len(pool), k) > MAX_OP_SETS:
+        raise SearchSpaceError(f"space key '{key}': choose {k} of {len(pool)} ops gives {math.comb(len(pool), k)} "
+                               f"sets (at most {MAX_OP_SETS}); list fewer ops in 'from'")
+    sets = tuple(OPS_SEPARATOR.join(names) for names in itertools.combinations(pool, k))
+    return Parameter(key=key, kind="choice", values=sets, pool=tuple(pool))
+
+
+def chosen_ops(values: Mapping[str, Any]) -> tuple[set[str] | None, set[str], set[str]]:
+    """(ops of ``policy.ops`` or None when it is not searched, ops switched on, ops switched off by ``enabled``)."""
+    chosen = values.get(POLICY_OPS_KEY)
+    chosen = set(str(plain(chosen)).split(OPS_SEPARATOR)) - {""} if chosen is not None else None
+    on, off = set(), set()
+    for key, value in values.items():
+        if key.startswith(POLICY_PREFIX) and key.endswith(".enabled"):
+            (on if plain(value) else off).add(key.split(".")[1])
+    return chosen, on, off
+
+
 def _check_values(parameter: Parameter) -> None:
     """Probabilities are never negative; every end/choice must be a value the training config accepts."""
     key = parameter.key
+    if parameter.selects_ops:
+        if parameter.kind != "choice" or not all(isinstance(v, bool) for v in parameter.values):
+            raise SearchSpaceError(f"space key '{key}': an op is switched in or out by a choice of booleans, e.g. "
+                                   "{choice: [true, false]}")
+        return
     is_probability = parameter.is_policy or key in PROBABILITY_KEYS
     for value in parameter.candidates():
         if is_probability and isinstance(value, (int, float)) and value < 0:
@@ -207,7 +274,24 @@ class SearchSpace(BaseModel):
             raise SearchSpaceError(f"space must be a mapping of key: {{distribution: args}}, got {space!r}")
         if not space:
             raise SearchSpaceError("space is empty: declare at least one key, e.g. lr0: {loguniform: [1e-4, 1e-1]}")
-        return cls(parameters=tuple(parse_parameter(str(k), v) for k, v in space.items()))
+        parsed = cls(parameters=tuple(parse_parameter(str(k), v) for k, v in space.items()))
+        parsed.check_selected_ops()
+        return parsed
+
+    def check_selected_ops(self) -> None:
+        """With ``policy.ops``, a ``p``/``magnitude`` key of an op it never chooses (and no ``enabled`` key turns
+        on) would never reach a trial: refuse it, naming the key."""
+        selection = next((p for p in self.parameters if p.key == POLICY_OPS_KEY), None)
+        if selection is None:
+            return
+        switchable = {p.key.split(".")[1] for p in self.parameters if p.key.endswith(".enabled")}
+        for parameter in self.parameters:
+            parts = parameter.key.split(".")
+            if parameter.is_policy and len(parts) == 3 and parts[2] in ("p", "magnitude"):
+                if parts[1] not in selection.pool and parts[1] not in switchable:
+                    raise SearchSpaceError(f"space key '{parameter.key}': op '{parts[1]}' is not in policy.ops' "
+                                           "'from' list, so no trial's policy holds it; add it there or remove the "
+                                           "key")
 
     def keys(self) -> list[str]:
         return [p.key for p in self.parameters]
@@ -246,9 +330,14 @@ class SearchSpace(BaseModel):
             if not parameter.is_policy:
                 out[key] = flat[key]
                 continue
+            if key == POLICY_OPS_KEY:
+                out[key] = OPS_SEPARATOR.join(name for name in parameter.pool if name in ops)
+                continue
             _, head, field = key.split(".")
             if head == "schedule":
                 out[key] = getattr((policy or AugmentPolicy()).schedule, field)
+            elif field == "enabled":
+                out[key] = head in ops
             else:
                 out[key] = getattr(ops.get(head, PolicyOp(head, p=0.0)), field)
         return out
@@ -268,12 +357,41 @@ def plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def select_policy_ops(ops: list[dict[str, Any]], values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The op dicts a trial keeps: exactly those ``policy.ops`` chose (when searched) plus ``enabled: true``, minus
+    ``enabled: false``; a chosen op missing from ``ops`` is appended with ``p`` and ``magnitude`` 0.5."""
+    chosen, on, off = chosen_ops(values)
+    keep = (chosen | on if chosen is not None else {op["name"] for op in ops} | on) - off
+    kept = [op for op in ops if op["name"] in keep]
+    present = {op["name"] for op in kept}
+    ordered = [*(chosen_order(values) if chosen is not None else []), *sorted(on)]
+    for name in dict.fromkeys(ordered):
+        if name in keep and name not in present:
+            kept.append({"name": name, "p": 0.5, "magnitude": 0.5, "params": {}})
+    return kept
+
+
+def chosen_order(values: Mapping[str, Any]) -> list[str]:
+    """The names of a ``policy.ops`` sample in their ``from`` order."""
+    return [name for name in str(plain(values[POLICY_OPS_KEY])).split(OPS_SEPARATOR) if name]
+
+
 def apply_policy_values(policy: AugmentPolicy | None, values: Mapping[str, Any]) -> AugmentPolicy:
-    """The base policy with ``policy.<Op>.<field>`` / ``policy.schedule.<field>`` values set (missing ops appended)."""
+    """The base policy with ``policy.<Op>.<field>`` / ``policy.schedule.<field>`` values set (missing ops appended).
+
+    Op selection first (:func:`select_policy_ops`); the ``p``/``magnitude`` of an op left out (``enabled: false``,
+    or not chosen by a searched ``policy.ops``) is ignored. Any other op named by a ``p``/``magnitude`` key and
+    missing from the policy is appended with ``p`` 0 unless ``p`` is searched.
+    """
     data = (policy or AugmentPolicy()).to_dict()
-    ops = data["ops"]
+    chosen, on, off = chosen_ops(values)
+    ops = data["ops"] = select_policy_ops(data["ops"], values)
     for key, value in values.items():
+        if key == POLICY_OPS_KEY or key.endswith(".enabled"):
+            continue
         _, head, field = key.split(".")
+        if head != "schedule" and (head in off or (chosen is not None and head not in chosen | on)):
+            continue
         if head == "schedule":
             data["schedule"][field] = plain(value)
             if data["schedule"].get("kind") == "constant" and field == "start":

@@ -76,7 +76,7 @@ class AugmentSection(Section):
         mixup: probability of MixUp with a second (mosaic) sample.
         copy_paste: probability of copy-paste for objects with segments.
         close_mosaic: turn mosaic (and MixUp, copy-paste) off for the last N epochs.
-        augment_policy: path of an AutoAlbument-Lite policy (YAML/JSON list of albumentations transforms).
+        augment_policy: AutoAlbument-Lite policy (YAML/JSON file or shipped name, e.g. sample-photo-best).
     """
 
     hsv_h: float = Field(0.015, ge=0.0, le=1.0)

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from yolov12.config.base import ConfigError
 from yolov12.config.train import TrainConfig
 from yolov12.data.augment import (
+    ClassificationTransforms,
     build_classification_transforms,
     build_detection_transforms,
     to_training_arrays,
@@ -62,12 +63,15 @@ def detection_dataset_transform(augment: Any, imgsz: int, dataset: Any, training
     return DetectionItems(build_detection_transforms(None, imgsz, training=False)), None
 
 
-def classification_dataset_transform(augment: Any, imgsz: int, dataset: Any, training: bool) -> tuple[Any, None]:
-    """(item transform, None): colour jitter and flips from ``augment`` (training) or resize + centre crop."""
+def classification_dataset_transform(augment: Any, imgsz: int, dataset: Any, training: bool) -> tuple[Any, Any]:
+    """(item transform, epoch-aware transform or None): flips, ``augment_policy`` and colour jitter from ``augment``
+    (training; the transform itself takes ``set_epoch`` for the policy's magnitude schedule) or resize + centre
+    crop (validation, None)."""
     del dataset
     if training:
-        return build_classification_transforms(imgsz, True, augment.hsv_h, augment.hsv_s, augment.hsv_v,
-                                               augment.fliplr, augment.flipud), None
+        transform = build_classification_transforms(imgsz, True, augment.hsv_h, augment.hsv_s, augment.hsv_v,
+                                                    augment.fliplr, augment.flipud, policy=augment.augment_policy)
+        return transform, transform
     return build_classification_transforms(imgsz, training=False), None
 
 
@@ -103,6 +107,8 @@ def _albumentations_pipelines(transform: Any) -> list[Any]:
             found.append(item)
         elif isinstance(item, PolicyTransform):
             queue.append(item.compiled)
+        elif isinstance(item, ClassificationTransforms):
+            queue.append(item.compose)  # built here when a loader worker has not called it yet
         elif type(item).__module__.startswith(_AUGMENT_MODULES) and hasattr(item, "__dict__"):
             queue.extend(vars(item).values())
     return found

@@ -5,6 +5,10 @@ A policy is a list of ops ``{name, p, magnitude, params}`` (``name`` from :data:
 (``{"op0.name": "Blur", "op0.p": 0.3, ...}``) that a Ray Tune search space can use key by key, and compiles to one
 ``A.Compose`` that keeps boxes (and polygons, as keypoints) consistent.
 
+:func:`load_policy` reads ``augment_policy``: a YAML/JSON file, or the name of a policy shipped in the package
+(``yolov12/assets/policies/<name>.yaml``, listed by :func:`shipped_policies`), e.g.
+``augment_policy=sample-photo-best``.
+
 Example:
     >>> policy = AugmentPolicy.from_dict({
     ...     "ops": [{"name": "Blur", "p": 0.2, "magnitude": 0.5}, {"name": "CLAHE", "p": 0.1, "magnitude": 1.0}],
@@ -17,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import importlib.resources
 import json
 import logging
 import math
@@ -275,3 +280,48 @@ class AugmentPolicy:
         if missing:
             raise PolicyError(f"flat policy has no keys for op index(es) {missing}; ops must be numbered 0..n-1")
         return cls.from_dict({"ops": [ops[i] for i in sorted(ops)], "schedule": schedule})
+
+
+SHIPPED_SUFFIX = ".yaml"
+
+
+def _shipped_folder() -> Any:
+    """The package folder of shipped policies (an importlib.resources Traversable)."""
+    return importlib.resources.files("yolov12") / "assets" / "policies"
+
+
+def shipped_policies() -> list[str]:
+    """Names of the policies shipped in the package, sorted (``augment_policy=<name>`` loads one)."""
+    folder = _shipped_folder()
+    if not folder.is_dir():
+        return []
+    return sorted(item.name.removesuffix(SHIPPED_SUFFIX) for item in folder.iterdir()
+                  if item.name.endswith(SHIPPED_SUFFIX))
+
+
+def load_policy(reference: AugmentPolicy | Mapping[str, Any] | list[Any] | str | Path) -> AugmentPolicy:
+    """A policy from an object, its dict form, a ``.yaml``/``.yml``/``.json`` file, or a shipped policy's name.
+
+    A path that exists wins over a shipped name.
+
+    Raises:
+        PolicyError: when a string is neither an existing file nor a shipped name (the message lists the shipped
+            names), or the policy itself is malformed.
+
+    Example:
+        >>> load_policy("sample-photo-best").ops[0].name in OPS
+        True
+    """
+    if isinstance(reference, AugmentPolicy):
+        return reference
+    if not isinstance(reference, (str, Path)):
+        return AugmentPolicy.from_dict(reference)
+    path = Path(reference)
+    if path.is_file():
+        return AugmentPolicy.load(path)
+    names = shipped_policies()
+    if str(reference) in names:
+        return AugmentPolicy.from_yaml((_shipped_folder() / f"{reference}{SHIPPED_SUFFIX}").read_text())
+    raise PolicyError(f"augment_policy={str(reference)!r} is neither a policy file nor a shipped policy"
+                      f"{_did_you_mean(str(reference), names)} Give a .yaml/.json path or a shipped name: "
+                      f"{', '.join(names) or '(none shipped)'}")

@@ -19,7 +19,7 @@ import numpy as np
 from yolov12.data.augment._albumentations import load_albumentations, pascal_voc_bbox_params
 from yolov12.data.augment.compose import has_segments, replace_sample
 from yolov12.data.augment.geometry import clip_polygon, polygon_boxes
-from yolov12.data.augment.policy import AugmentPolicy, PolicyError
+from yolov12.data.augment.policy import AugmentPolicy, PolicyError, load_policy
 from yolov12.data.augment.policy_ops import OPS
 
 if TYPE_CHECKING:
@@ -42,6 +42,28 @@ def compile_policy(policy: AugmentPolicy, magnitude_scale: float = 1.0) -> A.Com
             changes e.g. an even blur kernel); the message names the op.
     """
     albumentations = load_albumentations()
+    transforms = build_policy_ops(policy, magnitude_scale)
+    if not any(isinstance(t, albumentations.DualTransform) for t in transforms):
+        return albumentations.Compose(transforms, p=1.0, strict=True)
+    return albumentations.Compose(
+        transforms,
+        bbox_params=pascal_voc_bbox_params(),
+        keypoint_params=albumentations.KeypointParams(
+            format="xy", label_fields=["keypoint_owner"], remove_invisible=False
+        ),
+        p=1.0,
+        strict=True,
+    )
+
+
+def build_policy_ops(policy: AugmentPolicy, magnitude_scale: float = 1.0) -> list[Any]:
+    """The policy's albumentations transforms in order, at ``magnitude * magnitude_scale``.
+
+    Raises:
+        PolicyError: when albumentations rejects an op's parameters, or would silently adjust them (it warns and
+            changes e.g. an even blur kernel); the message names the op.
+    """
+    albumentations = load_albumentations()
     transforms = []
     for index, op in enumerate(policy.ops):
         kwargs = op.transform_kwargs(magnitude_scale)
@@ -56,17 +78,7 @@ def compile_policy(policy: AugmentPolicy, magnitude_scale: float = 1.0) -> A.Com
         adjusted = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
         if adjusted:
             raise PolicyError(f"ops[{index}] {op.name!r} with {kwargs}: albumentations rejected it: {adjusted[0]}")
-    if not any(isinstance(t, albumentations.DualTransform) for t in transforms):
-        return albumentations.Compose(transforms, p=1.0, strict=True)
-    return albumentations.Compose(
-        transforms,
-        bbox_params=pascal_voc_bbox_params(),
-        keypoint_params=albumentations.KeypointParams(
-            format="xy", label_fields=["keypoint_owner"], remove_invisible=False
-        ),
-        p=1.0,
-        strict=True,
-    )
+    return transforms
 
 
 class PolicyTransform:
@@ -76,14 +88,12 @@ class PolicyTransform:
     with ``spawn`` never import albumentations outside :func:`load_albumentations`.
 
     Args:
-        policy: an :class:`AugmentPolicy`, its dict form, or a path to its YAML/JSON file.
+        policy: an :class:`AugmentPolicy`, its dict form, a path to its YAML/JSON file, or a shipped policy's name
+            (see :func:`~.policy.load_policy`).
     """
 
     def __init__(self, policy: AugmentPolicy | dict[str, Any] | str | Path) -> None:
-        if isinstance(policy, (str, Path)):
-            policy = AugmentPolicy.load(policy)
-        elif not isinstance(policy, AugmentPolicy):
-            policy = AugmentPolicy.from_dict(policy)
+        policy = load_policy(policy)
         self.policy = policy
         self.magnitude_scale = policy.schedule.factor(0, 1)
         self._compiled: Any = None

@@ -3,15 +3,19 @@
 The stream, per epoch:
 
 1. **Listing** (driver, once): the train split's records (image location + label rows, a few hundred bytes each,
-   read through the library's label cache; ``fraction`` applied with the local loader's rule).
+   read through the library's label cache; ``fraction`` applied with the local loader's rule). An ``s3://``
+   dataset is listed in place (:func:`yolov12.data.s3_split.list_s3_split`): keys, ETags and sizes, and only the
+   label files read (on threads); no image is downloaded and nothing is mirrored.
 2. **Epoch order** (:class:`EpochListing`, a Ray Data datasource): each time the dataset executes (once per epoch)
    it reads the epoch the workers announced on the run's :class:`EpochBoard` actor and lists the records in that
    epoch's order: a permutation seeded by ``(seed, epoch)``, padded to a multiple of the world size by repeating
    its head (as ``DistributedSampler`` pads). A resumed run announces its saved epoch, so the stream starts that
    epoch's shuffle.
 3. **Decode + augment** (:class:`DecodeAugment`, ``map_batches`` on ``data.decode_actors`` CPU actors that may run
-   on other nodes; ``data.decode_resources`` pins them to nodes with a custom resource): the image is read and
-   decoded, resized to the long side, then put through the library's own training pipeline
+   on other nodes; ``data.decode_resources`` pins them to nodes with a custom resource): the image is read (an
+   ``s3://`` image: one GET per image per epoch, with the actor's own client from the node's AWS environment) and
+   decoded in memory with the dataset image checks, resized to the long side, then put through the library's own
+   training pipeline
    (:func:`~yolov12.data.augment.build_detection_transforms`), seeded per image by ``(seed, epoch, position)``.
 4. **Shards** (Ray Train's ``DataConfig``: ``streaming_split(world_size, equal=True)``): each worker reads its
    shard with ``ray.train.get_dataset_shard("train")`` and :class:`RayDataBatchSource` collates the rows into the
@@ -43,8 +47,11 @@ from yolov12.config.train import AugmentSection
 from yolov12.data.augment import build_detection_transforms, collate_detection, resize_long_side, to_training_arrays
 from yolov12.data.augment.compose import replace_sample
 from yolov12.data.detection_dataset import DetectionDataset, build_datasets, record_to_sample
+from yolov12.data.errors import DatasetError
 from yolov12.data.images import read_image_bgr
 from yolov12.data.label_cache import record_from_json, record_to_json
+from yolov12.data.remote import is_s3, s3_client
+from yolov12.data.s3_split import ListedImage, fetch_image_bgr, list_s3_split
 from yolov12.data.types import Sample
 from yolov12.engine.data_setup import seed_augmentation, stream_seed
 from yolov12.engine.distributed import per_rank_batch
@@ -61,13 +68,14 @@ ROWS_PER_READ_TASK = 256  # listing rows per block: small blocks start decoding 
 def train_listing(data: str, fraction: float, seed: int) -> list[str]:
     """The train split of ``data`` as JSON records (image path + label rows), ``fraction`` kept as locally.
 
+    An ``s3://`` dataset's records name ``s3://`` images and carry no image size (the decoder reads it from the
+    pixels); see :func:`s3_train_listing`.
+
     Raises:
-        ConfigError: an ``s3://`` dataset (its listing would mirror the split onto this machine), a classification
-            dataset, or an empty split.
+        ConfigError: a classification dataset, an ``s3://`` dataset that cannot be read in place, or an empty split.
     """
     if str(data).startswith("s3://"):
-        raise ConfigError(f"data.loader=ray_data lists local or shared-storage datasets; {data} is on S3: use "
-                          "data.loader=local (mirrored per node) or mount the bucket on every node")
+        return s3_train_listing(str(data), fraction, seed)
     dataset, _ = build_datasets(data, "train")
     if not isinstance(dataset, DetectionDataset):
         raise ConfigError(f"data.loader=ray_data streams detection datasets; '{data}' is a classification "
@@ -76,6 +84,31 @@ def train_listing(data: str, fraction: float, seed: int) -> list[str]:
     if not records:
         raise ConfigError(f"the train split of '{data}' has no usable images")
     return [json.dumps(record_to_json(record)) for record in records]
+
+
+def s3_train_listing(data: str, fraction: float, seed: int) -> list[str]:
+    """The train split of the ``s3://`` dataset ``data`` as JSON records, listed in place (nothing downloaded but
+    the data.yaml and the label files, nothing written to the mirror); logs the listing's digest.
+
+    Raises:
+        ConfigError: the dataset cannot be read in place (see :mod:`yolov12.data.s3_split`) or lists no image.
+    """
+    try:
+        listing = list_s3_split(data, "train")
+    except DatasetError as exc:
+        raise ConfigError(f"data.loader=ray_data cannot stream {data}: {exc}") from None
+    images = subset(listing.images, fraction, seed)
+    logger.info("ray_data ingest: %s train split listed in place: %d images (%d used), %d keys refused, listing "
+                "digest %s", data, len(listing.images), len(images), len(listing.refused), listing.digest)
+    return [json.dumps(s3_record_json(image)) for image in images]
+
+
+def s3_record_json(image: ListedImage) -> dict[str, Any]:
+    """The stream record of a listed ``s3://`` image: :func:`record_to_json`'s fields but the image size."""
+    rows = image.rows
+    return {"path": image.uri, "classes": rows.classes.tolist(), "boxes": rows.boxes_xywhn.tolist(),
+            "segments": None if rows.segments is None else [s.tolist() for s in rows.segments],
+            "difficult": None if rows.difficult is None else rows.difficult.tolist()}
 
 
 def subset(records: list[Any], fraction: float, seed: int) -> list[Any]:
@@ -201,6 +234,7 @@ class DecodeAugment:
         self.buffer = MixingBuffer(buffer_size)
         self.pipeline: Any = None
         self.epoch: tuple[int, int] | None = None
+        self.client: Any = None  # this actor's S3 client, made on its first s3:// image
 
     def _pipeline_for(self, epoch: int, total_epochs: int) -> Any:
         """The training pipeline over the buffer (built once the buffer holds an image), set to ``epoch``."""
@@ -226,9 +260,23 @@ class DecodeAugment:
                 "position": np.asarray(batch["position"], np.int64), "epoch": np.asarray(batch["epoch"], np.int64)}
 
     def decode(self, record_json: str) -> Sample:
-        """The listed image decoded (BGR) and resized to the training long side, its labels in its pixels."""
-        record = record_from_json(json.loads(record_json), check_values=False)
-        return resize_long_side(record_to_sample(record, read_image_bgr(record.path)), self.imgsz)
+        """The listed image decoded (BGR) and resized to the training long side, its labels in its pixels.
+
+        An ``s3://`` image is fetched with this actor's client and decoded in memory; its record gets the size of
+        the decoded pixels.
+        """
+        data = json.loads(record_json)
+        if is_s3(data["path"]):
+            image = fetch_image_bgr(data["path"], self._s3_client())
+            data = {**data, "height": image.shape[0], "width": image.shape[1]}
+        else:
+            image = read_image_bgr(data["path"])
+        return resize_long_side(record_to_sample(record_from_json(data, check_values=False), image), self.imgsz)
+
+    def _s3_client(self) -> Any:
+        if self.client is None:
+            self.client = s3_client()
+        return self.client
 
 
 def label_bytes(arrays: dict[str, Any]) -> bytes:
@@ -254,6 +302,10 @@ def train_datasets(config: PipelineConfig, run_name: str) -> dict[str, Any]:
         return {}
     train = config.train
     records = train_listing(train.data.data, train.data.fraction, train.run.seed)
+    if is_s3(train.data.data) and train.run.val:
+        logger.warning("ray_data ingest: the train split of %s streams from S3, but val=true reads the val split "
+                       "with the local loader, which mirrors the dataset onto every worker's node first; set "
+                       "val=false to keep the nodes free of the dataset", train.data.data)
     world_size = max(config.scaling.min_workers, 1)
     board = ray.remote(num_cpus=0)(EpochBoard).options(name=board_name(run_name), get_if_exists=True).remote(
         len(records), world_size)

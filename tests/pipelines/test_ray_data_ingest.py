@@ -1,11 +1,13 @@
-"""``data.loader=ray_data``: the epoch order, the mixing buffer, decode + augment and collation without Ray, and one
-2-worker Ray Train run on a 2-node cluster whose second node only decodes."""
+"""``data.loader=ray_data``: the epoch order, the mixing buffer, the local and S3 listings, decode + augment and
+collation without Ray, and one 2-worker Ray Train run streaming an ``s3://`` dataset (moto server on 127.0.0.1) on
+a 2-node cluster whose second node only decodes."""
 
 from __future__ import annotations
 
 import json
 import math
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from pipelines.ray_data_ingest import (
 )
 from yolov12.config.base import ConfigError
 from yolov12.config.train import AugmentSection
+from yolov12.data import builtin, remote
 from yolov12.data.detection_dataset import build_datasets
 from yolov12.data.types import Sample
 from yolov12.engine.callbacks import Callback
@@ -64,14 +67,66 @@ def test_mixing_buffer_keeps_the_latest_samples_and_lends_copies() -> None:
         MixingBuffer(0)
 
 
+def upload_sample(client, bucket: str, prefix: str) -> str:
+    """The built-in ``sample`` dataset's images and labels uploaded under ``prefix``; its data.yaml's URI."""
+    root = builtin.build("sample").parent
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".jpg", ".txt")):
+        client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(root).as_posix()}")
+    names = "".join(f"  {i}: '{i}'\n" for i in range(10))
+    client.put_object(Bucket=bucket, Key=f"{prefix}/data.yaml", Body=f"train: images/train\nval: images/val\n"
+                      f"names:\n{names}".encode())
+    return f"s3://{bucket}/{prefix}/data.yaml"
+
+
+def mirrored_files() -> list[Path]:
+    """Every file under the library's mirror cache (``$YOLOV12_CACHE/s3``)."""
+    mirror = remote.cache_root() / "s3"
+    return [p for p in mirror.rglob("*") if p.is_file()] if mirror.exists() else []
+
+
+@pytest.fixture
+def s3_sample(s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The sample dataset on the moto server (a fresh prefix); the mirror cache in tmp_path."""
+    monkeypatch.setenv("YOLOV12_CACHE", str(tmp_path / "cache"))
+    return upload_sample(s3.client(), s3.bucket, f"stream-{uuid.uuid4().hex[:8]}")
+
+
 def test_listing_keeps_the_local_fraction_rule_and_refuses_what_it_cannot_stream() -> None:
     records = [json.loads(r)["path"] for r in train_listing("sample", 0.25, 0)]
     dataset, _ = build_datasets("sample", "train")
     assert records == [r.path for r in subset(dataset.records, 0.25, 0)] and len(records) == 24
-    with pytest.raises(ConfigError, match="is on S3: use data.loader=local"):
-        train_listing("s3://bucket/data.yaml", 1.0, 0)
     with pytest.raises(ConfigError, match="classification dataset: use data.loader=local"):
         train_listing("sample-cls", 1.0, 0)
+
+
+@pytest.mark.integration
+def test_s3_listing_reads_only_labels_and_matches_the_local_listing(s3_sample: str) -> None:
+    streamed = [json.loads(r) for r in train_listing(s3_sample, 0.25, 0)]
+    local = [json.loads(r) for r in train_listing("sample", 0.25, 0)]
+    prefix = s3_sample.rsplit("/", 1)[0]
+    assert [r["path"] for r in streamed] == [f"{prefix}/images/train/{Path(r['path']).name}" for r in local], \
+        "the same images in the same order: the fraction rule runs over the same sorted split"
+    assert all(r["classes"] == expected["classes"] and np.allclose(r["boxes"], expected["boxes"])
+               for r, expected in zip(streamed, local)), "label rows read from S3 equal the verified local rows"
+    assert mirrored_files() == [], "listing an s3:// split mirrors nothing (no image is downloaded)"
+
+
+@pytest.mark.integration
+def test_s3_records_decode_from_s3_into_the_same_training_arrays(s3_sample: str) -> None:
+    augment = AugmentSection(mosaic=1.0, close_mosaic=0).model_dump()
+    streamed = DecodeAugment(augment, 64, buffer_size=4, seed=0)(listing_rows(train_listing(s3_sample, 0.1, 0)[:5]))
+    local = DecodeAugment(augment, 64, buffer_size=4, seed=0)(listing_rows(train_listing("sample", 0.1, 0)[:5]))
+    assert np.array_equal(streamed["image"], local["image"]) and list(streamed["labels"]) == list(local["labels"])
+    assert all(str(path).startswith("s3://") for path in streamed["path"])
+    assert mirrored_files() == [], "images are decoded in memory, never written to the mirror"
+
+
+@pytest.mark.integration
+def test_s3_dataset_that_cannot_stream_is_refused_in_one_line(s3, tmp_path: Path) -> None:
+    prefix = f"stream-{uuid.uuid4().hex[:8]}"
+    s3.client().put_object(Bucket=s3.bucket, Key=f"{prefix}/data.yaml", Body=b"train: train.txt\nnames: [a]\n")
+    with pytest.raises(ConfigError, match=r"^data.loader=ray_data cannot stream s3://.*\.txt list of images"):
+        train_listing(f"s3://{s3.bucket}/{prefix}/data.yaml", 1.0, 0)
 
 
 def test_decode_augment_is_seeded_per_image_and_collates_into_the_loop_batch() -> None:
@@ -138,35 +193,46 @@ class SeenImages(Callback):
 
 
 @pytest.fixture(scope="module")
-def decode_node_cluster():
-    """Two nodes: the head runs the training workers (resource ``trainer``), the second only has ``decode``."""
+def decode_node_cluster(s3_server, tmp_path_factory: pytest.TempPathFactory):
+    """Two nodes: the head runs the training workers (resource ``trainer``), the second only has ``decode``.
+
+    Every node (and this driver) has the moto server's AWS environment and a mirror cache of its own
+    (``YOLOV12_CACHE``), set before the nodes start so that their worker processes inherit them.
+    """
     import ray
     from ray.cluster_utils import Cluster
 
     if ray.is_initialized():
         ray.shutdown()
-    cluster = Cluster()
-    try:
-        head = cluster.add_node(num_cpus=3, resources={"trainer": 2}, include_dashboard=False)
-        decoder = cluster.add_node(num_cpus=1, resources={"decode": 1})
-        cluster.wait_for_nodes()
-        ray.init(address=cluster.address)
-        yield head.node_id, decoder.node_id
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in {**s3_server.env, "YOLOV12_CACHE": str(tmp_path_factory.mktemp("node-cache"))}.items():
+            patch.setenv(key, value)
+        cluster = Cluster()
+        try:
+            head = cluster.add_node(num_cpus=3, resources={"trainer": 2}, include_dashboard=False)
+            decoder = cluster.add_node(num_cpus=1, resources={"decode": 1})
+            cluster.wait_for_nodes()
+            ray.init(address=cluster.address)
+            yield head.node_id, decoder.node_id
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
 
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_two_workers_stream_every_image_once_with_decoding_on_the_other_node(decode_node_cluster, tmp_path: Path,
-                                                                            tiny_train: dict) -> None:
+def test_two_workers_stream_every_s3_image_once_with_decoding_on_the_other_node(decode_node_cluster, s3_server,
+                                                                               tmp_path: Path,
+                                                                               tiny_train: dict) -> None:
     from pipelines.train import run_pipeline
 
     head_node, _ = decode_node_cluster
+    prefix = f"stream-{uuid.uuid4().hex[:8]}"
+    data = upload_sample(s3_server.client(), s3_server.bucket, prefix)
     record = tmp_path / "record"
     record.mkdir()
-    values = {**tiny_train, "fraction": 1.0, "mosaic": 1.0, "val": False, "epochs": 1, "data.loader": "ray_data",
+    values = {**tiny_train, "data": data, "fraction": 1.0, "mosaic": 1.0, "val": False, "epochs": 1,
+              "data.loader": "ray_data",
               "data.decode_actors": 1, "data.decode_resources": {"decode": 1}, "data.mixing_buffer": 16,
               "scaling.num_workers": 2, "scaling.resources_per_worker": {"CPU": 1, "trainer": 1},
               "storage.storage_path": str(tmp_path / "ray"), "storage.output": str(tmp_path / "out"),
@@ -179,5 +245,8 @@ def test_two_workers_stream_every_image_once_with_decoding_on_the_other_node(dec
     dataset, _ = build_datasets("sample", "train")
     seen = ranks[0]["paths"] + ranks[1]["paths"]
     assert len(ranks[0]["paths"]) == len(ranks[1]["paths"]) == len(dataset) // 2
-    assert sorted(seen) == sorted(r.path for r in dataset.records), "every train image exactly once in the epoch"
+    expected = [f"s3://{s3_server.bucket}/{prefix}/images/train/{Path(r.path).name}" for r in dataset.records]
+    assert sorted(seen) == sorted(expected), "every train image exactly once in the epoch, read from S3"
     assert result.metrics["epoch"] == 1 and result.last is not None
+    assert mirrored_files() == [], \
+        "no node mirrored the dataset (the nodes share this machine and this cache folder)"

@@ -113,10 +113,7 @@ def read_image_bgr(path: str | Path, max_bytes: int | None = None) -> np.ndarray
     except OSError as exc:
         raise DatasetError(f"cannot read image {path}: {exc}; delete the split's .cache.json to re-verify") from None
     try:
-        check_before_decode(io.BytesIO(data), str(path), max_bytes=max_bytes)
-        image = _imdecode(data)
-        if image is not None:
-            check_decoded(image, str(path), max_bytes=max_bytes)
+        image = _checked_decode(data, str(path), max_bytes)
     except SourceError as exc:
         raise DatasetError(f"{exc} (the label cache lists it: delete the split's .cache.json to re-verify)") from None
     if image is None:
@@ -124,6 +121,38 @@ def read_image_bgr(path: str | Path, max_bytes: int | None = None) -> np.ndarray
             f"cannot decode image {path}; it changed since the label cache was built? delete the split's .cache.json"
         )
     return to_bgr_uint8(image)
+
+
+def decode_image_bgr(data: bytes, name: str, max_bytes: int | None = None) -> np.ndarray:
+    """Decode the bytes of an image file (fetched from object storage, say) -> (H, W, 3) uint8 BGR.
+
+    The same checks and conversion as :func:`read_image_bgr`: header limits first, no EXIF orientation (labels are
+    made against the stored pixel order); ``name`` (a path or ``s3://`` URI) is used in errors.
+
+    Raises:
+        DatasetError: the bytes are over a limit or are not a decodable image.
+
+    Example:
+        >>> decode_image_bgr(Path("a.jpg").read_bytes(), "a.jpg").shape  # doctest: +SKIP
+        (320, 320, 3)
+    """
+    try:
+        image = _checked_decode(data, name, max_bytes)
+    except SourceError as exc:
+        raise DatasetError(str(exc)) from None
+    if image is None:
+        raise DatasetError(f"cannot decode image {name}: its {len(data)} bytes are not a valid image (corrupt or "
+                           "unsupported format); replace or remove it")
+    return to_bgr_uint8(image)
+
+
+def _checked_decode(data: bytes, name: str, max_bytes: int | None) -> np.ndarray | None:
+    """Header check, decode, decoded-size check; None when OpenCV cannot decode; :class:`SourceError` over a limit."""
+    check_before_decode(io.BytesIO(data), name, max_bytes=max_bytes)
+    image = _imdecode(data)
+    if image is not None:
+        check_decoded(image, name, max_bytes=max_bytes)
+    return image
 
 
 def _imdecode(data: bytes) -> np.ndarray | None:

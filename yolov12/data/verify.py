@@ -46,6 +46,28 @@ def verify_labels(raw: RawLabels, num_classes: int) -> VerifiedImage:
     if not check.ok:
         counts["missing_images" if check.reason == "file not found" else "corrupt_images"] += 1
         return VerifiedImage(None, counts, str(raw.image))
+    rows = repair_rows(raw, num_classes, counts)
+    record = LabelRecord(str(raw.image), check.height, check.width, rows.classes, rows.boxes_xywhn, rows.segments,
+                         rows.difficult)
+    return VerifiedImage(record, +counts, file)
+
+
+@dataclass(frozen=True)
+class RepairedRows:
+    """The rows of one image that passed the checks: what a :class:`LabelRecord` holds besides path and size."""
+
+    classes: np.ndarray  # (n,) int64
+    boxes_xywhn: np.ndarray  # (n, 4) float32 normalised cx, cy, w, h within [0, 1]
+    segments: list[np.ndarray] | None = None  # (k, 2) float32 normalised polygons aligned with the boxes
+    difficult: np.ndarray | None = None  # (n,) bool
+
+
+def repair_rows(raw: RawLabels, num_classes: int, counts: Counter) -> RepairedRows:
+    """The row checks of :func:`verify_labels` without the image check: repair or drop each row of ``raw``.
+
+    For images whose bytes are not at hand when the labels are read (streamed from object storage): each problem is
+    added to ``counts`` by kind (see the module docstring for the rules and their order).
+    """
     classes, boxes = raw.classes.astype(np.int64), raw.boxes_xywhn.astype(np.float64).reshape(-1, 4)
     keep = np.ones(len(classes), bool)
     keep = _drop(keep, (classes < 0) | (classes >= num_classes), "class_out_of_range", counts)
@@ -66,8 +88,7 @@ def verify_labels(raw: RawLabels, num_classes: int) -> VerifiedImage:
     difficult = raw.difficult[keep] if raw.difficult is not None else None
     if difficult is not None:
         counts["difficult_flagged"] += int(difficult.sum())
-    record = LabelRecord(str(raw.image), check.height, check.width, classes[keep], boxes, segments, difficult)
-    return VerifiedImage(record, +counts, file)
+    return RepairedRows(classes[keep], boxes, segments, difficult)
 
 
 def _drop(keep: np.ndarray, bad: np.ndarray, kind: str, counts: Counter) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 from torch.utils.data import DataLoader
 
 from yolov12.config.train import TrainConfig
-from yolov12.data.dataset_config import load_dataset_config
+from yolov12.data.s3_split import dataset_names
 from yolov12.engine.data_setup import TrainingData, build_val_loader, check_detection_only
 from yolov12.engine.distributed import DistributedContext
 
@@ -121,7 +121,7 @@ def build_streamed_training_data(config: TrainConfig, task: str, context: Distri
     del context  # every rank validates its share of the same local val loader (see evaluate_on_ranks)
     section = config.data
     check_detection_only(config, task)
-    names = load_dataset_config(section.data).names
+    names = dataset_names(section.data)  # an s3:// data.yaml is read alone, the dataset is not mirrored
     if len(check_batch_source(source)) == 0:
         raise ValueError(f"train_batches of '{section.data}' yields no batch per epoch on this rank; check that "
                          "the train split has images and that there are no more ranks than images")

@@ -10,7 +10,7 @@ import pytest
 
 from yolov12.data.errors import DatasetError
 from yolov12.data.formats import FORMATS, get_format
-from yolov12.data.formats.yolo import label_path_for, read_label_file
+from yolov12.data.formats.yolo import label_path_for, parse_label_text, read_label_file
 
 
 def test_label_path_replaces_the_last_images_folder() -> None:
@@ -44,3 +44,13 @@ def test_registry_entries_are_complete(name) -> None:
 def test_unknown_format() -> None:
     with pytest.raises(DatasetError, match="Known formats: coco, visdrone, voc, yolo"):
         get_format("kitti")
+
+
+def test_label_text_parses_like_a_label_file(tmp_path) -> None:
+    text = "0 0.5 0.5 0.2 0.4\n\n1 0.1 0.2 0.3 0.2 0.2 0.6\n2 1 2\n"
+    (tmp_path / "a.txt").write_text(text)
+    from_text = parse_label_text("s3://b/images/a.jpg", "s3://b/labels/a.txt", text)
+    from_file = read_label_file(tmp_path / "a.jpg", tmp_path / "a.txt")
+    assert from_text.label_file == "s3://b/labels/a.txt" and from_text.issues == from_file.issues
+    assert np.array_equal(from_text.classes, from_file.classes)
+    assert np.array_equal(from_text.boxes_xywhn, from_file.boxes_xywhn)

@@ -109,6 +109,19 @@ def read_label_file(image: Path, label_file: Path) -> RawLabels:
         raw = empty_labels(image, label_file)
         raw.note("unreadable_label_files")
         return raw
+    return parse_label_text(image, label_file, text)
+
+
+def parse_label_text(image: str | Path, label_file: str | Path, text: str) -> RawLabels:
+    """Parse the text of one YOLO label file (read from disk or fetched from object storage) -> :class:`RawLabels`.
+
+    ``image`` and ``label_file`` are kept as given (paths or ``s3://`` URIs), for messages. Rows with a wrong column
+    count or non-numeric values are dropped and counted as ``malformed_rows``.
+
+    Example:
+        >>> parse_label_text("a.jpg", "a.txt", "0 0.5 0.5 0.2").issues["malformed_rows"]
+        1
+    """
     classes, boxes, polygons, malformed = [], [], [], 0
     for line in text.splitlines():
         values = _parse_row(line)

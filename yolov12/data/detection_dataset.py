@@ -39,7 +39,8 @@ def record_to_sample(record: LabelRecord, image: np.ndarray, shape: tuple[int, i
     segments = None
     if record.segments is not None:
         segments = [(s * np.array([width, height], np.float32)).astype(np.float32) for s in record.segments]
-    return Sample(image, boxes.astype(np.float32), record.classes.astype(np.int64).copy(), record.path, segments)
+    return Sample(image, boxes.astype(np.float32), record.classes.astype(np.int64).copy(), record.path, segments,
+                  original_shape=(int(height), int(width)))
 
 
 def cached_sample(record: LabelRecord, image: np.ndarray, decoded_shape: tuple[int, int]) -> Sample:

@@ -7,7 +7,9 @@ tall (``lo > 1``), else square, times ``imgsz``, rounded up to a multiple of the
 first; 0 gives the smallest stride multiple that fits, Ultralytics' validation loader uses 0.5).
 
 Images are resized exactly as in square validation (long side ``imgsz``, never enlarged), so only the padding
-differs; boxes are normalised to each batch's letterboxed input, which is what the evaluator expects.
+differs; boxes are normalised to each batch's letterboxed input, which is what the evaluator expects, and each item
+carries its file's shape and letterbox scale (``original_shape``, ``ratio``, ``pad``), so that the COCO size metrics
+measure objects in the original images' pixels whatever the batch shape.
 """
 
 from __future__ import annotations

@@ -10,8 +10,12 @@ Box formats are named in the field: ``xyxy`` is corner pixels, ``xywhn`` is norm
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from yolov12.infer.letterbox import LetterboxInfo
 
 
 @dataclass
@@ -24,6 +28,9 @@ class Sample:
         classes: (n,) int64 class ids in 0..num_classes-1.
         path: the image file it came from.
         segments: optional polygons, one per box (same order), each (k, 2) float32 x, y in pixels of ``image``.
+        original_shape: optional (height, width) of the decoded image file the sample was loaded from.
+        letterbox: optional mapping from the file's pixels to ``image`` (``image = file * ratio + pad``), set by the
+            validation letterbox so that metrics can measure boxes in the file's pixels.
 
     Example:
         >>> s = Sample(np.zeros((4, 4, 3), np.uint8), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), "a.jpg")
@@ -36,6 +43,8 @@ class Sample:
     classes: np.ndarray
     path: str
     segments: list[np.ndarray] | None = None
+    original_shape: tuple[int, int] | None = None
+    letterbox: LetterboxInfo | None = None
 
     def __len__(self) -> int:
         """Number of objects."""

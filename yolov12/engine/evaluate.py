@@ -20,7 +20,7 @@ from yolov12.eval.detection_metrics import COCOEvaluator, DetectionMetrics
 from yolov12.eval.metric_names import ACCURACY_TOP1, MAP50, MAP50_95
 from yolov12.infer.nms import non_max_suppression
 from yolov12.tasks import task_spec
-from yolov12.utils.boxes import cxcywh_to_xyxy
+from yolov12.utils.boxes import box_area, cxcywh_to_xyxy
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +53,26 @@ def _ground_truth(batch: dict, image_size: tuple[int, int]) -> list[dict]:
     return [{"boxes": boxes[index == i], "classes": classes[index == i]} for i in range(len(batch["paths"]))]
 
 
+def _with_original_areas(items: list[dict], ratios: torch.Tensor | None) -> list[dict]:
+    """``items`` (per image, xyxy boxes of the network input), each with the ``areas`` of its boxes in pixels of
+    its original image, which COCO's size ranges are defined on.
+
+    ``ratios``: the batch's (B, 2) (width, height) scales from each image file to the network input; without them
+    (batches of pipelines that do not letterbox) the items are returned as they are.
+    """
+    if ratios is None:
+        return items
+    scales = ratios.double().cpu().prod(dim=1)  # network-input pixels per original pixel
+    return [{**item, "areas": box_area(item["boxes"].double()) / scale} for item, scale in zip(items, scales)]
+
+
 @torch.no_grad()
 def iter_detection_batches(model: torch.nn.Module, loader: Iterable[dict], device: torch.device, conf: float = 0.001,
                            iou: float = 0.7, max_det: int = 300) -> Iterator[tuple[list[dict], list[dict], list[str]]]:
     """Per batch: predictions and ground truth (xyxy pixels of the network input) and the image ids (paths).
 
+    When the batch carries its letterbox geometry (``ratios``, see :func:`~yolov12.data.augment.collate_detection`),
+    each prediction and ground-truth entry also has ``areas``: its boxes' areas in pixels of the original image.
     The model is put in eval mode for the pass and its previous mode restored afterwards.
     """
     was_training = model.training
@@ -68,7 +83,10 @@ def iter_detection_batches(model: torch.nn.Module, loader: Iterable[dict], devic
             detections = non_max_suppression(model(images), conf=conf, iou=iou, max_det=max_det)
             predictions = [{"boxes": d[:, :4].cpu(), "scores": d[:, 4].cpu(), "classes": d[:, 5].long().cpu()}
                            for d in detections]
-            yield predictions, _ground_truth(batch, images.shape[2:]), [str(Path(p)) for p in batch["paths"]]
+            ratios = batch.get("ratios")
+            yield (_with_original_areas(predictions, ratios),
+                   _with_original_areas(_ground_truth(batch, images.shape[2:]), ratios),
+                   [str(Path(p)) for p in batch["paths"]])
     finally:
         model.train(was_training)
 
@@ -78,9 +96,10 @@ def evaluate_detection(model: torch.nn.Module, loader: Iterable[dict], names: di
                        plots_dir: Path | None = None, verbose: bool = False) -> dict[str, float]:
     """COCO metrics (pycocotools) of ``model`` on ``loader``.
 
-    Boxes are compared in pixels of the letterboxed network input, so the COCO size ranges of the size metrics
-    (small < 32² < medium < 96² < large, absolute areas) apply to objects as the model sees them at ``imgsz``, not
-    in the original photos; IoU, hence the other metrics, is unchanged by the letterbox.
+    Boxes are compared in pixels of the letterboxed network input (IoU, hence every IoU-based metric, is unchanged
+    by the letterbox); the COCO size ranges of the size metrics (small < 32² < medium < 96² < large, absolute areas)
+    apply to the boxes' areas in pixels of the original images, as in COCO, when the loader's batches carry their
+    letterbox geometry (the validation loaders do); otherwise to areas in network-input pixels.
 
     Args:
         conf, iou, max_det: non-maximum suppression settings (confidence floor, IoU threshold, boxes per image).

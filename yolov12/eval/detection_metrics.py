@@ -4,12 +4,14 @@ mAP50-95, mAP50, mAP75 and the per-class AP are pycocotools' numbers (101-point 
 ``maxDets`` detections per image and class). Precision and recall are read at the single confidence threshold that
 maximises the F1 averaged over classes (IoU 0.5), on a 1000-point confidence grid, using pycocotools' own matches.
 The size metrics (mAP50-95 and average recall of small, medium and large objects, and the overall average recall)
-are read from ``COCOeval.stats``: the COCO size ranges are absolute box areas in pixels of the evaluated image
-(small below 32², medium 32² to 96², large above), so they depend on the resolution the boxes are given in.
+are read from ``COCOeval.stats``: the COCO size ranges are absolute areas in pixels of the original image (small
+below 32², medium 32² to 96², large above). pycocotools reads them from each annotation's ``area``: the box area,
+or the optional ``areas`` given with the boxes, for boxes in another resolution (a letterboxed network input);
+IoU, hence every other metric, uses the boxes only.
 
-Inputs are per image, boxes in xyxy pixels of the original image:
-    ground truth: ``{"boxes": (G, 4), "classes": (G,)}``
-    predictions:  ``{"boxes": (K, 4), "scores": (K,), "classes": (K,)}``
+Inputs are per image, boxes in xyxy pixels of the original image (or ``areas`` in them):
+    ground truth: ``{"boxes": (G, 4), "classes": (G,)}``, optionally ``"areas": (G,)``
+    predictions:  ``{"boxes": (K, 4), "scores": (K,), "classes": (K,)}``, optionally ``"areas": (K,)``
 Arrays may be numpy arrays, torch tensors or lists. Class indices are 0-based; the COCO category id of class ``c``
 is ``category_ids[c]`` (default ``c + 1``).
 """
@@ -58,9 +60,9 @@ class DetectionMetrics:
 
     Attributes:
         map50_95, map50, map75: COCO mAP over classes with ground truth.
-        map50_95_small, map50_95_medium, map50_95_large: COCO mAP50-95 of objects with a box area below 32²,
-            between 32² and 96², and above 96² pixels; -1 when no ground-truth box falls in the range (as
-            pycocotools reports it).
+        map50_95_small, map50_95_medium, map50_95_large: COCO mAP50-95 of objects with an area below 32²,
+            between 32² and 96², and above 96² pixels of the original image; -1 when no ground-truth box falls in
+            the range (as pycocotools reports it).
         average_recall: COCO average recall (IoU 0.5:0.95, at most ``max_detections`` per image; AR@100 by default).
         average_recall_small, average_recall_medium, average_recall_large: the same per size range; -1 as above.
         precision, recall: mean over classes at ``f1_confidence`` (IoU 0.5).
@@ -106,6 +108,16 @@ def _as_numpy(values: Any, dtype: type, shape_tail: tuple[int, ...] = ()) -> np.
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()
     return np.asarray(values, dtype=dtype).reshape(-1, *shape_tail)
+
+
+def _areas(image_id: int | str, item: Mapping[str, Any], boxes: np.ndarray) -> np.ndarray:
+    """The (n,) areas COCO's size ranges use: the item's ``areas`` (original-image pixels) or the box areas."""
+    if item.get("areas") is None:
+        return box_area(boxes)
+    areas = _as_numpy(item["areas"], np.float64)
+    if len(areas) != len(boxes):
+        raise ValueError(f"image {image_id!r}: {len(boxes)} boxes but {len(areas)} areas; give one area per box")
+    return areas
 
 
 class COCOEvaluator:
@@ -181,7 +193,7 @@ class COCOEvaluator:
             raise ValueError(f"image {image_id!r}: {len(boxes)} boxes but {len(classes)} classes")
         if len(classes) and (classes.min() < 0 or classes.max() >= self.num_classes):
             raise ValueError(f"image {image_id!r}: class indices must lie in [0, {self.num_classes}), got {classes}")
-        xywh, areas = xyxy_to_xywh(boxes), box_area(boxes)
+        xywh, areas = xyxy_to_xywh(boxes), _areas(image_id, item, boxes)
         score_values = _as_numpy(scores, np.float64) if scores is not None else None
         rows = []
         for i in range(len(boxes)):

@@ -31,6 +31,12 @@ import torch
 
 from yolov12 import YOLO
 
+# COCO's size ranges (area below 32², 32² to 96², above 96² pixels of the image as stored), from pycocotools; -1 where
+# the split has no object of that size.
+SIZE_METRICS = {"AP_S": "metrics/mAP50-95_small(B)", "AP_M": "metrics/mAP50-95_medium(B)",
+                "AP_L": "metrics/mAP50-95_large(B)", "AR_S": "metrics/AR50-95_small(B)",
+                "AR_M": "metrics/AR50-95_medium(B)", "AR_L": "metrics/AR50-95_large(B)"}
+CLAIM_ROWS = ("yolov12n", "yolov12n-aff", "yolov12n-dyhead")  # --rows claims: these, the teacher and +GKD
 ARCHITECTURE_ROWS = [("yolov12n (baseline)", "yolov12n"), ("+AFF", "yolov12n-aff"), ("+DyHead v3", "yolov12n-dyhead"),
                      ("+AFF +DyHead v3", "yolov12n-aff-dyhead")]
 
@@ -102,12 +108,18 @@ def train_row(label: str, model_name: str, settings: dict, work: Path, args, rec
                 verbose=False, plots=False, val=False, **settings, **extra)
     wall = time.perf_counter() - start
     metrics = model.val(data=args.data, imgsz=args.imgsz, batch=32)
+    sizes = {short: metrics[key] for short, key in SIZE_METRICS.items()}
+    cross = {}
+    if args.cross_data:  # the same weights on another domain's val split (same class list), never trained on
+        other = model.val(data=args.cross_data, imgsz=args.imgsz, batch=32)
+        cross = {"cross": {"data": args.cross_data, "mAP50-95": other["metrics/mAP50-95(B)"],
+                           "mAP50": other["metrics/mAP50(B)"]}}
     info = model.info(verbose=False, imgsz=640)
     row = {"row": label, "seed": seed, "data": args.data, "model": model_name, "params": info["parameters"],
            "gflops": info["gflops"], "latency_ms": latency_ms(model.model, args.latency_runs),
            "mAP50-95": metrics["metrics/mAP50-95(B)"], "mAP50": metrics["metrics/mAP50(B)"], "train_s": wall,
            "losses": final_losses(model.trainer_result.run_dir), "run_dir": str(model.trainer_result.run_dir),
-           **(record or {})}
+           "sizes": sizes, **cross, **(record or {})}
     print(json.dumps(row), flush=True)
     if args.out:
         with args.out.open("a") as out:
@@ -118,10 +130,11 @@ def train_row(label: str, model_name: str, settings: dict, work: Path, args, rec
 def seed_rows(settings: dict, work: Path, args, wanted: set[str]) -> list[dict]:
     """The trained rows of one seed: the architecture rows, then the teacher and the two GKD rows."""
     rows = []
-    if "arch" in wanted or "dyhead" in wanted:
+    if wanted & {"arch", "dyhead", "claims"}:
         rows += [train_row(label, name, settings, work, args)[0] for label, name in ARCHITECTURE_ROWS
-                 if "arch" in wanted or "dyhead" in name]
-    if "gkd" in wanted:
+                 if "arch" in wanted or ("dyhead" in wanted and "dyhead" in name)
+                 or ("claims" in wanted and name in CLAIM_ROWS)]
+    if wanted & {"gkd", "claims"}:
         teacher_row, _ = train_row(f"teacher {args.teacher}", args.teacher, settings, work, args)
         rows.append(teacher_row)
         teacher_path = str(Path(teacher_row["run_dir"]) / "weights" / "last.safetensors")
@@ -130,6 +143,8 @@ def seed_rows(settings: dict, work: Path, args, wanted: set[str]) -> list[dict]:
         gradient_row, _ = train_row("+GKD (gradient-aware)", "yolov12n", settings, work, args,
                                     distill={**distill, "weighting": "gradient"})
         rows.append(gradient_row)
+        if "gkd" not in wanted:  # the claims set: the gradient-aware row only
+            return rows
         constant = mean_column(Path(gradient_row["run_dir"]), "distill/weight")
         constant_row, _ = train_row("+GKD (constant)", "yolov12n", settings, work, args,
                                     record={"constant_weight": constant},
@@ -165,6 +180,7 @@ def print_tables(rows: list[dict]) -> None:
     by_label: dict[str, list[dict]] = {}
     for r in sorted(rows, key=lambda r: position(r["row"])):
         by_label.setdefault(r["row"], []).append(r)
+    print_size_and_cross_tables(by_label)
     if max(len(group) for group in by_label.values()) < 2:
         return
     baseline_label = ARCHITECTURE_ROWS[0][0]
@@ -177,6 +193,30 @@ def print_tables(rows: list[dict]) -> None:
         print(f"| {label} | {','.join(str(r['seed']) for r in group)} | "
               f"{_mean_sd([r['mAP50-95'] for r in group])} | {_mean_sd([r['mAP50'] for r in group])} | {delta} | "
               f"{statistics.mean(r['train_s'] for r in group):.0f} |")
+
+
+def print_size_and_cross_tables(by_label: dict[str, list[dict]]) -> None:
+    """Per row label, mean ± sd over seeds of the size-bucketed AP/AR and of the cross-domain scores (rows recorded
+    before these were measured are left out)."""
+    sized = {label: [r for r in group if "sizes" in r] for label, group in by_label.items()}
+    if any(sized.values()):
+        print("\n| row | seeds | " + " | ".join(f"{k} mean ± sd" for k in SIZE_METRICS) + " |")
+        print("|---|---|" + "---:|" * len(SIZE_METRICS))
+        for label, group in sized.items():
+            if group:
+                cells = [_mean_sd([r["sizes"][k] for r in group], 3) for k in SIZE_METRICS]
+                print(f"| {label} | {','.join(str(r['seed']) for r in group)} | {' | '.join(cells)} |")
+    crossed = {label: [r for r in group if "cross" in r] for label, group in by_label.items()}
+    if any(crossed.values()):
+        print("\n| row | trained on -> evaluated on | seeds | mAP50-95 in domain | mAP50-95 cross-domain | "
+              "mAP50 cross-domain |")
+        print("|---|---|---|---:|---:|---:|")
+        for label, group in crossed.items():
+            if group:
+                print(f"| {label} | {group[0]['data']} -> {group[0]['cross']['data']} | "
+                      f"{','.join(str(r['seed']) for r in group)} | {_mean_sd([r['mAP50-95'] for r in group])} | "
+                      f"{_mean_sd([r['cross']['mAP50-95'] for r in group])} | "
+                      f"{_mean_sd([r['cross']['mAP50'] for r in group])} |")
 
 
 def main() -> int:
@@ -194,7 +234,11 @@ def main() -> int:
     parser.add_argument("--teacher", default="yolov12s")
     parser.add_argument("--rows", default="arch,gkd",
                         help="comma list: arch (4 trained architecture rows), dyhead (its 2 DyHead rows), gkd "
-                             "(3 rows), static (size only), overhead (GKD cost per training step)")
+                             "(3 rows), claims (baseline, +AFF, +DyHead v3, the teacher, +GKD), static (size only), "
+                             "overhead (GKD cost per training step)")
+    parser.add_argument("--cross-data", default=None,
+                        help="also evaluate every trained row on this dataset's val split (same classes, another "
+                             "domain; e.g. --data sample --cross-data sample-photo)")
     parser.add_argument("--out", type=Path, default=None, help="JSON lines file; each finished row is appended")
     parser.add_argument("--summarize", type=Path, nargs="+", default=None,
                         help="print the tables of these JSON lines files and exit (no training)")

@@ -22,6 +22,9 @@ class PredictConfig(Section):
         device: ``auto`` (``cuda:0``, else ``mps``, else ``cpu``; logged once), ``cpu``, ``cuda``, ``cuda:0`` or a bare
             GPU index such as ``0``.
         half: run the model in fp16 (CUDA) / bf16 (CPU).
+        compile: run a PyTorch model through ``torch.compile`` (Conv+BN-fused, channels-last copy of the model; the
+            first forward per input shape compiles, which takes seconds to minutes and is logged; later ones
+            reuse it). Only for PyTorch weights: exported models (ONNX, OpenVINO, TensorRT) are refused.
         batch: images per forward pass.
         classes: keep only these class ids.
         agnostic_nms: class-agnostic NMS.
@@ -40,6 +43,7 @@ class PredictConfig(Section):
     max_det: int = Field(300, ge=1, le=30000)
     device: str = "auto"
     half: bool = False
+    compile: bool = False
     batch: int = Field(1, ge=1, le=1024)
     classes: tuple[int, ...] | None = None
     agnostic_nms: bool = False

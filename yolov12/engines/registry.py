@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,4 +141,18 @@ def load_engine(artifact: Any, backend: str | None = None, device: str = "cpu", 
             require(chosen.requires, extra=chosen.extra, feature=f"the {chosen.name} backend")
         raise EngineError(f"the {chosen.name} backend needs the '{chosen.requires}' package: pip install "
                           f"{chosen.requires}")
-    return chosen.engine_class()(artifact, device=device, **options)
+    engine_class = chosen.engine_class()
+    check_engine_options(chosen.name, engine_class, options)
+    return engine_class(artifact, device=device, **options)
+
+
+def check_engine_options(backend: str, engine_class: Callable[..., Engine], options: dict[str, Any]) -> None:
+    """Refuse, in one line, options the backend's engine does not take (``compile=True`` on ONNX Runtime, say)."""
+    parameters = inspect.signature(engine_class).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = sorted(set(options) - set(parameters))
+    if unknown:
+        accepted = sorted(name for name in parameters if name not in ("self", "artifact", "model", "path", "device"))
+        raise EngineError(f"the {backend} backend takes no option {', '.join(unknown)} (its options: "
+                          f"{', '.join(accepted) or 'none'}); remove it, or run the PyTorch weights on backend=torch")

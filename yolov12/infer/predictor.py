@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from yolov12.config.predict import PredictConfig
-from yolov12.engines.base import Engine
+from yolov12.engines.base import Engine, EngineError
 from yolov12.infer.letterbox import LetterboxInfo
 from yolov12.infer.preprocess import PreparedBatch
 from yolov12.infer.results import Results
@@ -54,9 +54,12 @@ class Predictor:
 
         self.config = config or PredictConfig()
         if isinstance(model, nn.Module):
-            engine: Any = TorchEngine(model, device=self.config.device, half=self.config.half)
+            engine: Any = TorchEngine(model, device=self.config.device, half=self.config.half,
+                                      compile=self.config.compile)
         elif hasattr(model, "info") and callable(model):
             engine = model
+            if self.config.compile:
+                check_compilable(engine)
         else:
             raise ValueError(f"cannot predict with {type(model).__name__}: pass a YOLO model or an engine")
         self.engine = engine
@@ -182,6 +185,19 @@ class Predictor:
         if self.config.save:
             path = result.save(Path(self.config.project) / self.config.name / save_name(result.path))
             logger.debug("saved %s", path)
+
+
+def check_compilable(engine: Any) -> None:
+    """Refuse ``compile=True`` for a ready engine it cannot apply to: another backend, or a torch engine built
+    without it (:class:`EngineError`, one line)."""
+    info = engine.info
+    if info.backend != "torch":
+        raise EngineError(f"compile=True compiles PyTorch models with torch.compile, but {info.artifact} runs on "
+                          f"{info.backend}; predict with compile=False, or with the PyTorch weights (.safetensors / "
+                          ".pt) it was exported from")
+    if getattr(engine, "compiled", None) is None:
+        raise EngineError("compile=True cannot change a torch engine that is already loaded: load it with "
+                          "load_engine(..., compile=True), or pass the model itself")
 
 
 def save_name(source_name: str) -> str:

@@ -87,7 +87,7 @@ class Detect(nn.Module):
     def anchors(self, maps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Anchor points (2, A) and strides (1, A) for these map shapes (cached per shape outside tracing)."""
         key = tuple(m.shape[2:] for m in maps) + (maps[0].dtype, maps[0].device)
-        tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+        tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
         if tracing or self._anchor_cache is None or self._anchor_cache[0] != key:
             points, strides = (t.transpose(0, 1) for t in make_anchors(maps, self.stride, 0.5))
             if tracing:

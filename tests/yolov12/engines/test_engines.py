@@ -141,3 +141,10 @@ def test_an_exported_artifact_refuses_another_backend_in_one_line(tmp_path):
     with pytest.raises(EngineError, match=r"m.engine is a tensorrt artifact and cannot run on backend=onnxruntime; "
                                           r"give the native weights"):
         artifact_backend(tmp_path / "m.engine", "onnxruntime")
+
+
+def test_an_option_the_backend_does_not_take_is_refused_in_one_line(tmp_path) -> None:
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"not parsed: the options are checked first")
+    with pytest.raises(EngineError, match=r"onnxruntime backend takes no option compile \(its options: .*threads"):
+        load_engine(onnx, backend="onnxruntime", compile=True)

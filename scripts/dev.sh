@@ -107,19 +107,48 @@ run_tests() {
   # shellcheck disable=SC2046 # the word splitting of the existing paths is intended
   "$VENV/bin/python" -m ruff check $(ls -d yolov12 pipelines serve tune fuzz tests benchmarks scripts app.py main_job.py 2>/dev/null)
   echo "==> tests (pytest)"
-  set +e
   # faulthandler: a native crash (also one at interpreter exit, after pytest's own handler is gone) prints the
   # Python stacks of every thread instead of only "Segmentation fault".
   # Two pytest-xdist workers (PYTEST_WORKERS=0 runs in one process), each taking whole test files (a module's
   # Ray cluster fixture starts once), so the CPU works while a test waits on a cluster; each worker's torch threads
-  # are its share of the cores (tests/conftest.py). A worker that dies is not replaced: the run ends at once, naming
-  # the test it was running.
-  PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile \
-    --max-worker-restart=0 --durations=30 "$@"
-  local rc=$?
+  # are its share of the cores (tests/conftest.py).
+  # A worker process that dies (seen rarely on a loaded 2-core machine: the whole process ends at once, with no
+  # Python error, no fatal signal handler run and no kernel OOM message, after Ray-based modules ran in it; the
+  # cause is not known) is replaced, the run goes on, and the test it was running is reported as crashed. Those
+  # tests, and only when they are the run's only failures, run once more in a fresh process: the run fails if one
+  # fails again, and the crash stays in the log above.
+  local log rc
+  log=$(mktemp)
+  set +e
+  # COLUMNS: the summary lines keep their whole message (crashed_tests reads them).
+  COLUMNS=1000 PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile \
+    --max-worker-restart=2 --durations=30 "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
   set -e
   if [ "$rc" -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi
+  if [ "$rc" -eq 1 ]; then
+    local crashed=()
+    mapfile -t crashed < <(crashed_tests "$log")
+    if [ "${#crashed[@]}" -gt 0 ]; then
+      echo "==> tests whose worker process died, once more in a fresh process: ${crashed[*]}"
+      set +e
+      PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest -p no:cacheprovider "${crashed[@]}"
+      rc=$?
+      set -e
+    fi
+  fi
+  rm -f "$log"
   return "$rc"
+}
+
+# The node ids (one per line) of the tests whose xdist worker died, when they are all the failures in pytest's
+# summary in $1; nothing otherwise: a test that failed by itself is never run again.
+crashed_tests() {
+  local summary pattern="^FAILED (.*) - worker 'gw[0-9]+' crashed while running"
+  summary=$(grep -E '^(FAILED|ERROR) ' "$1" || true)
+  [ -n "$summary" ] || return 0
+  if grep -qvE "$pattern" <<<"$summary"; then return 0; fi
+  sed -E "s/$pattern.*/\\1/" <<<"$summary" | sort -u
 }
 
 case "${1:-}" in

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import ray.cloudpickle
+from support.ray_nodes import pinned_ray_address
 
 from pipelines.config import load_pipeline_config
 from pipelines.ray_data_ingest import (
@@ -209,8 +210,10 @@ def decode_node_cluster(s3_server, tmp_path_factory: pytest.TempPathFactory):
             patch.setenv(key, value)
         cluster = Cluster()
         try:
-            head = cluster.add_node(num_cpus=3, resources={"trainer": 2}, include_dashboard=False)
-            decoder = cluster.add_node(num_cpus=1, resources={"decode": 1})
+            with pinned_ray_address() as port:  # Ray Train's cleaner must find this cluster (support/ray_nodes.py)
+                head = cluster.add_node(num_cpus=3, resources={"trainer": 2}, include_dashboard=False,
+                                        gcs_server_port=port)
+                decoder = cluster.add_node(num_cpus=1, resources={"decode": 1})
             cluster.wait_for_nodes()
             ray.init(address=cluster.address)
             yield head.node_id, decoder.node_id

@@ -56,7 +56,8 @@ def test_moving_champion_and_reconfiguring_under_load_switches_versions_without_
                 try:
                     response = session.post(f"{url}/v1/detect", data=sample_jpegs[0], timeout=120,
                                             headers={"Content-Type": "image/jpeg"})
-                    version = response.json()["model"]["version"] if response.status_code == 200 else ""
+                    version = (response.json()["model"]["version"] if response.status_code == 200
+                               else f"answer: {response.text[:300]}")  # the reason, should the check below fail
                     log.append((started, time.monotonic(), response.status_code, version))
                 except requests.RequestException as exc:
                     log.append((started, time.monotonic(), -1, repr(exc)))
@@ -77,7 +78,8 @@ def test_moving_champion_and_reconfiguring_under_load_switches_versions_without_
             for thread in clients:
                 thread.join(timeout=150)
     statuses = [entry[2] for entry in log]
-    assert statuses and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+    assert statuses and set(statuses) == {200}, ({s: statuses.count(s) for s in set(statuses)},
+                                                 [entry[3] for entry in log if entry[2] != 200][:3])
     versions = [entry[3] for entry in log]
     assert versions[0] == "1" and "2" in versions
     first_new = min(end for _, end, _, version in log if version == "2")

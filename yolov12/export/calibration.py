@@ -19,6 +19,7 @@ import itertools
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,17 @@ def _is_dataset(data: str | Path) -> bool:
         media = IMAGE_SUFFIXES + VIDEO_SUFFIXES
         return not any(p.is_file() and p.suffix.lower() in media for p in path.iterdir())
     return False
+
+
+@contextmanager
+def quiet_nncf() -> Iterator[None]:
+    """NNCF logs one INFO line per ignored node or op while quantising; keep its warnings, unless the exporters'
+    logger is at DEBUG."""
+    nncf_logger = logging.getLogger("nncf")
+    previous = nncf_logger.level
+    if not logging.getLogger("yolov12.export").isEnabledFor(logging.DEBUG):
+        nncf_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        nncf_logger.setLevel(previous)

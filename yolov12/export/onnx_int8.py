@@ -25,13 +25,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import onnx
 
-from yolov12.export.calibration import CalibrationImages
+from yolov12.export.calibration import CalibrationImages, quiet_nncf
 from yolov12.export.metadata import ExportMetadata
 from yolov12.export.onnx import set_metadata_props
 
@@ -101,7 +100,7 @@ def quantize_onnx(onnx_path: Path, output_path: Path, images: CalibrationImages,
     model = onnx.load(str(onnx_path))
     ignored = _ignored_scope(nncf, model, head_scope)
     source = OnnxCalibration(images, model.graph.input[0].name, batch_size, fixed_batch)
-    with _quiet_nncf():
+    with quiet_nncf():
         quantized = nncf.quantize(model, nncf.Dataset(source), preset=nncf.QuantizationPreset.PERFORMANCE,
                                   subset_size=len(source), ignored_scope=ignored)
     _make_signed(quantized)
@@ -160,16 +159,3 @@ def _copy_metadata(source: onnx.ModelProto, target: onnx.ModelProto) -> None:
     """The fp32 ONNX's metadata on the quantised one, with ``int8`` recorded."""
     props = {entry.key: entry.value for entry in source.metadata_props}
     set_metadata_props(target, ExportMetadata.from_props(props, origin="the fp32 ONNX").replace(int8=True))
-
-
-@contextmanager
-def _quiet_nncf() -> Iterator[None]:
-    """NNCF logs one INFO line per ignored node; keep its warnings, unless our logger is at DEBUG."""
-    nncf_logger = logging.getLogger("nncf")
-    previous = nncf_logger.level
-    if not logger.isEnabledFor(logging.DEBUG):
-        nncf_logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        nncf_logger.setLevel(previous)

@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 
-from yolov12.export.calibration import CalibrationImages
+from yolov12.export.calibration import CalibrationImages, quiet_nncf
 from yolov12.utils.extras import extra_imports
 
 with extra_imports("openvino", "int8 OpenVINO export"):  # the [openvino] extra
@@ -97,21 +96,8 @@ def quantize_openvino(model: ov.Model, images: CalibrationImages, *, batch_size:
         ignored = nncf.IgnoredScope(names=names, validate=False)  # Result / shape ops are not in NNCF's graph
         logger.info("int8: %d post-processing ops of the head %s stay in float", len(names), head_scope)
     source = CalibrationBatches(images, batch_size, fixed_batch)
-    with _quiet_nncf():
+    with quiet_nncf():
         return nncf.quantize(
             model, nncf.Dataset(source), preset=nncf.QuantizationPreset.MIXED, subset_size=len(source),
             model_type=nncf.ModelType.TRANSFORMER if transformer else None, ignored_scope=ignored,
         )
-
-
-@contextmanager
-def _quiet_nncf() -> Iterator[None]:
-    """NNCF logs one INFO line per ignored op to stdout; keep its warnings, unless our logger is at DEBUG."""
-    nncf_logger = logging.getLogger("nncf")
-    previous = nncf_logger.level
-    if not logger.isEnabledFor(logging.DEBUG):
-        nncf_logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        nncf_logger.setLevel(previous)

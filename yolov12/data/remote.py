@@ -147,7 +147,7 @@ def sync_prefix(uri: str, client: Any | None = None) -> SyncReport:
     threads = download_threads()
     report = SyncReport(local=local_path(uri))
     with bucket_lock(_mirror_root(bucket)) as mirror:
-        listed = dict(_list_objects(client, bucket, prefix, uri))
+        listed = dict(iter_objects(client, bucket, prefix, uri))
         if not listed:
             raise DatasetNotFoundError(f"nothing is stored under {uri}; check the bucket and prefix")
         jobs = _plan_downloads(bucket, prefix, listed, mirror, report, uri)
@@ -208,7 +208,7 @@ def list_prefix(uri: str, client: Any | None = None) -> list[tuple[str, str, int
     """
     bucket, prefix = _bucket_and_prefix(uri)
     client = client or s3_client()
-    listed = [(key[len(prefix):], etag, size) for key, (etag, size) in _list_objects(client, bucket, prefix, uri)
+    listed = [(key[len(prefix):], etag, size) for key, (etag, size) in iter_objects(client, bucket, prefix, uri)
               if key_problem(key, prefix, RESERVED_NAMES) is None]
     if not listed:
         raise DatasetNotFoundError(f"nothing is stored under {uri}; check the bucket and prefix")
@@ -221,7 +221,9 @@ def _bucket_and_prefix(uri: str) -> tuple[str, str]:
     return bucket, key.strip("/") + "/" if key.strip("/") else ""
 
 
-def _list_objects(client: Any, bucket: str, prefix: str, uri: str) -> Iterator[tuple[str, tuple[str, int]]]:
+def iter_objects(client: Any, bucket: str, prefix: str, uri: str) -> Iterator[tuple[str, tuple[str, int]]]:
+    """(key, (ETag, size)) of every object under ``prefix`` of ``bucket`` (folder markers left out); listing errors
+    are one line naming ``uri``."""
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):

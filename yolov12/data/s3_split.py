@@ -279,32 +279,19 @@ def _list_split_objects(client: Any, prefixes: list[str]) -> tuple[list[_Object]
 def _list_prefix(client: Any, uri: str, refused: list[str]) -> list[_Object]:
     """Every object under the prefix ``uri`` whose key is a safe path; the others are logged and added to
     ``refused``. Folder markers are left out."""
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - boto3 only when S3 is used
-
     from yolov12.data import remote  # noqa: PLC0415
 
     bucket, key = remote.split_s3_uri(uri)
     prefix = key.strip("/") + "/" if key.strip("/") else ""
     found = []
-    try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                object_key = item["Key"]
-                if object_key.endswith("/"):
-                    continue  # a folder marker some tools write
-                problem = key_problem(object_key, prefix, RESERVED_NAMES)
-                if problem:
-                    logger.warning("s3 split %s: skipping an object: %s", uri,
-                                   UnsafeObjectKeyError(bucket, object_key, problem))
-                    refused.append(f"s3://{bucket}/{object_key}")
-                    continue
-                found.append((f"s3://{bucket}/{object_key}", item["ETag"], int(item["Size"])))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
-            raise DatasetNotFoundError(f"the bucket of {uri} does not exist") from None
-        raise RemoteStorageError(_explain("list", uri, exc)) from None
-    except BotoCoreError as exc:
-        raise RemoteStorageError(_explain("list", uri, exc)) from None
+    for object_key, (etag, size) in remote.iter_objects(client, bucket, prefix, uri):
+        problem = key_problem(object_key, prefix, RESERVED_NAMES)
+        if problem:
+            logger.warning("s3 split %s: skipping an object: %s", uri,
+                           UnsafeObjectKeyError(bucket, object_key, problem))
+            refused.append(f"s3://{bucket}/{object_key}")
+            continue
+        found.append((f"s3://{bucket}/{object_key}", etag, size))
     return found
 
 

@@ -112,9 +112,9 @@ run_tests() {
   # Two pytest-xdist workers (PYTEST_WORKERS=0 runs in one process), each taking whole test files (a module's
   # Ray cluster fixture starts once), so the CPU works while a test waits on a cluster; each worker's torch threads
   # are its share of the cores (tests/conftest.py).
-  # A worker process that dies (seen rarely on a loaded 2-core machine: the whole process ends at once, with no
-  # Python error, no fatal signal handler run and no kernel OOM message, after Ray-based modules ran in it; the
-  # cause is not known) is replaced, the run goes on, and the test it was running is reported as crashed. Those
+  # A worker process that dies (seen on 2-core machines: a SIGSEGV, read from the dead worker's exit status, with
+  # no Python traceback, at a random test after Ray-based modules ran in that worker; the faulting native code is
+  # not identified) is replaced, the run goes on, and the test it was running is reported as crashed. Those
   # tests, and only when they are the run's only failures, run once more in a fresh process: the run fails if one
   # fails again, and the crash stays in the log above.
   local log rc

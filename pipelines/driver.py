@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pipelines.config import PipelineConfig, ScalingSection
+from pipelines.local_stack import free_port
 from pipelines.storage import RunStorage, worker_environment
 from yolov12.config.base import ConfigError
 
@@ -91,6 +92,14 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, join_ru
     if target != LOCAL:  # joining (or, with join_running and nothing running, Ray's own local start)
         _ray_init_owned(address=target, **{k: v for k, v in options.items() if k not in LOCAL_ONLY_OPTIONS})
         return True
+    # A local instance started with include_dashboard=False still advertises an API-server address in its GCS,
+    # on dashboard_port (8265 by default), though nothing of its own listens there. Ray Train's placement-group
+    # cleaner asks that address whether the run's controller lives: where another Ray instance's dashboard owns 8265
+    # on this machine, the answer is "no such actor" and the cleaner removes the placement group of a run in progress
+    # ("Destroying worker since its placement group was removed"). On a free port of its own the question fails
+    # instead, and the cleaner keeps the group.
+    if options.get("include_dashboard") is False and "dashboard_port" not in options:
+        options["dashboard_port"] = free_port()
     for attempt in (1, 2):  # Ray gives a local raylet 30 s to register: a busy machine can miss it once
         try:
             _ray_init_owned(address=LOCAL, num_cpus=num_cpus, **options)

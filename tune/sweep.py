@@ -210,7 +210,9 @@ def run_sweep(sweep: SweepConfig, *, ray_address: str | None = None, num_cpus: i
     if sweep.resources.num_workers > 0:  # Train-in-Tune trials rank their Ray Train checkpoints
         check_checkpoint_ranking(resolved.pipeline)
     sweep_id = saved["sweep_id"] if restore else uuid.uuid4().hex
-    init_ray(ray_address, num_cpus=num_cpus, include_dashboard=False)
+    # Train-in-Tune trials need the State API that the dashboard serves: Ray Train's placement-group cleaner asks it
+    # every second whether a run's controller lives. In-process trials skip the dashboard (about 1 GB of processes).
+    init_ray(ray_address, num_cpus=num_cpus, include_dashboard=sweep.resources.num_workers > 0)
     if not restore:
         write_sweep_file(storage, sweep.name, {"sweep_id": sweep_id, "config": sweep.model_dump(mode="json")})
     logger.info("%s sweep %s in %s/%s", "continuing" if restore else "starting", sweep.name, storage.uri, sweep.name)

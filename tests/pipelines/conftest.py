@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.ray_nodes import pinned_ray_address
+from support.ray_nodes import pinned_head
 
 REPO = Path(__file__).resolve().parents[2]
 RAY_CLI = Path(sys.executable).with_name("ray")
@@ -52,8 +52,8 @@ def two_node_cluster() -> Iterator[object]:
     for attempt in range(2):  # a raylet has 30 s (fixed in Ray) to register: a busy machine can miss it once
         cluster = Cluster()
         try:
-            with pinned_ray_address() as port:  # Ray Train's cleaner must find this cluster (support/ray_nodes.py)
-                cluster.add_node(num_cpus=1, include_dashboard=False, gcs_server_port=port)
+            with pinned_head() as head:  # Ray Train's cleaner must ask this cluster (support/ray_nodes.py)
+                cluster.add_node(num_cpus=1, **head)
                 cluster.add_node(num_cpus=1)
             cluster.wait_for_nodes()
             break

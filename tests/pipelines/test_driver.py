@@ -127,8 +127,10 @@ def test_init_ray_starts_a_private_local_instance(monkeypatch) -> None:
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     fake = FakeRay().install(monkeypatch)
     assert init_ray(num_cpus=3, include_dashboard=False) is True
-    assert fake.calls == [{"address": "local", "num_cpus": 3, "include_dashboard": False,
-                           "logging_level": logging.WARNING, "log_to_driver": True}]
+    (call,) = fake.calls
+    assert isinstance(call.pop("dashboard_port"), int)  # an API port of its own (test_driver_dashboard.py)
+    assert call == {"address": "local", "num_cpus": 3, "include_dashboard": False,
+                    "logging_level": logging.WARNING, "log_to_driver": True}
     assert init_ray() is False and len(fake.calls) == 1  # already initialised: nothing happens
 
 

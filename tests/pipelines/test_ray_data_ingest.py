@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import ray.cloudpickle
-from support.ray_nodes import pinned_ray_address
+from support.ray_nodes import pinned_head
 
 from pipelines.config import load_pipeline_config
 from pipelines.ray_data_ingest import (
@@ -210,9 +210,8 @@ def decode_node_cluster(s3_server, tmp_path_factory: pytest.TempPathFactory):
             patch.setenv(key, value)
         cluster = Cluster()
         try:
-            with pinned_ray_address() as port:  # Ray Train's cleaner must find this cluster (support/ray_nodes.py)
-                head = cluster.add_node(num_cpus=3, resources={"trainer": 2}, include_dashboard=False,
-                                        gcs_server_port=port)
+            with pinned_head() as head_options:  # Ray Train's cleaner must ask this cluster (support/ray_nodes.py)
+                head = cluster.add_node(num_cpus=3, resources={"trainer": 2}, **head_options)
                 decoder = cluster.add_node(num_cpus=1, resources={"decode": 1})
             cluster.wait_for_nodes()
             ray.init(address=cluster.address)

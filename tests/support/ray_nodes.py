@@ -1,11 +1,17 @@
-"""Ray nodes started by tests, with their cluster's address in their environment.
+"""Ray test clusters whose State API questions reach nobody else's cluster.
 
-Several test processes run Ray clusters on one machine (pytest-xdist). A Ray process that looks its cluster up
-with address ``auto`` takes ``RAY_ADDRESS`` first, else the newest cluster it can find on the machine, which may be
-another test process's. Ray Train's placement-group cleaner does that: it asked the wrong cluster whether the run's
-controller lived, was told no, and removed the placement group of a run in progress ("Destroying worker since its
-placement group was removed"). Nodes started inside :func:`pinned_ray_address` pass ``RAY_ADDRESS`` to every process
-they start, so ``auto`` is their own cluster.
+Several test processes run Ray clusters on one machine (pytest-xdist). Ray Train's placement-group cleaner asks the
+State API, every second, whether the run's controller still lives, and removes the run's placement group when told
+no ("Destroying worker since its placement group was removed"). Two things pointed that question at another test
+process's cluster, which answered "no such actor":
+
+- address ``auto`` resolves to ``RAY_ADDRESS``, else to the newest cluster on the machine;
+- a head started with ``include_dashboard=False`` still advertises an API server on ``dashboard_port`` (8265 unless
+  set) though nothing of its own listens there, so whoever owns 8265 answers.
+
+Nodes started inside :func:`pinned_head` have ``RAY_ADDRESS`` set to their own GCS (every process they start inherits
+it), and the head's advertised API port is a free port of its own: the question then fails, and the cleaner keeps the
+group. ``pipelines.driver.init_ray`` does the same for local instances started without a dashboard.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -24,12 +31,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def pinned_ray_address() -> Iterator[int]:
-    """While open, ``RAY_ADDRESS`` names a GCS on a free port of this node's IP; yields that port, for the head
-    node's ``gcs_server_port``. Start the cluster's nodes inside; the variable is restored on exit."""
+def pinned_head() -> Iterator[dict[str, Any]]:
+    """While open, ``RAY_ADDRESS`` names a GCS on a free port of this node's IP; yields the head node's keywords for
+    ``Cluster.add_node`` (that GCS port, no dashboard, an API port of its own). Start the cluster's nodes inside; the
+    variable is restored on exit."""
     from ray._private.services import get_node_ip_address  # noqa: PLC0415 - Ray only where a cluster starts
 
-    port = _free_port()
+    gcs_port = _free_port()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAY_ADDRESS", f"{get_node_ip_address()}:{port}")
-        yield port
+        patch.setenv("RAY_ADDRESS", f"{get_node_ip_address()}:{gcs_port}")
+        yield {"gcs_server_port": gcs_port, "include_dashboard": False, "dashboard_port": _free_port()}

@@ -45,6 +45,12 @@ class AreaAttention(nn.Module):
         else:
             raise ValueError(f"unknown area-attention layout '{layout}'; use 'v1.0' or 'turbo'")
         self.proj = Conv(inner, dim, 1, act=False)
+        # pe and proj read channels-last views of the attention's tensors (the permute in forward, no copy), so their
+        # weight gradients come back channels-last. A parameter with other strides than its gradient costs DDP a copy
+        # per step ("Grad strides do not match bucket view strides"). Both weights have one input channel per group
+        # or a 1x1 kernel: channels-last is the same memory, only the strides change.
+        for conv in (self.pe.conv, self.proj.conv):
+            conv.weight.data = conv.weight.data.to(memory_format=torch.channels_last)
 
     def _to_heads(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B*area, N/area, C) -> (B*area, heads, N/area, head_dim)."""

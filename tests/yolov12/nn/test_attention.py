@@ -67,3 +67,29 @@ def test_tokens_not_divisible_by_area_is_a_clear_error() -> None:
 def test_a2c2f_hidden_width_must_hold_whole_heads() -> None:
     with pytest.raises(ValueError, match="multiple of 32"):
         A2C2f(16, 40, n=1)
+
+
+@pytest.mark.parametrize("layout", ["v1.0", "turbo"])
+@pytest.mark.parametrize("backend", ["sdpa", "reference"])
+def test_weight_gradients_have_their_parameters_strides(layout: str, backend: str) -> None:
+    """DDP takes a gradient as a view of its bucket only when its strides equal the parameter's; otherwise it copies
+    it every step and warns "Grad strides do not match bucket view strides"."""
+    torch.manual_seed(4)
+    block = AreaAttention(dim=64, num_heads=2, area=4, layout=layout).train()
+    block.backend = backend
+    block(torch.randn(2, 64, 16, 8)).square().sum().backward()
+    mismatched = {name: (p.stride(), p.grad.stride()) for name, p in block.named_parameters()
+                  if p.grad.stride() != p.stride()}
+    assert not mismatched
+
+
+def test_a_zoo_model_trains_with_gradients_in_their_parameters_strides() -> None:
+    from yolov12.models.model import build_model
+    from yolov12.models.zoo import load_architecture
+
+    torch.manual_seed(5)
+    model = build_model(load_architecture("yolov12n")).train()
+    outputs = model(torch.randn(2, 3, 64, 64))
+    sum(t.float().sum() for t in (outputs if isinstance(outputs, (list, tuple)) else [outputs])).backward()
+    mismatched = [name for name, p in model.named_parameters() if p.grad is not None and p.grad.stride() != p.stride()]
+    assert not mismatched

@@ -109,9 +109,10 @@ run_tests() {
   echo "==> tests (pytest)"
   # faulthandler: a native crash (also one at interpreter exit, after pytest's own handler is gone) prints the
   # Python stacks of every thread instead of only "Segmentation fault".
-  # Two pytest-xdist workers (PYTEST_WORKERS=0 runs in one process), each taking whole test files (a module's
-  # Ray cluster fixture starts once), so the CPU works while a test waits on a cluster; each worker's torch threads
-  # are its share of the cores (tests/conftest.py).
+  # Three pytest-xdist workers (PYTEST_WORKERS=N sets another count, 0 runs in one process), each taking whole
+  # test files (a module's Ray cluster fixture starts once). Many tests wait (on a cluster starting, a server, a
+  # subprocess): with two workers a 2-core machine was busy about half of the run (CPU time / wall time 1.0), so a
+  # third worker fills the waits. Each worker's torch threads are its share of the cores (tests/conftest.py).
   # A worker process that dies (seen on 2-core machines: a SIGSEGV, read from the dead worker's exit status, with
   # no Python traceback, at a random test after Ray-based modules ran in that worker; the faulting native code is
   # not identified) is replaced, the run goes on, and the test it was running is reported as crashed. Those
@@ -121,7 +122,7 @@ run_tests() {
   log=$(mktemp)
   set +e
   # COLUMNS: the summary lines keep their whole message (crashed_tests reads them).
-  COLUMNS=1000 PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile \
+  COLUMNS=1000 PYTHONFAULTHANDLER=1 "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-3}" --dist loadfile \
     --max-worker-restart=2 --durations=30 "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -13,6 +12,8 @@ import ray.cloudpickle
 import ray.train
 import torch
 from safetensors.torch import load_file
+from support import fault_callbacks
+from support.fault_callbacks import AttemptRecorder, KillRank1InEpoch2
 
 from pipelines.config import load_pipeline_config
 from pipelines.train import run_pipeline
@@ -23,6 +24,7 @@ from yolov12.engine.event_callbacks import UltralyticsEventCallbacks
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers get the callbacks below by value
+ray.cloudpickle.register_pickle_by_value(fault_callbacks)
 
 
 def sha256(path: Path) -> str:
@@ -62,29 +64,6 @@ class RankRecorder(Callback):
 
     def on_fit_end(self, state, metrics) -> None:
         self._write(state, "final-model", parameters_digest(unwrap(state.model)))
-
-
-class KillRank1InEpoch2(Callback):
-    """Kills rank 1's process after its first batch of epoch 2, once (the marker file remembers)."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
-
-    def on_batch_end(self, state, metrics) -> None:
-        if state.rank == 1 and state.epoch == 1 and not Path(self.marker).exists():
-            Path(self.marker).write_text(str(os.getpid()))
-            os._exit(1)
-
-
-class AttemptRecorder(Callback):
-    """Appends ``rank first_epoch`` each time ``fit`` starts (first epoch is 0-based)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-
-    def on_fit_start(self, state) -> None:
-        with open(self.path, "a") as handle:
-            handle.write(f"{state.rank} {state.epoch}\n")
 
 
 def pipeline(tmp_path: Path, tiny_train: dict, name: str, **overrides):

@@ -333,6 +333,7 @@ class RayDataBatchSource:
     def __init__(self, shard: Any, board: Any, world_size: int, rank_batch: int) -> None:
         self.shard, self.board, self.world_size, self.rank_batch = shard, board, world_size, rank_batch
         self.size = int(ray.get(board.listing_size.remote()))
+        self.epoch: int | None = None
 
     def __len__(self) -> int:
         return batches_per_epoch(self.size, self.world_size, self.rank_batch)
@@ -340,11 +341,25 @@ class RayDataBatchSource:
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         """Announce the epoch (every rank does, before iterating; the stream starts when all have)."""
         ray.get(self.board.announce.remote(epoch, total_epochs, self.world_size))
+        self.epoch = epoch
 
     def __iter__(self):
         for batch in self.shard.iter_batches(batch_size=self.rank_batch, batch_format="numpy", drop_last=False,
                                              prefetch_batches=2):
+            check_stream_epoch(batch["epoch"], self.epoch)
             yield collate_stream_batch(batch)
+
+
+def check_stream_epoch(row_epochs: np.ndarray, expected: int | None) -> None:
+    """Refuse rows listed for another epoch than the one training (0-based): a stream that did not restart at the
+    announced epoch (after a worker restart, say) would otherwise train silently on another epoch's order."""
+    if expected is None:
+        raise RuntimeError("ray_data ingest: the stream was iterated before set_epoch announced an epoch")
+    wrong = np.unique(row_epochs[row_epochs != expected])
+    if len(wrong):
+        raise RuntimeError(f"ray_data ingest: training epoch {expected + 1} received rows listed for epoch(s) "
+                           f"{', '.join(str(int(e) + 1) for e in wrong)}; the stream and the trainer disagree on the "
+                           "epoch (restart the run; if it recurs, report it with the driver log)")
 
 
 def worker_batch_source(config: PipelineConfig, run_name: str, world_size: int) -> RayDataBatchSource | None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import ray.cloudpickle
+from support import fault_callbacks
+from support.fault_callbacks import AttemptRecorder, KillRank1InEpoch2
 from support.ray_nodes import pinned_head
 
 from pipelines.config import load_pipeline_config
@@ -20,6 +22,7 @@ from pipelines.ray_data_ingest import (
     DecodeAugment,
     MixingBuffer,
     batches_per_epoch,
+    check_stream_epoch,
     collate_stream_batch,
     epoch_order,
     subset,
@@ -32,7 +35,8 @@ from yolov12.data.detection_dataset import build_datasets
 from yolov12.data.types import Sample
 from yolov12.engine.callbacks import Callback
 
-ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers get the callback below by value
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers get the callbacks below by value
+ray.cloudpickle.register_pickle_by_value(fault_callbacks)
 
 
 def sample(value: int) -> Sample:
@@ -148,6 +152,14 @@ def test_decode_augment_is_seeded_per_image_and_collates_into_the_loop_batch() -
     assert float(batch["boxes"].min()) >= 0.0 and float(batch["boxes"].max()) <= 1.0
 
 
+def test_rows_of_another_epoch_than_the_one_training_are_refused() -> None:
+    check_stream_epoch(np.array([1, 1, 1]), 1)
+    with pytest.raises(RuntimeError, match=r"training epoch 2 received rows listed for epoch\(s\) 1, 3;"):
+        check_stream_epoch(np.array([0, 1, 2, 0]), 1)
+    with pytest.raises(RuntimeError, match="before set_epoch"):
+        check_stream_epoch(np.array([0]), None)
+
+
 def test_loader_key_is_typed_and_routed_beside_the_training_data_section() -> None:
     config = load_pipeline_config(None, ["data.loader=ray_data", "data.imgsz=64", "data.decode_actors=3"])
     assert config.data.loader == "ray_data" and config.data.decode_actors == 3 and config.train.data.imgsz == 64
@@ -252,3 +264,34 @@ def test_two_workers_stream_every_s3_image_once_with_decoding_on_the_other_node(
     assert result.metrics["epoch"] == 1 and result.last is not None
     assert mirrored_files() == [], \
         "no node mirrored the dataset (the nodes share this machine and this cache folder)"
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_killed_worker_resumes_the_stream_at_the_epoch_it_lost(decode_node_cluster, s3_server, tmp_path: Path,
+                                                                 tiny_train: dict) -> None:
+    """Rank 1 dies after the first batch of epoch 2; Ray Train restarts both workers from the epoch-1 checkpoint,
+    and the restarted stream gives epoch 2 whole: every train image once across the ranks, none twice."""
+    from pipelines.train import run_pipeline
+
+    prefix = f"resume-{uuid.uuid4().hex[:8]}"
+    data = upload_sample(s3_server.client(), s3_server.bucket, prefix)
+    record, marker, attempts = tmp_path / "record", tmp_path / "killed", tmp_path / "attempts.txt"
+    record.mkdir()
+    values = {**tiny_train, "data": data, "fraction": 1.0, "val": False, "epochs": 2,
+              "data.loader": "ray_data", "data.decode_actors": 1, "data.decode_resources": {"decode": 1},
+              "scaling.num_workers": 2, "scaling.resources_per_worker": {"CPU": 1, "trainer": 1},
+              "failure.max_failures": 1, "storage.storage_path": str(tmp_path / "ray"),
+              "storage.output": str(tmp_path / "out"), "storage.name": "resume", "tracking.enabled": False}
+    result = run_pipeline(load_pipeline_config(None, values),
+                          callbacks=[SeenImages(record), KillRank1InEpoch2(marker), AttemptRecorder(attempts)])
+
+    assert marker.exists(), "rank 1 was never killed"
+    starts = sorted(attempts.read_text().split("\n")[:-1])
+    assert starts == ["0 0", "0 1", "1 0", "1 1"], starts  # both ranks: fresh start, then resume at epoch 2
+    dataset, _ = build_datasets("sample", "train")
+    expected = sorted(f"s3://{s3_server.bucket}/{prefix}/images/train/{Path(r.path).name}" for r in dataset.records)
+    for epoch in (1, 2):  # epoch 2 as the restarted workers streamed it
+        ranks = [json.loads((record / f"rank{r}-epoch{epoch}.json").read_text()) for r in (0, 1)]
+        assert sorted(ranks[0]["paths"] + ranks[1]["paths"]) == expected, f"epoch {epoch}: every image once"
+    assert result.metrics["epoch"] == 2

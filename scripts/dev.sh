@@ -115,7 +115,8 @@ run_tests() {
   # third worker fills the waits. Each worker's torch threads are its share of the cores (tests/conftest.py).
   # A worker process that dies (seen on 2-core machines: a SIGSEGV, read from the dead worker's exit status, with
   # no Python traceback, at a random test after Ray-based modules ran in that worker; the faulting native code is
-  # not identified) is replaced, the run goes on, and the test it was running is reported as crashed. Those
+  # not identified) is replaced, the run goes on (tests/support/xdist_scheduling.py: pytest-xdist's own file
+  # scheduler could hang after a crash), and the test it was running is reported as crashed. Those
   # tests, and only when they are the run's only failures, run once more in a fresh process: the run fails if one
   # fails again, and the crash stays in the log above.
   local log rc

@@ -44,3 +44,12 @@ def pytest_configure(config) -> None:  # noqa: ARG001 - pytest hook signature
     if "YOLOV12_CONFIG_DIR" not in os.environ:
         os.environ["YOLOV12_CONFIG_DIR"] = tempfile.mkdtemp(prefix="yolov12-test-settings-")
 
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with a recovery from crashed workers that cannot hang (support/xdist_scheduling.py)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from support.xdist_scheduling import CrashSafeLoadFileScheduling  # noqa: PLC0415 - only under xdist
+
+    return CrashSafeLoadFileScheduling(config, log)

@@ -1,0 +1,48 @@
+"""pytest-xdist's file scheduling, made safe for a crashed worker (our ``--dist loadfile`` runs use it).
+
+In pytest-xdist 3.8.0 a worker that dies under ``--dist loadfile`` can hang the whole run with every worker idle
+(seen here: a SIGSEGV in one worker, then a run that never ended; upstream: pytest-xdist issue 1378 and the
+hangs fixed for ``loadgroup`` in 1324/1328). Two faults in ``LoadScopeScheduling``:
+
+- ``remove_node`` puts the dead worker's whole workload back on the queue, files it had finished included; such a
+  file is later sent as an empty list of tests, which never completes, and the worker waits for it forever. It
+  also leaves the test that crashed pending, so the replacement worker runs it again (and may crash again);
+- a worker that is sent a single test waits for a second one (or for shutdown) before it runs it, and a replacement
+  worker whose first file has one pending test gets neither.
+
+:class:`CrashSafeLoadFileScheduling` requeues only files with tests left to run, counts the crashed test as done
+(xdist has reported it as failed; ``scripts/dev.sh`` reruns it in a fresh process), and never leaves a worker holding
+a single test with nothing else to come. Selected in ``tests/conftest.py`` through xdist's own
+``pytest_xdist_make_scheduler`` hook.
+"""
+
+from __future__ import annotations
+
+from xdist.scheduler import LoadFileScheduling
+
+
+class CrashSafeLoadFileScheduling(LoadFileScheduling):
+    """``--dist loadfile`` whose recovery from a crashed worker cannot deadlock."""
+
+    def remove_node(self, node) -> str | None:  # noqa: ANN001 - xdist's WorkerController
+        workload = self.assigned_work.pop(node)
+        pending = [(scope, nodeid) for scope, unit in workload.items() for nodeid, done in unit.items() if not done]
+        if not pending:
+            return None
+        crash_scope, crashitem = pending[0]  # a worker runs its tests in order: the first pending one was running
+        workload[crash_scope][crashitem] = True
+        for scope, unit in workload.items():
+            if not all(unit.values()):
+                self.workqueue[scope] = unit
+        for other in list(self.assigned_work):
+            self._reschedule(other)
+        return crashitem
+
+    def _assign_work_unit(self, node) -> None:  # noqa: ANN001
+        while True:
+            super()._assign_work_unit(node)
+            if self._pending_of(self.assigned_work[node]) >= 2:
+                return
+            if not self.workqueue:
+                node.shutdown()  # the worker runs what it holds, then stops: never one test waiting for a second
+                return

@@ -1,0 +1,36 @@
+"""The test run's own xdist scheduler (support/xdist_scheduling.py): a worker that dies mid-file neither hangs the run
+nor loses the tests after the one it crashed on, and the crashed test is not run again."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+SLEEPY = ("import time\n\ndef test_a():\n    time.sleep(0.3)\n\n"
+          "def test_b():\n    time.sleep(0.3)\n\ndef test_c():\n    pass\n")
+CRASHING = ("import os\n\ndef test_before():\n    pass\n\n"
+            "def test_crash():\n    os._exit(1)\n\ndef test_after():\n    pass\n")
+CONFTEST = (f"import sys\nsys.path.insert(0, {str(TESTS)!r})\n"
+            "from support.xdist_scheduling import CrashSafeLoadFileScheduling\n\n"
+            "def pytest_xdist_make_scheduler(config, log):\n    return CrashSafeLoadFileScheduling(config, log)\n")
+
+
+@pytest.mark.slow
+def test_a_crashed_worker_is_replaced_and_the_run_ends_with_every_other_test_run(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    for index in range(6):
+        (tmp_path / f"test_file{index}.py").write_text(SLEEPY)
+    (tmp_path / "test_file3.py").write_text(CRASHING)
+    (tmp_path / "test_file1.py").write_text(CRASHING.replace("test_crash", "test_crash_too"))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "3", "--dist",
+                          "loadfile", "--max-worker-restart=2", str(tmp_path)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)  # the stock scheduler hangs here with every worker idle
+    summary = run.stdout.strip().splitlines()[-1]
+    assert "2 failed, 16 passed" in summary, run.stdout[-3000:]
+    crashed = sorted(line.split(" - ")[0] for line in run.stdout.splitlines()
+                     if line.startswith("FAILED") and "crashed while running" in line)
+    assert crashed == ["FAILED test_file1.py::test_crash_too", "FAILED test_file3.py::test_crash"], crashed

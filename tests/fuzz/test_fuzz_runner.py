@@ -30,7 +30,9 @@ def test_each_kind_of_failure_is_reported_with_its_input_kept(tmp_path, source, 
 
 def test_native_memory_over_the_resident_limit_is_reported(tmp_path):
     source = GREEDY.replace("bytearray(b\"x\" * (512 << 20))", "__import__('torch').ones(256 << 20)")
-    result = run.fuzz(_target(tmp_path, "native", source), seconds=20, input_timeout_s=5, artifacts=tmp_path / "a")
+    # The input imports torch first: tens of seconds on a loaded 2-core machine, so the input timeout is generous
+    # (the run ends at the first oversized input either way).
+    result = run.fuzz(_target(tmp_path, "native", source), seconds=90, input_timeout_s=80, artifacts=tmp_path / "a")
     assert (result.ok, result.reason) == (False, "memory over budget")
     assert [p.name.startswith("oom-") for p in result.artifacts] == [True]
 

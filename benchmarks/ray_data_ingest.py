@@ -2,21 +2,23 @@
 
 Both sides run the same work: the sample dataset's train split (96 images, or the same files listed ``--repeat``
 times), decode, the library's training augmentation (``--mosaic``, the other keys at their defaults), batch
-``--batch`` at ``--imgsz``, collated into the loop's batch dicts. The consumer only counts images (no model), so
-the figures are the ingest's ceiling.
+``--batch`` at ``--imgsz``, collated into the loop's batch dicts, for ``--epochs`` epochs. The consumer only counts
+images (no model), so the figures are the ingest's ceiling.
 
-- ``local``: the engine's ``build_training_data`` DataLoader with ``--workers`` processes.
-- ``ray_data``: a private local Ray (``--workers`` CPUs for the decode actors, plus one for the listing), the stream
-  of :mod:`pipelines.ray_data_ingest` (``--workers`` decode actors), read by one consumer as a Ray Train worker
-  reads its shard.
+- ``local``: the engine's ``build_training_data`` DataLoader with ``--workers`` processes (started anew each epoch,
+  as the trainer's loader does).
+- ``ray_data``: a private local Ray (``--workers`` CPUs for the decode tasks, plus one for the listing), the stream
+  of :mod:`pipelines.ray_data_ingest` (up to ``--workers`` decode tasks at once), executed once per epoch after the
+  epoch is announced, read by one consumer as a Ray Train worker reads its shard.
 
-images/s is end to end: all images over the time from asking for the first batch to the last one, so the stream's
-start-up (listing, decode actors starting, first blocks) counts, as it does in every epoch of a run; the start-up
-column is the time to the first batch. Starting Ray itself is not timed. Peak RSS is the
-largest sum, sampled every 50 ms, of the resident memory of this process and all its descendants (the DataLoader
-workers; the raylet, Ray workers and actors), the object store's shared pages counted where they are touched.
+images/s is end to end, per epoch: the epoch's images over the time from asking for its first batch to its last, so
+each epoch's start-up (the local loader's worker processes; the stream's listing, decode processes starting, first
+blocks) counts, as it does in a run; the start-up column is the time to the epoch's first batch. Starting Ray itself
+is not timed. Peak RSS is the largest sum, sampled every 50 ms over all epochs, of the resident memory of this
+process and all its descendants (the DataLoader workers; the raylet, Ray workers), the object store's shared pages
+counted where they are touched.
 
-Usage: ``python -m benchmarks.ray_data_ingest [--imgsz 160] [--batch 16] [--workers 2] [--repeat 1 10]``
+Usage: ``python -m benchmarks.ray_data_ingest [--imgsz 160] [--batch 16] [--workers 2] [--repeat 1 10] [--epochs 3]``
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import argparse
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psutil
@@ -43,9 +45,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 @dataclass
 class Measured:
-    """One benchmark row."""
+    """One benchmark row: one epoch of one loader."""
 
     loader: str
+    epoch: int
     images: int
     startup_s: float
     images_per_second: float
@@ -80,49 +83,54 @@ class PeakRSS:
         self._thread.join()
 
 
-def timed(name: str, start: Callable[[], Iterable[dict]]) -> Measured:
-    """Iterate the batches ``start()`` returns once, under a :class:`PeakRSS` sampler."""
+def timed(name: str, epochs: Iterable[Iterable[dict]]) -> list[Measured]:
+    """Iterate each epoch's batches once, under one :class:`PeakRSS` sampler (its peak is over all epochs)."""
+    timings = []
     with PeakRSS() as rss:
-        began = time.perf_counter()
-        batches = iter(start())
-        images = next(batches)["images"].shape[0]
-        first = time.perf_counter()
-        later = 0
-        for batch in batches:
-            later += batch["images"].shape[0]
-        elapsed = time.perf_counter() - began
-    return Measured(name, images + later, first - began, (images + later) / elapsed, rss.peak)
+        for batches in epochs:
+            began = time.perf_counter()
+            batches = iter(batches)
+            images = next(batches)["images"].shape[0]
+            first = time.perf_counter()
+            for batch in batches:
+                images += batch["images"].shape[0]
+            timings.append((images, first - began, images / (time.perf_counter() - began)))
+    return [Measured(name, epoch + 1, images, startup, rate, rss.peak)
+            for epoch, (images, startup, rate) in enumerate(timings)]
 
 
-def local_batches(args: argparse.Namespace, repeat: int) -> Iterable[dict]:
-    """The engine's local train loader over the split listed ``repeat`` times."""
+def local_epochs(args: argparse.Namespace, repeat: int) -> Iterable[Iterable[dict]]:
+    """The engine's local train loader over the split listed ``repeat`` times, one epoch after another."""
     config = TrainConfig.from_overrides(data="sample", imgsz=args.imgsz, batch=args.batch, workers=args.workers,
                                         mosaic=args.mosaic, close_mosaic=0, val=False, seed=0)
     data = build_training_data(config, "detect", current_context())
     data.train_loader.dataset.records = data.train_loader.dataset.records * repeat
-    data.set_epoch(0, 1)
-    return data.train_loader
+    for epoch in range(args.epochs):
+        data.set_epoch(epoch, args.epochs)
+        yield data.train_loader
 
 
-def ray_data_batches(args: argparse.Namespace, repeat: int) -> Iterable[dict]:
-    """The ray_data stream of the split listed ``repeat`` times, read by one consumer."""
+def ray_data_epochs(args: argparse.Namespace, repeat: int) -> Iterable[Iterable[dict]]:
+    """The ray_data stream of the split listed ``repeat`` times, one epoch after another, read by one consumer."""
     config = load_pipeline_config(None, {"data": "sample", "imgsz": args.imgsz, "batch": args.batch, "seed": 0,
                                          "mosaic": args.mosaic, "close_mosaic": 0, "data.loader": "ray_data",
-                                         "data.decode_actors": args.workers, "scaling.num_workers": 1})
+                                         "data.decode_tasks": args.workers, "scaling.num_workers": 1})
     records = train_listing("sample", 1.0, 0) * repeat
     board = ray.remote(num_cpus=0)(EpochBoard).remote(len(records), 1)
     stream = stream_dataset(records, board, config)
-    for batch in stream.iter_batches(batch_size=args.batch, batch_format="numpy", prefetch_batches=2):
-        yield collate_stream_batch(batch)
+    for epoch in range(args.epochs):
+        ray.get(board.announce.remote(epoch, args.epochs, 1))
+        yield (collate_stream_batch(batch) for batch in
+               stream.iter_batches(batch_size=args.batch, batch_format="numpy", prefetch_batches=2))
 
 
 def run(args: argparse.Namespace) -> list[Measured]:
     rows = []
     for repeat in args.repeat:
-        rows.append(timed(f"local, {repeat}x", lambda r=repeat: local_batches(args, r)))
+        rows += timed(f"local, {repeat}x", local_epochs(args, repeat))
         ray.init(num_cpus=args.workers + 1, include_dashboard=False, logging_level="ERROR")  # not timed
         try:
-            rows.append(timed(f"ray_data, {repeat}x", lambda r=repeat: ray_data_batches(args, r)))
+            rows += timed(f"ray_data, {repeat}x", ray_data_epochs(args, repeat))
         finally:
             ray.shutdown()
     return rows
@@ -130,13 +138,16 @@ def run(args: argparse.Namespace) -> list[Measured]:
 
 def table(rows: list[Measured], args: argparse.Namespace) -> str:
     lines = [f"{machine_line()}; imgsz {args.imgsz}, batch {args.batch}, {args.workers} decode processes, mosaic "
-             f"{args.mosaic}", "", "| loader, listing | images | start-up s | images/s | vs local | peak RSS MB |",
-             "|---|---:|---:|---:|---:|---:|"]
-    local = {row.loader.split(",")[1]: row.images_per_second for row in rows if row.loader.startswith("local")}
+             f"{args.mosaic}", "",
+             "| loader, listing | epoch | images | start-up s | images/s | vs local | peak RSS MB |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    local = {(row.loader.split(",")[1], row.epoch): row.images_per_second for row in rows
+             if row.loader.startswith("local")}
     for row in rows:
-        ratio = row.images_per_second / local[row.loader.split(",")[1]] if local.get(row.loader.split(",")[1]) else 0
-        lines.append(f"| {row.loader} | {row.images} | {row.startup_s:.1f} | {row.images_per_second:.1f} | "
-                     f"{ratio:.2f}x | {row.peak_rss_mb:.0f} |")
+        base = local.get((row.loader.split(",")[1], row.epoch))
+        ratio = row.images_per_second / base if base else 0.0
+        lines.append(f"| {row.loader} | {row.epoch} | {row.images} | {row.startup_s:.1f} | "
+                     f"{row.images_per_second:.1f} | {ratio:.2f}x | {row.peak_rss_mb:.0f} |")
     return "\n".join(lines)
 
 
@@ -147,6 +158,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--mosaic", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
     print(table(run(args), args))
 

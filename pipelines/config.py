@@ -178,16 +178,16 @@ class IngestSection(Section):
 
     ``loader``: ``local`` (each worker builds a torch DataLoader over the whole split on its node; ``s3://`` data is
     mirrored onto every node first) or ``ray_data`` (the split's listing streams through Ray Data: images are
-    decoded and augmented by CPU actors that may run on other nodes, each worker reads its shard; see
+    decoded and augmented by CPU tasks that may run on other nodes, each worker reads its shard; see
     :mod:`pipelines.ray_data_ingest`). The other keys apply to ``ray_data`` only.
     """
 
     loader: Literal["local", "ray_data"] = "local"
-    decode_actors: int = Field(2, ge=1, le=MAX_WORKERS)  # actors that decode and augment the stream
+    decode_tasks: int = Field(2, ge=1, le=MAX_WORKERS)  # concurrent tasks that decode and augment the stream
     decode_cpus: float = Field(1.0, gt=0.0, le=64.0)  # CPUs each of them holds
     decode_resources: dict[str, float] = Field(default_factory=dict)  # e.g. {decode: 1}: run them where it exists
     decode_batch: int = Field(16, ge=1, le=4096)  # images per decode/augment call
-    mixing_buffer: int = Field(128, ge=1, le=100000)  # recent decoded images each actor draws mosaic/mixup from
+    mixing_buffer: int = Field(128, ge=1, le=100000)  # recent images each decoding process mixes partners from
 
 
 SECTIONS: dict[str, type[Section]] = {
@@ -195,6 +195,9 @@ SECTIONS: dict[str, type[Section]] = {
     "checkpoint": CheckpointSection, "tracking": TrackingConfig, "data": IngestSection,
 }
 TOP_LEVEL = ("model", "export_onnx")
+RENAMED_KEYS = {  # old key: (new key, why)
+    "data.decode_actors": ("data.decode_tasks", "the stream decodes on tasks, whose processes outlive an epoch"),
+}
 MAX_SUGGESTED_BATCH = 65536  # a batch suggested for an elastic range (larger ones are no advice)
 
 
@@ -233,6 +236,8 @@ def build_pipeline_config(values: dict[str, Any]) -> PipelineConfig:
         section = values.get(name) or {}
         if not isinstance(section, dict):
             raise ConfigError(f"{name} must be a mapping of keys, got {section!r}")
+        for key in section:
+            refuse_renamed(f"{name}.{key}")
         try:
             sections[name] = section_type.from_overrides(section)
         except ConfigError as exc:
@@ -300,6 +305,13 @@ def check_batch_splits(batch: int, scaling: ScalingSection) -> None:
                       f"{shown} do not divide it: {fix}")
 
 
+def refuse_renamed(key: str) -> None:
+    """Name the new key of a renamed ``section.key`` (a plain "unknown key" would suggest a neighbour instead)."""
+    if key in RENAMED_KEYS:
+        new, why = RENAMED_KEYS[key]
+        raise ConfigError(f"'{key}' is now '{new}' ({why}): rename it")
+
+
 def route_override(key: str, value: Any, values: dict[str, Any]) -> None:
     """Put one ``key=value`` override into the nested ``values`` (see the module docstring for the rules)."""
     head, _, rest = key.partition(".")
@@ -311,6 +323,11 @@ def route_override(key: str, value: Any, values: dict[str, Any]) -> None:
         else:
             values.setdefault("train", {})[key] = value  # TrainConfig names the key if it is unknown
         return
+    refuse_renamed(key)
+    if head in SECTIONS and head in SECTION_TYPES and rest not in SECTIONS[head].model_fields \
+            and rest.partition(".")[0] not in SECTION_TYPES[head].model_fields:  # neither data section's key
+        keys = sorted({*SECTIONS[head].model_fields, *SECTION_TYPES[head].model_fields})
+        raise ConfigError(f"{_unknown(key, [f'{head}.{k}' for k in keys], 'key')}; keys of {head}: {', '.join(keys)}")
     if head in SECTIONS and (head not in SECTION_TYPES or rest in SECTIONS[head].model_fields):
         values.setdefault(head, {})[rest] = value  # data.loader: the pipeline's; data.imgsz: the training section
     elif head == "train":

@@ -11,19 +11,24 @@ The stream, per epoch:
    epoch's order: a permutation seeded by ``(seed, epoch)``, padded to a multiple of the world size by repeating
    its head (as ``DistributedSampler`` pads). A resumed run announces its saved epoch, so the stream starts that
    epoch's shuffle.
-3. **Decode + augment** (:class:`DecodeAugment`, ``map_batches`` on ``data.decode_actors`` CPU actors that may run
-   on other nodes; ``data.decode_resources`` pins them to nodes with a custom resource): the image is read (an
-   ``s3://`` image: one GET per image per epoch, with the actor's own client from the node's AWS environment) and
-   decoded in memory with the dataset image checks, resized to the long side, then put through the library's own
-   training pipeline
-   (:func:`~yolov12.data.augment.build_detection_transforms`), seeded per image by ``(seed, epoch, position)``.
+3. **Decode + augment** (:func:`decode_augment_batch`, ``map_batches`` on up to ``data.decode_tasks`` concurrent
+   CPU tasks that may run on other nodes; ``data.decode_resources`` pins them to nodes with a custom resource): the
+   image is read (an ``s3://`` image: one GET per image per epoch, with the process's own client from the node's
+   AWS environment) and decoded in memory with the dataset image checks, resized to the long side, then put through
+   the library's own training pipeline (:func:`~yolov12.data.augment.build_detection_transforms`), seeded per image
+   by ``(seed, epoch, position)``. Tasks, not an actor pool: Ray Data starts a map's actors anew each time a dataset
+   executes, once per epoch here (5-6 s to the first batch of every epoch on a quiet 2-core machine, 18-20 s on a
+   loaded one), while task worker processes stay alive between executions with the library imported; the state an
+   actor would hold (the :class:`DecodeAugment` with its mixing buffer) is kept per process instead, by stream
+   (:func:`process_decoder`).
 4. **Shards** (Ray Train's ``DataConfig``: ``streaming_split(world_size, equal=True)``): each worker reads its
    shard with ``ray.train.get_dataset_shard("train")`` and :class:`RayDataBatchSource` collates the rows into the
    loop's batch dicts (:func:`~yolov12.data.augment.collate_detection`), handed to ``fit(train_batches=...)``.
 
-Mosaic and mixup partners come from :class:`MixingBuffer`, the last ``data.mixing_buffer`` images that actor
-decoded, not from the whole split: early in an epoch, and with few images per actor, the partners repeat more, and
-which partners an image gets depends on which actor decoded what before it. See docs/architecture.md ("Streaming
+Mosaic and mixup partners come from :class:`MixingBuffer`, the last ``data.mixing_buffer`` images that the decoding
+process decoded for this stream (across epochs), not from the whole split: at the start of a run, and with few
+images per process, the partners repeat more, and which partners an image gets depends on which process decoded
+what before it. See docs/architecture.md ("Streaming
 training ingest") for what is exactly repeatable and when to use which loader.
 """
 
@@ -32,7 +37,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections import deque
+import uuid
+from collections import OrderedDict, deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -223,7 +229,7 @@ def sample_seed(seed: int, epoch: int, position: int) -> int:
 
 
 class DecodeAugment:
-    """``map_batches`` callable (one per actor): listing rows -> augmented training arrays.
+    """Listing rows -> augmented training arrays, with the mixing buffer of one stream in one process.
 
     Output columns: ``image`` (B, 3, S, S) uint8 RGB, ``labels`` (bytes of an (n, 5) float32 array: class, cx, cy,
     w, h normalised), ``path``, ``position`` and ``epoch``.
@@ -279,6 +285,30 @@ class DecodeAugment:
         return self.client
 
 
+STREAMS_PER_PROCESS = 2  # decoders (each with its mixing buffer) one process keeps: runs sharing its workers
+_process_decoders: OrderedDict[str, DecodeAugment] = OrderedDict()  # this process's, least recently used first
+
+
+def process_decoder(stream: str, augment: dict[str, Any], imgsz: int, buffer_size: int, seed: int) -> DecodeAugment:
+    """This process's :class:`DecodeAugment` of ``stream``, made on its first batch and kept for the next ones
+    (the next epochs' too); the least recently used one leaves when more than :data:`STREAMS_PER_PROCESS` are kept.
+    """
+    decoder = _process_decoders.get(stream)
+    if decoder is None:
+        decoder = _process_decoders[stream] = DecodeAugment(augment, imgsz, buffer_size, seed)
+        while len(_process_decoders) > STREAMS_PER_PROCESS:
+            _process_decoders.popitem(last=False)
+    _process_decoders.move_to_end(stream)
+    return decoder
+
+
+def decode_augment_batch(batch: dict[str, np.ndarray], *, stream: str, augment: dict[str, Any], imgsz: int,
+                         buffer_size: int, seed: int) -> dict[str, Any]:
+    """``map_batches`` task function: the batch through this process's decoder of ``stream``
+    (see :class:`DecodeAugment` for the columns)."""
+    return process_decoder(stream, augment, imgsz, buffer_size, seed)(batch)
+
+
 def label_bytes(arrays: dict[str, Any]) -> bytes:
     """Training arrays' labels as the bytes of an (n, 5) float32 array: class, cx, cy, w, h."""
     classes = np.asarray(arrays["classes"], np.float32).reshape(-1, 1)
@@ -310,20 +340,23 @@ def train_datasets(config: PipelineConfig, run_name: str) -> dict[str, Any]:
     board = ray.remote(num_cpus=0)(EpochBoard).options(name=board_name(run_name), get_if_exists=True).remote(
         len(records), world_size)
     ray.get(board.reset.remote(len(records), world_size))
-    logger.info("ray_data ingest: %d train images listed; %d decode actor(s) of %g CPU%s", len(records),
-                config.data.decode_actors, config.data.decode_cpus,
+    logger.info("ray_data ingest: %d train images listed; up to %d decode task(s) of %g CPU%s", len(records),
+                config.data.decode_tasks, config.data.decode_cpus,
                 f", resources {config.data.decode_resources}" if config.data.decode_resources else "")
     return {"train": stream_dataset(records, board, config)}
 
 
-def stream_dataset(records: list[str], board: Any, config: PipelineConfig) -> Any:
-    """The Ray Dataset of the stream: the epoch's listing, decoded and augmented by ``data.decode_actors`` actors."""
+def stream_dataset(records: list[str], board: Any, config: PipelineConfig, stream: str | None = None) -> Any:
+    """The Ray Dataset of the stream: the epoch's listing, decoded and augmented by up to ``data.decode_tasks``
+    concurrent tasks. ``stream`` names this stream's decoders in the task processes (default: a new unique name, so
+    that no other run's mixing buffer is drawn from)."""
     ingest, train = config.data, config.train
     listing = ray.data.read_datasource(EpochListing(records, board, train.run.seed))
     return listing.map_batches(
-        DecodeAugment, fn_constructor_kwargs={"augment": train.augment.model_dump(), "imgsz": train.data.imgsz,
-                                              "buffer_size": ingest.mixing_buffer, "seed": train.run.seed},
-        batch_size=ingest.decode_batch, batch_format="numpy", concurrency=ingest.decode_actors,
+        decode_augment_batch,
+        fn_kwargs={"stream": stream or f"stream-{uuid.uuid4().hex}", "augment": train.augment.model_dump(),
+                   "imgsz": train.data.imgsz, "buffer_size": ingest.mixing_buffer, "seed": train.run.seed},
+        batch_size=ingest.decode_batch, batch_format="numpy", concurrency=ingest.decode_tasks,
         num_cpus=ingest.decode_cpus, resources=dict(ingest.decode_resources) or None)
 
 

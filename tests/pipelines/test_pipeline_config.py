@@ -73,6 +73,9 @@ def test_bad_yaml_files(tmp_path: Path) -> None:
     (tmp_path / "flat.yaml").write_text("epochs: 2\n")
     with pytest.raises(ConfigError, match="did you mean 'train.epochs'"):
         load_pipeline_config(tmp_path / "flat.yaml")
+    (tmp_path / "renamed.yaml").write_text("data:\n  loader: ray_data\n  decode_actors: 2\n")
+    with pytest.raises(ConfigError, match=r"^'data.decode_actors' is now 'data.decode_tasks' \(.*\): rename it$"):
+        load_pipeline_config(tmp_path / "renamed.yaml")
 
 
 def test_main_prints_one_line_and_returns_2_for_config_errors(capsys: pytest.CaptureFixture) -> None:

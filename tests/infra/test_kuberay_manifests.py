@@ -61,9 +61,9 @@ def _cpus(quantity: str | int) -> float:
 
 def test_the_platform_manifests_are_all_there():
     kinds = sorted(doc["kind"] for _, doc in DOCS)
-    assert kinds == ["RayCluster", "RayJob", "RayJob", "RayJob", "RayService"], kinds
+    assert kinds == ["RayCluster", "RayJob", "RayJob", "RayJob", "RayJob", "RayService"], kinds
     components = {doc["metadata"]["labels"]["app.kubernetes.io/component"] for doc in _by_kind("RayJob")}
-    assert components == {"train", "sweep", "batch-predict"}
+    assert components == {"train", "train-stream", "sweep", "batch-predict"}
 
 
 @pytest.mark.parametrize("doc", [doc for _, doc in DOCS], ids=DOC_IDS)
@@ -234,10 +234,10 @@ def _require_module(module: str) -> None:
     assert spec is not None and Path(spec.origin) == source, f"{module} does not resolve to {source}"
 
 
-@pytest.mark.parametrize("component", ["train", "sweep"])
+@pytest.mark.parametrize("component", ["train", "train-stream", "sweep"])
 def test_job_entrypoint_runs_a_real_module_with_a_real_config(component):
     module, config, _ = _entrypoint(component)
-    assert module == {"train": "pipelines.train", "sweep": "tune.sweep"}[component]
+    assert module == {"train": "pipelines.train", "train-stream": "pipelines.train", "sweep": "tune.sweep"}[component]
     _require_module(module)
     assert config.is_file(), f"{config.relative_to(REPO_ROOT)} named by the {component} RayJob does not exist"
 
@@ -262,6 +262,30 @@ def test_train_entrypoint_config_loads_and_fits_its_cluster():
         per_pod = min(pod_cpu // wanted.get("CPU", 1), pod_gpu // wanted.get("GPU", 1) if scaling.use_gpu else 1e9)
         fitting += int(per_pod) * group["maxReplicas"]
     assert fitting >= scaling.num_workers, f"{scaling.num_workers} workers of {wanted} do not fit the job's cluster"
+
+
+def test_streaming_train_job_decodes_on_the_cpu_group_of_the_shared_cluster():
+    """The ranks fit the GPU pods, and every decode task fits a group that advertises the decode resource."""
+    module, config, overrides = _entrypoint("train-stream")
+    _require_module(module)
+    from pipelines.cluster_fit import check_fit, load_cluster
+    from pipelines.config import load_pipeline_config
+
+    spec = _job("train-stream")["spec"]
+    (cluster,) = _by_kind("RayCluster")
+    assert spec["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
+    pipeline = load_pipeline_config(config, overrides)
+    assert pipeline.data.loader == "ray_data" and pipeline.storage.name
+    assert pipeline.train.data.data.startswith("s3://"), "the job streams from S3: no node holds the train split"
+    shared = load_cluster(KUBERAY_DIR / "raycluster.yaml")
+    assert check_fit(pipeline, shared, job="stream").startswith("stream fits")
+    task = {"CPU": pipeline.data.decode_cpus, **pipeline.data.decode_resources}
+    decoding = [g for g in shared.groups if all(g.resources.get(k, 0) >= v for k, v in task.items())]
+    assert decoding and all("GPU" not in g.resources for g in decoding), "decode tasks land on CPU pods only"
+    per_pod = [min(g.resources[k] // v for k, v in task.items()) for g in decoding]
+    assert sum(n * g.count for n, g in zip(per_pod, decoding)) >= pipeline.data.decode_tasks, \
+        "the CPU group holds all the decode tasks at once"
+    RuntimeEnv(**yaml.safe_load(spec["runtimeEnvYAML"]))
 
 
 def test_batch_predict_job_parses_and_fits_the_shared_cluster():

@@ -14,14 +14,17 @@ class CommandLineError(ValueError):
 
 
 def parse_value(text: str) -> Any:
-    """Type a CLI value the way YAML would (``0.3`` -> float, ``true`` -> bool, ``[0, 2]`` -> list); else keep text."""
+    """Type a CLI value the way YAML would (``0.3`` -> float, ``true`` -> bool, ``[0, 2]`` -> list, ``{decode: 1}``
+    -> dict); else keep text. Only a braced mapping becomes a dict: ``a: b`` stays the text it was typed as."""
     if text == "":
         return ""
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    return text if isinstance(value, (dict, type(None))) and text.lower() not in ("null", "none", "~") else value
+    if isinstance(value, dict):
+        return value if text.lstrip().startswith("{") else text
+    return text if value is None and text.lower() not in ("null", "none", "~") else value
 
 
 def parse_key_values(arguments: Iterable[str], valid_keys: Iterable[str], positional: tuple[str, ...] = (),

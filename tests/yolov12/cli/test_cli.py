@@ -16,7 +16,7 @@ from yolov12.cli.main import main
 @pytest.mark.parametrize(
     ("text", "value"),
     [("0.3", 0.3), ("640", 640), ("true", True), ("False", False), ("[0, 2]", [0, 2]), ("img.jpg", "img.jpg"),
-     ("cuda:0", "cuda:0"), ("a:b", "a:b"), ("", "")],
+     ("cuda:0", "cuda:0"), ("a:b", "a:b"), ("a: b", "a: b"), ("{decode: 1}", {"decode": 1}), ("", "")],
 )
 def test_values_are_typed_like_yaml(text: str, value) -> None:
     assert parse_value(text) == value

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from yolov12.data.augment.compose import has_segments, replace_sample, select_instances
-from yolov12.data.augment.geometry import clip_boxes, clip_polygon, scale_labels
+from yolov12.data.augment.geometry import clip_boxes, clip_polygon, polygon_boxes, scale_labels
 
 if TYPE_CHECKING:
     from yolov12.data.types import Sample
@@ -116,7 +116,8 @@ def build_mosaic(samples: list[Sample], centre_xy: tuple[int, int], canvas_size:
     """Assemble four samples (top-left, top-right, bottom-left, bottom-right) around ``centre_xy``.
 
     Returns a sample with a (canvas_size, canvas_size, 3) image, the boxes shifted and clipped to the canvas (boxes
-    left with no area are dropped) and, when every input has polygons, the polygons shifted and clipped.
+    left with no area are dropped) and, when every input has polygons, the polygons shifted and clipped, each box
+    then the tight box of its clipped polygon (an instance whose polygon leaves the canvas is dropped).
     """
     if len(samples) != 4:
         raise ValueError(f"a mosaic takes exactly 4 samples, got {len(samples)}")
@@ -137,7 +138,10 @@ def build_mosaic(samples: list[Sample], centre_xy: tuple[int, int], canvas_size:
         all_classes.append(sample.classes.reshape(-1))
         if keep_segments:
             all_segments.extend(clip_polygon(s + offset, canvas_size, canvas_size) for s in sample.segments)
-    boxes = clip_boxes(np.concatenate(all_boxes), canvas_size, canvas_size)
+    if keep_segments:  # the tight box of each polygon's visible part (a clipped box can keep a corner the shape
+        boxes = polygon_boxes(all_segments).reshape(-1, 4)  # does not reach, e.g. a diamond cut near its tip)
+    else:
+        boxes = clip_boxes(np.concatenate(all_boxes), canvas_size, canvas_size)
     visible = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     if not keep_segments and any(s.segments is not None for s in samples):
         logger.debug("mosaic: not every image has polygons, so polygons are dropped for this mosaic")

@@ -29,7 +29,9 @@ from yolov12.data.augment import (
     resize_long_side,
     warp_sample,
 )
+from yolov12.data.augment.compose import replace_sample
 from yolov12.data.augment.geometry import box_ioa, clip_polygon
+from yolov12.data.types import Sample
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 seeds = st.integers(0, 2**31 - 1)
@@ -142,6 +144,24 @@ def test_mosaic_boxes_enclose_pixels(data, seed) -> None:
     out = RandomAffine(imgsz, degrees=5, translate=0.1, scale=0.5)(canvas)
     assert out.image.shape == (imgsz, imgsz, 3)
     assert_boxes_enclose_pixels(out, tolerance=2.0)
+
+
+def test_mosaic_box_of_a_polygon_cut_at_its_tip_follows_the_polygon() -> None:
+    """A diamond whose box keeps a corner inside the canvas while the diamond itself lies outside is dropped, not
+    kept as a sliver box around background (a case hypothesis found)."""
+    empty = Sample(np.zeros((96, 96, 3), np.uint8), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), "e", [])
+    diamond = np.array([[59.3, 0.0], [71.5, 17.0], [59.3, 34.1], [47.1, 17.0]], np.float32)
+    top_right = Sample(np.zeros((91, 96, 3), np.uint8), np.array([[47.1, 0.0, 71.5, 34.1]], np.float32),
+                       np.array([3]), "d", [diamond])
+    inside = Sample(np.zeros((96, 96, 3), np.uint8), np.array([[10, 10, 30, 20]], np.float32), np.array([5]), "i",
+                    [np.array([[10, 10], [30, 10], [30, 20], [10, 20]], np.float32)])
+    # top-right quadrant at x 133..229, y -34..57: the box keeps x 180..192, y 0..0.1; the diamond's tip is at x 192.3
+    canvas = build_mosaic([empty, top_right, empty, inside], (133, 57), 192)
+    assert canvas.classes.tolist() == [5]
+    np.testing.assert_allclose(canvas.boxes, [[143, 67, 163, 77]])  # bottom-right quadrant at x 133, y 57
+    without_polygons = build_mosaic([replace_sample(s, segments=None) for s in (empty, top_right, empty, inside)],
+                                    (133, 57), 192)
+    assert without_polygons.classes.tolist() == [3, 5], "boxes alone cannot tell: the sliver stays"
 
 
 def test_mosaic_transform_draws_three_other_samples_and_passes_through_when_off() -> None:

@@ -4,9 +4,9 @@ The in-process row reads each file, decodes it with the library's safe decoder a
 ``Predictor.predict_batch`` in batches of ``--batch-size`` on one engine with ``--threads`` threads (the ONNX or
 OpenVINO export is built first and shared by both rows); its clock starts after the engine is loaded and warmed up.
 The Ray Data row is one whole ``pipelines.batch_predict`` job on a local Ray of ``--ray-cpus`` CPUs (started before
-the clock): listing, reading and decoding tasks, ``--concurrency`` actors of ``--num-cpus`` CPUs that each load
-the model, Parquet parts and summaries; so it includes the actors' start-up, which longer jobs spread over more
-images. MLflow tracking is off.
+the clock; ``--nodes 2``: a 2-node ``ray.cluster_utils.Cluster`` sharing them): listing, reading and decoding
+tasks, ``--concurrency`` actors of ``--num-cpus`` CPUs that each load the model, Parquet parts and summaries; so
+it includes the actors' start-up, which longer jobs spread over more images. MLflow tracking is off.
 
     PYTHONPATH=. .venv/bin/python benchmarks/batch_predict.py --images 192 --imgsz 320 --ray-cpus 2 \\
         --concurrency 1 2 --num-cpus 1 --threads 2
@@ -81,17 +81,31 @@ def in_process(config: BatchPredictConfig, paths: list[Path], threads: int) -> f
     return len(paths) / (time.perf_counter() - started)
 
 
-def ray_job(config: BatchPredictConfig, ray_cpus: int) -> tuple[float, int]:
-    """(wall seconds, images) of one whole job on a local Ray of ``ray_cpus`` CPUs started beforehand."""
+def ray_job(config: BatchPredictConfig, ray_cpus: int, nodes: int = 1) -> tuple[float, int]:
+    """(wall seconds, images) of one whole job on a local Ray of ``ray_cpus`` CPUs started beforehand: one node,
+    or ``nodes`` nodes of a ``ray.cluster_utils.Cluster`` sharing the CPUs evenly (all on this machine)."""
     import ray  # noqa: PLC0415
+    from ray.cluster_utils import Cluster  # noqa: PLC0415
 
-    ray.init(num_cpus=ray_cpus, include_dashboard=False, logging_level="WARNING")
+    cluster = None
+    if nodes > 1:
+        if ray_cpus % nodes:
+            raise SystemExit(f"--ray-cpus {ray_cpus} does not split evenly over --nodes {nodes}")
+        cluster = Cluster()
+        for _ in range(nodes):
+            cluster.add_node(num_cpus=ray_cpus // nodes, include_dashboard=False)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, logging_level="WARNING")
+    else:
+        ray.init(num_cpus=ray_cpus, include_dashboard=False, logging_level="WARNING")
     try:
         started = time.perf_counter()
         result = run_batch_predict(config)
         return time.perf_counter() - started, result.images
     finally:
         ray.shutdown()
+        if cluster is not None:
+            cluster.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="onnxruntime", choices=["torch", "onnxruntime", "openvino"])
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--ray-cpus", type=int, default=2)
+    parser.add_argument("--nodes", type=int, default=1, help="Ray nodes sharing --ray-cpus (a local Cluster)")
     parser.add_argument("--concurrency", type=int, nargs=2, default=[1, 2], metavar=("MIN", "MAX"))
     parser.add_argument("--num-cpus", type=float, default=1.0, help="CPUs each actor reserves")
     parser.add_argument("--actor-threads", type=int, default=None, help="engine threads per actor (default: CPUs)")
@@ -118,14 +133,15 @@ def main(argv: list[str] | None = None) -> int:
             concurrency=tuple(arguments.concurrency), num_cpus=arguments.num_cpus, threads=arguments.actor_threads,
             shard_size=arguments.shard_size, tracking=False)
         local = in_process(config, paths, arguments.threads)
-        seconds, images = ray_job(config, arguments.ray_cpus)
+        seconds, images = ray_job(config, arguments.ray_cpus, arguments.nodes)
     report = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "images": images, "imgsz": arguments.imgsz, "backend": arguments.backend,
         "in_process_images_per_s": round(local, 1), "in_process_threads": arguments.threads,
         "ray_job_wall_s": round(seconds, 1), "ray_job_images_per_s": round(images / seconds, 1),
-        "ray": f"{arguments.ray_cpus} CPUs, actors {arguments.concurrency[0]}-{arguments.concurrency[1]} x "
-               f"{arguments.num_cpus} CPU, {arguments.actor_threads or int(arguments.num_cpus)} engine thread(s)",
+        "ray": f"{arguments.nodes} node(s), {arguments.ray_cpus} CPUs, actors {arguments.concurrency[0]}-"
+               f"{arguments.concurrency[1]} x {arguments.num_cpus} CPU, "
+               f"{arguments.actor_threads or int(arguments.num_cpus)} engine thread(s)",
         "ray_over_in_process": round(images / seconds / local, 2),
     }
     print(json.dumps(report, indent=2))

@@ -356,8 +356,9 @@ def stream_dataset(records: list[str], board: Any, config: PipelineConfig, strea
         decode_augment_batch,
         fn_kwargs={"stream": stream or f"stream-{uuid.uuid4().hex}", "augment": train.augment.model_dump(),
                    "imgsz": train.data.imgsz, "buffer_size": ingest.mixing_buffer, "seed": train.run.seed},
-        batch_size=ingest.decode_batch, batch_format="numpy", concurrency=ingest.decode_tasks,
-        num_cpus=ingest.decode_cpus, resources=dict(ingest.decode_resources) or None)
+        batch_size=ingest.decode_batch, batch_format="numpy",
+        compute=ray.data.TaskPoolStrategy(size=ingest.decode_tasks), num_cpus=ingest.decode_cpus,
+        resources=dict(ingest.decode_resources) or None)
 
 
 class RayDataBatchSource:

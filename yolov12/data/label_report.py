@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 PHRASES: dict[str, str] = {
     "corrupt_images": "skipped {n} corrupt images",
     "missing_images": "skipped {n} missing images",
+    "unsized_images": "skipped {n} images whose COCO entry has no width/height (needed to read them in place)",
     "unreadable_label_files": "ignored {n} unreadable label files (images kept as background)",
     "malformed_rows": "dropped {n} malformed rows",
     "class_out_of_range": "dropped {n} rows with out-of-range class ids",
@@ -29,7 +30,7 @@ PHRASES: dict[str, str] = {
     "others_dropped": "dropped {n} 'others' objects",
     "difficult_flagged": "flagged {n} difficult objects",
 }
-PROBLEM_KINDS: frozenset[str] = frozenset(list(PHRASES)[:10])
+PROBLEM_KINDS: frozenset[str] = frozenset(list(PHRASES)[:11])  # corrupt_images ... clipped_boxes
 
 
 @dataclass
@@ -51,6 +52,7 @@ class LabelReport:
     boxes: int = 0
     corrupt_images: int = 0
     missing_images: int = 0
+    unsized_images: int = 0
     unreadable_label_files: int = 0
     malformed_rows: int = 0
     class_out_of_range: int = 0

@@ -7,7 +7,8 @@ memory and lists its images (key, ETag, size); nothing is written under the loca
 the checks a local dataset image gets (:func:`yolov12.data.images.decode_image_bgr`).
 
 What can be read in place: a ``data.yaml`` on S3 (or a prefix holding one) in the ``yolo`` format whose split entries
-are folders (prefixes) of images, relative to the dataset's ``path`` or ``s3://`` URIs. An image's label file is found
+are folders (prefixes) of images, relative to the dataset's ``path`` or ``s3://`` URIs; or in the ``coco`` format
+(:mod:`yolov12.data.s3_coco`: an instances JSON per split). An image's label file is found
 by the YOLO rule (the last ``/images/`` of its key becomes ``/labels/``, the suffix ``.txt``); its rows get the checks
 of :func:`yolov12.data.verify.repair_rows` (the image is checked when it is decoded). A key that cannot be a safe
 path (:mod:`yolov12.data.object_keys`) is skipped with one warning naming it, as the mirror skips it.
@@ -109,8 +110,12 @@ def list_s3_split(data: str, split: str = "train", client: Any | None = None) ->
     client = client or remote.s3_client()
     yaml_uri = find_data_yaml(data, client)
     raw = read_s3_yaml(yaml_uri, client)
+    root = join_uri(yaml_uri.rsplit("/", 1)[0], str(raw.get("path") or "."), yaml_uri, "path")
+    if str(raw.get("format", "yolo")).lower() == "coco":
+        from yolov12.data.s3_coco import list_coco_split  # noqa: PLC0415 - it builds on this module
+
+        return list_coco_split(client, raw, split, root, yaml_uri)
     names = _yolo_names(raw, yaml_uri)
-    root = _join(yaml_uri.rsplit("/", 1)[0], str(raw.get("path") or "."), yaml_uri, "path")
     prefixes = _split_prefixes(raw, split, root, yaml_uri)
     images, labels, refused = _list_split_objects(client, prefixes)
     if not images:
@@ -124,7 +129,7 @@ def list_s3_split(data: str, split: str = "train", client: Any | None = None) ->
     report.images, report.boxes = len(listed), sum(len(image.rows.classes) for image in listed)
     report.log()
     used = [labels[_label_uri(image.uri)] for image in listed if _label_uri(image.uri) in labels]
-    objects = [(_relative(root, uri), etag, size) for uri, etag, size in images + used]
+    objects = [(relative_key(root, uri), etag, size) for uri, etag, size in images + used]
     return S3SplitListing(root, names, listed, objects, report, refused)
 
 
@@ -142,13 +147,13 @@ def fetch_image_bgr(uri: str, client: Any | None = None, max_bytes: int | None =
     from yolov12.data import remote  # noqa: PLC0415 - boto3 only when S3 is used
 
     bucket, key = remote.split_s3_uri(uri)
-    response = _get_object(client or remote.s3_client(), bucket, key, uri)
+    response = get_object(client or remote.s3_client(), bucket, key, uri)
     limit = decoded_byte_limit(max_bytes)
     if int(response["ContentLength"]) > limit:
         response["Body"].close()
         raise DatasetError(f"image {uri} is a {response['ContentLength']}-byte object, above the limit of {limit} "
                            "bytes an image may decode to; downscale it or remove it from the split")
-    return decode_image_bgr(_read_body(response, uri), uri, max_bytes)
+    return decode_image_bgr(read_body(response, uri), uri, max_bytes)
 
 
 def dataset_names(data: Any) -> tuple[str, ...]:
@@ -186,13 +191,13 @@ def read_s3_yaml(uri: str, client: Any) -> Mapping[str, Any]:
     from yolov12.data import remote  # noqa: PLC0415 - boto3 only when S3 is used
 
     bucket, key = remote.split_s3_uri(uri)
-    response = _get_object(client, bucket, key, uri)
+    response = get_object(client, bucket, key, uri)
     if int(response["ContentLength"]) > MAX_YAML_BYTES:
         response["Body"].close()
         raise DatasetError(f"{uri} is {response['ContentLength']} bytes, too large for a data.yaml "
                            f"(at most {MAX_YAML_BYTES}); check that data= names the dataset's data.yaml")
     try:
-        raw = yaml.safe_load(_read_body(response, uri).decode("utf-8"))
+        raw = yaml.safe_load(read_body(response, uri).decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot parse {uri}: {exc}") from None
     if not isinstance(raw, Mapping):
@@ -217,8 +222,8 @@ def label_key_for(key: str) -> str:
 def _yolo_names(raw: Mapping[str, Any], source: str) -> tuple[str, ...]:
     fmt = str(raw.get("format", "yolo")).lower()
     if fmt != "yolo":
-        raise DatasetError(f"{source}: format {fmt!r} cannot be read in place from S3 (only YOLO txt labels can); "
-                           "use data.loader=local, which mirrors the dataset onto each node")
+        raise DatasetError(f"{source}: format {fmt!r} cannot be read in place from S3 (YOLO txt labels and COCO "
+                           "JSON can); use data.loader=local, which mirrors the dataset onto each node")
     names = parse_names(raw.get("names"), raw.get("nc"), source)
     if not names:
         raise DatasetError(f"{source} has no 'names'; add names: [class0, class1, ...] or nc:")
@@ -238,11 +243,11 @@ def _split_prefixes(raw: Mapping[str, Any], split: str, root: str, source: str) 
             raise DatasetError(f"{source}: {split} entry {entry!r} is a .txt list of images, which cannot be read in "
                                "place (its lines may name any file); name a folder of images or use "
                                "data.loader=local")
-        prefixes.append(_join(root, entry, source, split))
+        prefixes.append(join_uri(root, entry, source, split))
     return prefixes
 
 
-def _join(base: str, entry: str, source: str, what: str) -> str:
+def join_uri(base: str, entry: str, source: str, what: str) -> str:
     """``entry`` (an ``s3://`` URI or a path relative to ``base``) as an ``s3://`` URI without a trailing ``/``."""
     if entry.startswith("s3://"):
         return entry.rstrip("/")
@@ -253,7 +258,7 @@ def _join(base: str, entry: str, source: str, what: str) -> str:
     return base if relative == "." else f"{base}/{relative}"
 
 
-def _relative(root: str, uri: str) -> str:
+def relative_key(root: str, uri: str) -> str:
     return uri[len(root) + 1:] if uri.startswith(root + "/") else uri
 
 
@@ -267,16 +272,16 @@ def _list_split_objects(client: Any, prefixes: list[str]) -> tuple[list[_Object]
     labels: dict[str, _Object] = {}
     refused: list[str] = []
     for prefix in prefixes:
-        listed = _list_prefix(client, prefix, refused)
+        listed = list_prefix(client, prefix, refused)
         label_prefix = _label_uri(prefix + "/")
         if label_prefix.rstrip("/") != prefix:
-            listed = listed + _list_prefix(client, label_prefix.rstrip("/"), refused)
+            listed = listed + list_prefix(client, label_prefix.rstrip("/"), refused)
         images.update((item[0], item) for item in listed if is_image_file(item[0]))
         labels.update((item[0], item) for item in listed if item[0].endswith(".txt"))
     return [images[uri] for uri in sorted(images)], labels, refused
 
 
-def _list_prefix(client: Any, uri: str, refused: list[str]) -> list[_Object]:
+def list_prefix(client: Any, uri: str, refused: list[str]) -> list[_Object]:
     """Every object under the prefix ``uri`` whose key is a safe path; the others are logged and added to
     ``refused``. Folder markers are left out."""
     from yolov12.data import remote  # noqa: PLC0415
@@ -326,7 +331,7 @@ def _label_text(client: Any, label: _Object, counts: Counter) -> str | None:
         return None
     bucket, key = remote.split_s3_uri(uri)
     try:
-        return _read_body(_get_object(client, bucket, key, uri), uri).decode("utf-8")
+        return read_body(get_object(client, bucket, key, uri), uri).decode("utf-8")
     except DatasetNotFoundError:  # removed since it was listed: the image has no labels now
         counts["missing_label_files"] += 1
     except UnicodeDecodeError as exc:
@@ -336,7 +341,7 @@ def _label_text(client: Any, label: _Object, counts: Counter) -> str | None:
 
 
 # -- S3 calls -------------------------------------------------------------------------------------------------------
-def _get_object(client: Any, bucket: str, key: str, uri: str) -> dict[str, Any]:
+def get_object(client: Any, bucket: str, key: str, uri: str) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - boto3 only when S3 is used
 
     try:
@@ -349,7 +354,7 @@ def _get_object(client: Any, bucket: str, key: str, uri: str) -> dict[str, Any]:
         raise RemoteStorageError(_explain("read", uri, exc)) from None
 
 
-def _read_body(response: dict[str, Any], uri: str) -> bytes:
+def read_body(response: dict[str, Any], uri: str) -> bytes:
     from botocore.exceptions import BotoCoreError  # noqa: PLC0415 - boto3 only when S3 is used
 
     try:

@@ -45,6 +45,25 @@ def load_coco(annotations: str | Path) -> COCO:
     return coco
 
 
+def coco_from_bytes(payload: bytes, source: str) -> COCO:
+    """A COCO instances JSON already in memory (e.g. read from object storage) indexed by pycocotools.
+
+    Raises:
+        DatasetError: ``payload`` is not JSON or lacks ``images``.
+    """
+    try:
+        dataset = json.loads(payload)
+        if not isinstance(dataset, dict) or not isinstance(dataset.get("images"), list):
+            raise DatasetError(f"{source} has no 'images' list; is it a COCO instances JSON?")
+        coco = COCO()
+        coco.dataset = dataset
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco.createIndex()
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{source} is not a COCO instances JSON ({type(exc).__name__}: {exc})") from None
+    return coco
+
+
 @lru_cache(maxsize=8)
 def _cached_coco(path: str, mtime_ns: int) -> COCO:
     return load_coco(path)
@@ -107,6 +126,14 @@ def _image_labels(coco: COCO, image_id: int, contiguous: dict[int, int], folder:
     height, width = info.get("height"), info.get("width")
     if not height or not width:
         height, width = image_size(image) if image.exists() else (1, 1)
+    return image_labels(coco, image_id, contiguous, image, (height, width))
+
+
+def image_labels(coco: COCO, image_id: int, contiguous: dict[int, int], image: Any,
+                 size: tuple[int, int]) -> RawLabels:
+    """The labels of image ``image_id`` (``image``: its file or URI) normalised by its ``size`` (height, width);
+    crowd and malformed annotations are dropped and noted."""
+    height, width = size
     classes, boxes, polygons, issues = [], [], [], {"crowd_dropped": 0, "malformed_rows": 0}
     for ann in coco.imgToAnns.get(image_id, []):
         if ann.get("iscrowd", 0):

@@ -30,15 +30,15 @@ LOADERS = ("local", "ray_data")
 def train_keys(args: argparse.Namespace, seed: int) -> dict:
     """The parity test's training keys at ``seed``."""
     return {"data": "sample", "imgsz": args.imgsz, "batch": 16, "nbs": 16, "workers": 0, "optimizer": "AdamW",
-            "lr0": 0.01, "warmup_epochs": 1, "close_mosaic": 5, "mosaic": 1.0, "amp": False, "seed": seed,
+            "lr0": 0.01, "warmup_epochs": 1, "close_mosaic": 5, "mosaic": args.mosaic, "amp": False, "seed": seed,
             "plots": False, "epochs": args.epochs, "val": False, "scaling.num_workers": 2, "tracking.enabled": False}
 
 
-def one_run(args: argparse.Namespace, loader: str, seed: int, workdir: Path) -> tuple[float, float]:
-    """(train seconds, val mAP50) of one run."""
+def one_run(args: argparse.Namespace, loader: str, seed: int, workdir: Path, index: int) -> tuple[float, float]:
+    """(train seconds, val mAP50) of run ``index`` (its own run name: a repeated seed is a new run, not a resume)."""
     values = {**train_keys(args, seed), "data.loader": loader, "data.decode_tasks": args.decode_tasks,
               "storage.storage_path": str(workdir / "ray"), "storage.output": str(workdir / "out"),
-              "storage.name": f"{loader}-seed{seed}"}
+              "storage.name": f"{loader}-seed{seed}-{index}"}
     began = time.perf_counter()
     result = run_pipeline(load_pipeline_config(None, values))
     seconds = time.perf_counter() - began
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--imgsz", type=int, default=128)
     parser.add_argument("--decode-tasks", type=int, default=1)
+    parser.add_argument("--mosaic", type=float, default=1.0)
     parser.add_argument("--cpus", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
@@ -59,9 +60,9 @@ def main() -> None:
     ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR")
     results: dict[str, list[tuple[float, float]]] = {loader: [] for loader in LOADERS}
     try:
-        for seed in args.seeds:
+        for index, seed in enumerate(args.seeds):
             for loader in LOADERS:
-                results[loader].append(one_run(args, loader, seed, workdir))
+                results[loader].append(one_run(args, loader, seed, workdir, index))
     finally:
         ray.shutdown()
     print(f"{machine_line()}; 2 workers, {args.epochs} epochs at {args.imgsz} px\n")

@@ -57,7 +57,8 @@ from yolov12.data.errors import DatasetError
 from yolov12.data.images import read_image_bgr
 from yolov12.data.label_cache import record_from_json, record_to_json
 from yolov12.data.remote import is_s3, s3_client
-from yolov12.data.s3_split import ListedImage, fetch_image_bgr, list_s3_split
+from yolov12.data.s3_objects import ListedImage
+from yolov12.data.s3_split import fetch_image_bgr, list_s3_split
 from yolov12.data.types import Sample
 from yolov12.engine.data_setup import seed_augmentation, stream_seed
 from yolov12.engine.distributed import per_rank_batch

@@ -42,6 +42,7 @@ from yolov12.engines import (
     available_backends,
     is_exported_artifact,
     load_engine,
+    run_on_canvas,
 )
 from yolov12.export.tensorrt import batch_profile
 from yolov12.tasks import task_spec
@@ -385,9 +386,8 @@ class ServingModel:
         images = [request.image for request in requests]
         started = time.perf_counter()
         batch = task_spec(info.task).prepare_batch(images, size, info.stride)
-        inputs = batch.to_float_nchw()
         prepared = time.perf_counter()
-        outputs = self.engine(inputs)
+        outputs = run_on_canvas(self.engine, batch.canvas)  # converted in the engine's graph where it can (OpenVINO)
         inferred = time.perf_counter()
         predictions = [self._result(outputs[i:i + 1], request, batch, i) for i, request in enumerate(requests)]
         finished = time.perf_counter()

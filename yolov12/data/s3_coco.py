@@ -21,7 +21,7 @@ from yolov12.data.dataset_config import parse_names
 from yolov12.data.errors import DatasetError, DatasetNotFoundError
 from yolov12.data.formats.coco import category_ids, coco_from_bytes, image_labels
 from yolov12.data.label_report import LabelReport
-from yolov12.data.s3_split import (
+from yolov12.data.s3_objects import (
     ListedImage,
     S3SplitListing,
     get_object,

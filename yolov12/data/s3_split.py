@@ -23,67 +23,36 @@ import posixpath
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 import yaml
 
 from yolov12.data.dataset_config import load_dataset_config, parse_names
-from yolov12.data.digest import listing_digest
-from yolov12.data.errors import DatasetError, DatasetNotFoundError, RemoteStorageError, UnsafeObjectKeyError
+from yolov12.data.errors import DatasetError, DatasetNotFoundError
 from yolov12.data.formats.base import empty_labels
 from yolov12.data.formats.yolo import parse_label_text
 from yolov12.data.images import decode_image_bgr, is_image_file
 from yolov12.data.label_report import LabelReport
-from yolov12.data.mirror_state import RESERVED_NAMES
-from yolov12.data.object_keys import key_problem
-from yolov12.data.verify import RepairedRows, repair_rows
+from yolov12.data.s3_coco import list_coco_split
+from yolov12.data.s3_objects import (
+    ListedImage,
+    ObjectEntry,
+    S3SplitListing,
+    get_object,
+    join_uri,
+    list_prefix,
+    object_exists,
+    read_body,
+    relative_key,
+)
+from yolov12.data.verify import repair_rows
 from yolov12.infer.image_io import decoded_byte_limit
 
 logger = logging.getLogger(__name__)
 
 MAX_YAML_BYTES = 1 << 20  # a data.yaml is a few hundred bytes
 MAX_LABEL_BYTES = 16 << 20  # a larger label file is not read (counted as unreadable; its image kept as background)
-_NOT_FOUND = ("404", "NoSuchKey", "NotFound")
-
-
-@dataclass(frozen=True)
-class ListedImage:
-    """One image of a listed split: its ``s3://`` URI, ETag and size, and its checked label rows."""
-
-    uri: str
-    etag: str
-    size: int
-    rows: RepairedRows
-
-
-@dataclass(frozen=True)
-class S3SplitListing:
-    """What :func:`list_s3_split` found.
-
-    Attributes:
-        root: the dataset's ``s3://`` prefix (``path`` of the data.yaml).
-        names: class names, index = class id.
-        images: the split's images in key order, each with its label rows.
-        objects: every image and label object read, as ``(key relative to root, ETag, size)`` (an object outside
-            the root keeps its full ``s3://`` URI): what :attr:`digest` hashes.
-        report: counts of what the label checks dropped or repaired (its summary line has been logged).
-        refused: ``s3://`` URIs of the objects skipped because their keys cannot be safe paths.
-    """
-
-    root: str
-    names: tuple[str, ...]
-    images: list[ListedImage]
-    objects: list[tuple[str, str, int]]
-    report: LabelReport
-    refused: list[str]
-
-    @property
-    def digest(self) -> str:
-        """:func:`~yolov12.data.digest.listing_digest` of :attr:`objects`: the split's identity for lineage."""
-        return listing_digest(self.objects)
 
 
 def list_s3_split(data: str, split: str = "train", client: Any | None = None) -> S3SplitListing:
@@ -112,8 +81,6 @@ def list_s3_split(data: str, split: str = "train", client: Any | None = None) ->
     raw = read_s3_yaml(yaml_uri, client)
     root = join_uri(yaml_uri.rsplit("/", 1)[0], str(raw.get("path") or "."), yaml_uri, "path")
     if str(raw.get("format", "yolo")).lower() == "coco":
-        from yolov12.data.s3_coco import list_coco_split  # noqa: PLC0415 - it builds on this module
-
         return list_coco_split(client, raw, split, root, yaml_uri)
     names = _yolo_names(raw, yaml_uri)
     prefixes = _split_prefixes(raw, split, root, yaml_uri)
@@ -181,7 +148,7 @@ def find_data_yaml(data: str, client: Any) -> str:
         return data
     for name in ("data.yaml", "data.yml"):
         candidate = f"{data.rstrip('/')}/{name}"
-        if _exists(client, candidate):
+        if object_exists(client, candidate):
             return candidate
     raise DatasetNotFoundError(f"{data} holds no data.yaml; pass s3://.../data.yaml of a YOLO dataset")
 
@@ -247,29 +214,12 @@ def _split_prefixes(raw: Mapping[str, Any], split: str, root: str, source: str) 
     return prefixes
 
 
-def join_uri(base: str, entry: str, source: str, what: str) -> str:
-    """``entry`` (an ``s3://`` URI or a path relative to ``base``) as an ``s3://`` URI without a trailing ``/``."""
-    if entry.startswith("s3://"):
-        return entry.rstrip("/")
-    if "://" in entry or entry.startswith(("/", "~", "\\")) or ".." in PurePosixPath(entry).parts:
-        raise DatasetError(f"{source}: {what} {entry!r} does not name a place on S3; to be read in place a dataset "
-                           "names its files relative to its data.yaml (without '..') or as s3:// URIs")
-    relative = posixpath.normpath(entry)
-    return base if relative == "." else f"{base}/{relative}"
-
-
-def relative_key(root: str, uri: str) -> str:
-    return uri[len(root) + 1:] if uri.startswith(root + "/") else uri
-
-
 # -- listing and labels ---------------------------------------------------------------------------------------------
-_Object = tuple[str, str, int]  # (s3:// URI, ETag, size)
-
-
-def _list_split_objects(client: Any, prefixes: list[str]) -> tuple[list[_Object], dict[str, _Object], list[str]]:
+def _list_split_objects(client: Any, prefixes: list[str]
+                        ) -> tuple[list[ObjectEntry], dict[str, ObjectEntry], list[str]]:
     """(images in key order, label objects by URI, refused URIs) under the split's prefixes and their label prefixes."""
-    images: dict[str, _Object] = {}
-    labels: dict[str, _Object] = {}
+    images: dict[str, ObjectEntry] = {}
+    labels: dict[str, ObjectEntry] = {}
     refused: list[str] = []
     for prefix in prefixes:
         listed = list_prefix(client, prefix, refused)
@@ -281,31 +231,12 @@ def _list_split_objects(client: Any, prefixes: list[str]) -> tuple[list[_Object]
     return [images[uri] for uri in sorted(images)], labels, refused
 
 
-def list_prefix(client: Any, uri: str, refused: list[str]) -> list[_Object]:
-    """Every object under the prefix ``uri`` whose key is a safe path; the others are logged and added to
-    ``refused``. Folder markers are left out."""
-    from yolov12.data import remote  # noqa: PLC0415
-
-    bucket, key = remote.split_s3_uri(uri)
-    prefix = key.strip("/") + "/" if key.strip("/") else ""
-    found = []
-    for object_key, (etag, size) in remote.iter_objects(client, bucket, prefix, uri):
-        problem = key_problem(object_key, prefix, RESERVED_NAMES)
-        if problem:
-            logger.warning("s3 split %s: skipping an object: %s", uri,
-                           UnsafeObjectKeyError(bucket, object_key, problem))
-            refused.append(f"s3://{bucket}/{object_key}")
-            continue
-        found.append((f"s3://{bucket}/{object_key}", etag, size))
-    return found
-
-
 def _label_uri(image_uri: str) -> str:
     bucket, _, key = image_uri[len("s3://"):].partition("/")
     return f"s3://{bucket}/{label_key_for(key)}"
 
 
-def _labelled(client: Any, image: _Object, labels: dict[str, _Object],
+def _labelled(client: Any, image: ObjectEntry, labels: dict[str, ObjectEntry],
               num_classes: int) -> tuple[ListedImage, Counter, str]:
     """(the image with its checked label rows, the counts of what the checks found, the file they concern)."""
     uri, etag, size = image
@@ -320,7 +251,7 @@ def _labelled(client: Any, image: _Object, labels: dict[str, _Object],
     return ListedImage(uri, etag, size, rows), +counts, label[0] if label is not None else uri
 
 
-def _label_text(client: Any, label: _Object, counts: Counter) -> str | None:
+def _label_text(client: Any, label: ObjectEntry, counts: Counter) -> str | None:
     """The label file's text; None (counted as unreadable) when it is too large or not UTF-8."""
     from yolov12.data import remote  # noqa: PLC0415 - boto3 only when S3 is used
 
@@ -338,48 +269,3 @@ def _label_text(client: Any, label: _Object, counts: Counter) -> str | None:
         logger.debug("unreadable label file %s: %s", uri, exc)
         counts["unreadable_label_files"] += 1
     return None
-
-
-# -- S3 calls -------------------------------------------------------------------------------------------------------
-def get_object(client: Any, bucket: str, key: str, uri: str) -> dict[str, Any]:
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - boto3 only when S3 is used
-
-    try:
-        return client.get_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
-            raise DatasetNotFoundError(f"{uri} does not exist (removed or renamed since it was listed?)") from None
-        raise RemoteStorageError(_explain("read", uri, exc)) from None
-    except BotoCoreError as exc:
-        raise RemoteStorageError(_explain("read", uri, exc)) from None
-
-
-def read_body(response: dict[str, Any], uri: str) -> bytes:
-    from botocore.exceptions import BotoCoreError  # noqa: PLC0415 - boto3 only when S3 is used
-
-    try:
-        return response["Body"].read()
-    except BotoCoreError as exc:
-        raise RemoteStorageError(_explain("read", uri, exc)) from None
-
-
-def _exists(client: Any, uri: str) -> bool:
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - boto3 only when S3 is used
-
-    from yolov12.data import remote  # noqa: PLC0415
-
-    bucket, key = remote.split_s3_uri(uri)
-    try:
-        client.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
-            return False
-        raise RemoteStorageError(_explain("read", uri, exc)) from None
-    except BotoCoreError as exc:
-        raise RemoteStorageError(_explain("read", uri, exc)) from None
-    return True
-
-
-def _explain(action: str, uri: str, exc: Exception) -> str:
-    return (f"cannot {action} {uri}: {exc}; check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
-            "AWS_ENDPOINT_URL_S3 for S3-compatible stores, and that the bucket and prefix exist")

@@ -20,7 +20,7 @@ Example:
     ('onnxruntime', (640, 640), 1)
 """
 
-from yolov12.engines.base import BaseEngine, Engine, EngineError, EngineInfo, EngineInputError
+from yolov12.engines.base import BaseEngine, Engine, EngineError, EngineInfo, EngineInputError, run_on_canvas
 from yolov12.engines.registry import (
     BACKENDS,
     Backend,
@@ -36,5 +36,5 @@ from yolov12.engines.registry import (
 __all__ = [
     "BACKENDS", "Backend", "BaseEngine", "Engine", "EngineError", "EngineInfo", "EngineInputError",
     "artifact_backend", "available_backends", "backend_for", "is_exported_artifact", "load_engine", "register_backend",
-    "resolve_backend",
+    "resolve_backend", "run_on_canvas",
 ]

@@ -11,6 +11,11 @@ output as a float32 numpy array in the PyTorch head's layout:
 classes it has, and which backend runs it. :class:`BaseEngine` implements the checks and the batching rules once:
 inputs of the wrong shape raise :class:`EngineInputError`; a batch larger than a fixed/maximum batch is split, and a
 short batch for a fixed-batch engine is zero-padded (the padding's outputs are dropped).
+
+:meth:`BaseEngine.run_canvas` takes the batch one step earlier, as the library prepares it: the (B, H, W, 3) uint8
+BGR canvas of :func:`yolov12.infer.preprocess.letterbox_batch` (or the classification crop). Engines whose graph can
+convert it themselves (``info.canvas_input``: OpenVINO's pre-processing steps) skip the Python float conversion, a
+full pass over the batch that writes four bytes per input byte; the others convert it here. Predict and serving use it.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ class EngineInfo:
         precision: compute precision in effect (``fp32``, ``fp16``, ``bf16``, ``int8``).
         artifact: the file / folder it was loaded from (``<in-memory model>`` for a live torch model).
         metadata: the artifact's export metadata as a dict (empty for a live model).
+        canvas_input: :meth:`BaseEngine.run_canvas` hands the uint8 canvas to the engine, which converts it in its
+            graph (scale, BGR -> RGB, HWC -> CHW), instead of converting it in Python first.
     """
 
     backend: str
@@ -73,6 +80,7 @@ class EngineInfo:
     precision: str = "fp32"
     artifact: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    canvas_input: bool = False
 
     @property
     def fixed_batch(self) -> int | None:
@@ -125,10 +133,30 @@ class BaseEngine(ABC):
     def __call__(self, images: ArrayLike) -> np.ndarray:
         """Raw output for a (B, 3, H, W) batch; see the module docstring for the layout."""
         self.check_input(images)
+        return self._batched(images, self.forward)
+
+    def run_canvas(self, canvas: np.ndarray) -> np.ndarray:
+        """Raw output for a (B, H, W, 3) uint8 BGR canvas (see the module docstring): converted in the engine's graph
+        when ``info.canvas_input``, else to the (B, 3, H, W) float input here."""
+        if not self.info.canvas_input:
+            return self(canvas_to_float_nchw(canvas))
+        shape = tuple(canvas.shape)
+        if len(shape) != 4 or shape[3] != 3 or canvas.dtype != np.uint8:
+            raise EngineInputError(f"{self.info.backend} engine expects a (B, H, W, 3) uint8 canvas, got shape "
+                                   f"{shape} of {canvas.dtype}")
+        self.check_shape((shape[0], 3, shape[1], shape[2]))
+        return self._batched(np.ascontiguousarray(canvas), self.forward_canvas)
+
+    def forward_canvas(self, canvas: np.ndarray) -> np.ndarray:
+        """:meth:`forward` for a (B, H, W, 3) uint8 BGR canvas; engines with ``info.canvas_input`` implement it."""
+        raise NotImplementedError(f"{type(self).__name__} does not take the uint8 canvas (info.canvas_input=False)")
+
+    def _batched(self, images: ArrayLike, forward: Any) -> np.ndarray:
+        """``forward`` over ``images`` split and padded to the batches the engine runs (batch = first axis)."""
         count = int(images.shape[0])
         fixed, limit = self.info.fixed_batch, self.info.max_batch
         if fixed is None and (limit is None or count <= limit) and count >= self.info.min_batch:
-            return self.forward(images)
+            return forward(images)
         step = fixed or limit or count
         outputs = []
         for start in range(0, count, step):
@@ -136,12 +164,15 @@ class BaseEngine(ABC):
             real = int(chunk.shape[0])
             if (fixed and real < fixed) or real < self.info.min_batch:
                 chunk = _pad_batch(chunk, fixed or self.info.min_batch)
-            outputs.append(self.forward(chunk)[:real])
+            outputs.append(forward(chunk)[:real])
         return np.concatenate(outputs, 0)
 
     def check_input(self, images: ArrayLike) -> None:
         """Raise :class:`EngineInputError` unless ``images`` is a (B, 3, H, W) batch of a size this engine runs."""
-        shape = tuple(images.shape)
+        self.check_shape(tuple(images.shape))
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """:meth:`check_input` of a batch of (B, 3, H, W) ``shape``."""
         if len(shape) != 4 or shape[1] != 3 or shape[0] < 1:
             raise EngineInputError(
                 f"{self.info.backend} engine expects a (B, 3, H, W) float batch in [0, 1], got shape {shape}"
@@ -177,6 +208,28 @@ class BaseEngine(ABC):
         size = "dynamic size" if info.dynamic_imgsz else f"{info.imgsz[0]}x{info.imgsz[1]}"
         return (f"{type(self).__name__}({info.artifact!r}, task={info.task}, {len(info.names)} classes, {size}, "
                 f"{batch}, device={info.device}, precision={info.precision})")
+
+
+def run_on_canvas(engine: Engine, canvas: np.ndarray) -> np.ndarray:
+    """Raw output of ``engine`` for a (B, H, W, 3) uint8 BGR canvas: :meth:`BaseEngine.run_canvas`, or the float
+    input for an engine that only implements the :class:`Engine` protocol."""
+    if hasattr(engine, "run_canvas"):
+        return engine.run_canvas(canvas)
+    return engine(canvas_to_float_nchw(canvas))
+
+
+def canvas_to_float_nchw(canvas: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """A (B, H, W, 3) uint8 BGR canvas -> the (B, 3, H, W) float32 RGB input in [0, 1] of this contract, in one pass.
+
+    One numpy ufunc over a BGR->RGB, HWC->CHW view of the canvas: the division reads each byte once and writes each
+    float once; values equal ``x / 255`` in float32 exactly, as torch computes it. Written into ``out`` when given
+    and of that shape.
+    """
+    batch, height, width, _ = canvas.shape
+    if out is None or out.shape != (batch, 3, height, width) or out.dtype != np.float32:
+        out = np.empty((batch, 3, height, width), dtype=np.float32)
+    np.divide(canvas.transpose(0, 3, 1, 2)[:, ::-1], np.float32(255.0), out=out, dtype=np.float32)
+    return out
 
 
 def as_numpy(images: ArrayLike, dtype: np.dtype | type = np.float32) -> np.ndarray:

@@ -64,6 +64,7 @@ class Predictor:
             raise ValueError(f"cannot predict with {type(model).__name__}: pass a YOLO model or an engine")
         self.engine = engine
         self._on_torch = isinstance(engine, TorchEngine)
+        self._canvas_input = bool(getattr(engine.info, "canvas_input", False)) and hasattr(engine, "run_canvas")
         info = engine.info
         if info.task not in TASKS:
             raise ValueError(f"cannot predict with a model whose task is {info.task!r}; supported: {', '.join(TASKS)}")
@@ -139,17 +140,20 @@ class Predictor:
         return self.task_spec.prepare_batch(images, self.input_size, self.max_stride)
 
     def preprocess(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor | np.ndarray, list[LetterboxInfo] | None]:
-        """Images -> (B, 3, H, W) engine input (a tensor on the torch engine's device, else float32 numpy) and the
-        letterbox of each image (None for classification)."""
+        """Images -> engine input and the letterbox of each image (None for classification). The input is a
+        (B, 3, H, W) tensor on the torch engine's device; the (B, H, W, 3) uint8 canvas itself for an engine that
+        converts it in its graph (``info.canvas_input``); else (B, 3, H, W) float32 numpy."""
         prepared = self.prepare(images)
         if self._on_torch:
             return prepared.to_tensor(self.device, self.input_dtype), prepared.letterboxes
+        if self._canvas_input:
+            return prepared.canvas, prepared.letterboxes
         self._buffer = prepared.to_float_nchw(out=self._buffer)  # reused: the engine is done with it by the next batch
         return self._buffer, prepared.letterboxes
 
     def inference(self, inputs: torch.Tensor | np.ndarray) -> np.ndarray:
         """The engine's raw output: (B, 4 + nc, A) detections, (B, max_det, 6) end-to-end, or (B, nc) probabilities."""
-        return self.engine(inputs)
+        return self.engine.run_canvas(inputs) if self._canvas_input else self.engine(inputs)
 
     def postprocess(
         self,

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from yolov12.engines.base import canvas_to_float_nchw
 from yolov12.infer.classify_transform import resize_center_crop
 from yolov12.infer.letterbox import LetterboxInfo, images_to_tensor, letterbox_size
 
@@ -43,14 +44,9 @@ class PreparedBatch:
     def to_float_nchw(self, out: np.ndarray | None = None) -> np.ndarray:
         """(B, 3, H, W) float32 RGB in [0, 1], contiguous, in one pass (into ``out`` when given and of that shape).
 
-        One numpy ufunc over a BGR->RGB, HWC->CHW view of the canvas: the division reads each byte once and
-        writes each float once; values equal ``x / 255`` in float32 exactly, as torch computes it.
+        :func:`yolov12.engines.base.canvas_to_float_nchw`: values equal ``x / 255`` in float32 exactly.
         """
-        batch, height, width, _ = self.canvas.shape
-        if out is None or out.shape != (batch, 3, height, width) or out.dtype != np.float32:
-            out = np.empty((batch, 3, height, width), dtype=np.float32)
-        np.divide(self.canvas.transpose(0, 3, 1, 2)[:, ::-1], np.float32(255.0), out=out, dtype=np.float32)
-        return out
+        return canvas_to_float_nchw(self.canvas, out)
 
     def to_tensor(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The model input as a tensor on ``device``: CPU via :meth:`to_float_nchw`; GPUs convert the uint8 there."""

@@ -98,7 +98,7 @@ def test_fetched_image_decodes_like_the_local_reader_and_hostile_bytes_are_refus
 
 @pytest.mark.parametrize(("yaml_text", "message"), [
     ("train: images/train.txt\nnames: [a]\n", r"\.txt list of images"),
-    ("format: coco\ntrain: images/train\nnames: [a]\n", "format 'coco' cannot be read in place"),
+    ("format: voc\ntrain: images/train\nnames: [a]\n", "format 'voc' cannot be read in place"),
     ("path: /data/local\ntrain: images/train\nnames: [a]\n", "does not name a place on S3"),
     ("train: ../other/images\nnames: [a]\n", "does not name a place on S3"),
     ("val: images/val\nnames: [a]\n", "split 'train' is not defined"),

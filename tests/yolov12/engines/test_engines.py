@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -105,6 +107,33 @@ def test_fixed_batch_engines_split_and_pad() -> None:
     out = engine(x)
     assert engine.calls == [4, 4] and out.shape == (6, 1)
     np.testing.assert_allclose(out[:, 0], x[:, 0, 0, 0] + 1.0)
+
+
+class CanvasRecording(Recording):
+    """:class:`Recording` that also takes the uint8 canvas itself."""
+
+    def __init__(self, min_batch: int, max_batch: int | None) -> None:
+        super().__init__(min_batch, max_batch)
+        self.info = dataclasses.replace(self.info, canvas_input=True)
+
+    def forward_canvas(self, canvas):
+        self.calls.append(-canvas.shape[0])  # negative: a canvas batch
+        return canvas[:, 0, 0, 2:3].astype(np.float32) / 255 + 1.0  # the R channel, as forward sees it
+
+
+def test_canvas_batches_are_split_padded_or_converted_like_float_batches() -> None:
+    canvas = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    expected = canvas[:, 0, 0, 2] / np.float32(255) + 1.0
+    native = CanvasRecording(4, 4)
+    np.testing.assert_allclose(native.run_canvas(canvas)[:, 0], expected, rtol=1e-6)
+    assert native.calls == [-4, -4], "split and padded to the fixed batch, as canvases"
+    converting = Recording(4, 4)
+    np.testing.assert_allclose(converting.run_canvas(canvas)[:, 0], expected, rtol=1e-6)
+    assert converting.calls == [4, 4], "converted to the float input, then split"
+    with pytest.raises(EngineInputError, match="was exported for 32x32 inputs, got 32x64"):
+        native.run_canvas(np.zeros((1, 32, 64, 3), np.uint8))
+    with pytest.raises(NotImplementedError, match="does not take the uint8 canvas"):
+        converting.forward_canvas(canvas)
 
 
 def test_bounded_dynamic_batch_engines_split_only() -> None:

@@ -19,9 +19,11 @@ from export_helpers import (
 
 from yolov12 import YOLO
 from yolov12.config import PredictConfig
-from yolov12.engines import backend_for, load_engine
+from yolov12.engines import EngineInputError, backend_for, load_engine
+from yolov12.engines.base import canvas_to_float_nchw
 from yolov12.export import read_openvino_metadata
 from yolov12.infer import Predictor
+from yolov12.infer.preprocess import letterbox_batch
 
 PARITY = 1e-3
 
@@ -43,6 +45,23 @@ def test_round_trip_parity_and_batching(turbo_openvino, turbo_n) -> None:
     got = engine(x)  # a batch of 2 through a batch-1 model: split
     assert got.shape == (2, 7, 2100)
     assert np.abs(got - torch_output(turbo_n, x)).max() <= PARITY
+
+
+def test_the_uint8_canvas_converted_in_the_graph_gives_the_float_inputs_outputs(turbo_openvino) -> None:
+    """``run_canvas``: OpenVINO's pre-processing steps (u8 -> f32, BGR -> RGB, /255, NHWC -> NCHW) in the graph
+    equal the Python conversion; a canvas batch of 3 through the batch-1 model is split like a float batch."""
+    engine = load_engine(turbo_openvino, threads=2)
+    assert engine.info.canvas_input
+    photos = sample_photos()
+    canvas = letterbox_batch([*photos, photos[0][::2]], 320).canvas
+    expected = engine(canvas_to_float_nchw(canvas))
+    got = engine.run_canvas(canvas)
+    assert got.shape == expected.shape == (3, 7, 2100)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4 * float(np.abs(expected).max()))
+    with pytest.raises(EngineInputError, match=r"expects a \(B, H, W, 3\) uint8 canvas"):
+        engine.run_canvas(canvas.astype(np.float32))
+    with pytest.raises(EngineInputError, match="exported for 320x320 inputs, got 256x320"):
+        engine.run_canvas(canvas[:, :256])
 
 
 def test_bf16_precision_hint(turbo_openvino, turbo_n) -> None:

@@ -21,6 +21,7 @@ from yolov12 import YOLO
 from yolov12.cli.main import main
 from yolov12.data.sample_dataset import ensure_sample_detection
 from yolov12.engines import load_engine
+from yolov12.engines.base import canvas_to_float_nchw
 from yolov12.export import ExportError, ExportMetadata, export_model, read_openvino_metadata
 from yolov12.export.api import head_scope
 from yolov12.export.calibration import CalibrationImages
@@ -114,6 +115,26 @@ def test_outputs_are_close_to_fp32(int8_folder, int8_engine, photo_model) -> Non
         assert len(top_want & set(np.argsort(best_got[image])[::-1][:30])) >= 8
     results = YOLO(str(int8_folder)).predict(sample_photos(), conf=0.0, max_det=10)
     assert [len(r) for r in results] == [10, 10]
+
+
+@pytest.mark.slow
+def test_int8_predict_through_the_canvas_input_keeps_the_float_inputs_detections(int8_engine) -> None:
+    """Predict hands the int8 engine the uint8 canvas (converted in the graph): the same boxes as the float input."""
+    from yolov12.config import PredictConfig  # noqa: PLC0415
+    from yolov12.infer import Predictor  # noqa: PLC0415
+
+    photos = sample_photos()
+    canvas = letterbox_batch(photos, SIZE).canvas
+    float_out = int8_engine(canvas_to_float_nchw(canvas))
+    np.testing.assert_allclose(int8_engine.run_canvas(canvas), float_out, rtol=0,
+                               atol=1e-4 * float(np.abs(float_out).max()))
+    conf = gap_threshold(float_out)
+    predictor = Predictor(int8_engine, PredictConfig(imgsz=SIZE, conf=conf))
+    assert predictor.preprocess(photos)[0].dtype == np.uint8, "the canvas itself goes to the engine"
+    results = predictor.predict_batch(["a", "b"], photos)
+    for result, expected in zip(results, nms(float_out, conf)):
+        assert len(result) == len(expected) > 0
+        np.testing.assert_allclose(result.boxes.data[:, 4].numpy(), expected[:, 4], atol=1e-5)
 
 
 def test_int8_without_data_is_one_clear_line(photo_model, tmp_path) -> None:

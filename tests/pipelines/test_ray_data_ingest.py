@@ -4,6 +4,7 @@ collation without Ray, and 2-worker Ray Train runs streaming an ``s3://`` datase
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import sys
@@ -257,20 +258,32 @@ def decode_node_cluster(s3_server, tmp_path_factory: pytest.TempPathFactory):
             cluster.shutdown()
 
 
-# The parity runs: 2 workers, 16 epochs at 128 px, global batch 16, mosaic on (closed for the last 5 epochs).
-# Measured here, 2 workers on the 2-core machine, seeds 0-2: the local loader reaches mAP50 0.114-0.137 on the
-# sample val split, the stream from a local folder 0.134-... (docs/benchmarks.md, "Streaming training ingest").
+# The parity runs: 2 workers, 16 epochs at 128 px, global batch 16, mosaic on (closed for the last 5 epochs). What
+# the same runs gave here (docs/benchmarks.md, "Streaming training ingest"; benchmarks/stream_parity.py), val mAP50:
+# the local loader 0.096-0.156 over 4 seeds and mosaic settings (it repeats a seed exactly), the stream 0.040-0.184
+# over 9 runs (it does not: which rank gets which image varies, and at 16 epochs on 96 images that moves mAP50 by
+# several points); the stream's final-epoch training losses 0-9% below the local loader's, never above. So one run
+# each can only show that the stream trains as well as the local loader up to that spread, not to a point: both
+# checks are one-sided ("not worse than"), the mAP one with room for about two standard deviations of the run-to-run
+# difference (0.054), the losses with 10%.
 PARITY_TRAIN = {"imgsz": 128, "batch": 16, "nbs": 16, "workers": 0, "optimizer": "AdamW", "lr0": 0.01,
                 "warmup_epochs": 1, "close_mosaic": 5, "mosaic": 1.0, "amp": False, "seed": 0, "plots": False,
                 "epochs": 16, "val": False}
-PARITY_LEARNED = 0.05  # an untrained model scores 0.0; both loaders must clear this to compare anything
-PARITY_TOLERANCE = 0.05  # |mAP50(stream) - mAP50(local)|: see the seeds above
+PARITY_LEARNED = 0.02  # mAP50: an untrained model scores 0.0; both runs must clear this
+PARITY_MAP_BELOW = 0.12  # mAP50(stream) >= mAP50(local) - this
+PARITY_LOSS_ABOVE = 0.10  # final-epoch train loss (stream) <= (local) * (1 + this), for box, cls and dfl
 
 
 def val_map50(weights: Path) -> float:
     from yolov12 import YOLO
 
     return YOLO(str(weights)).val(data="sample", imgsz=PARITY_TRAIN["imgsz"], batch=16)["metrics/mAP50(B)"]
+
+
+def last_epoch_losses(run_dir: Path) -> dict[str, float]:
+    """The training losses of the last row of a run's results.csv."""
+    *_, last = csv.DictReader((run_dir / "results.csv").read_text().splitlines())
+    return {key: float(value) for key, value in last.items() if key.startswith("train/") and key.endswith("_loss")}
 
 
 @pytest.mark.slow
@@ -308,9 +321,13 @@ def test_two_workers_streaming_from_s3_train_to_the_local_loaders_map(decode_nod
     assert mirrored_files() == [], \
         "no node mirrored the dataset (the nodes share this machine and this cache folder)"
 
+    local_losses, stream_losses = last_epoch_losses(local.run_dir), last_epoch_losses(stream.run_dir)
+    assert sorted(local_losses) == ["train/box_loss", "train/cls_loss", "train/dfl_loss"] == sorted(stream_losses)
+    for key, value in local_losses.items():
+        assert stream_losses[key] <= value * (1 + PARITY_LOSS_ABOVE), (key, local_losses, stream_losses)
     local_map, stream_map = val_map50(local.last), val_map50(stream.last)
     assert local_map > PARITY_LEARNED and stream_map > PARITY_LEARNED, (local_map, stream_map)
-    assert abs(stream_map - local_map) <= PARITY_TOLERANCE, (local_map, stream_map)
+    assert stream_map >= local_map - PARITY_MAP_BELOW, (local_map, stream_map)
 
 
 @pytest.mark.slow

@@ -58,7 +58,7 @@ from yolov12.data.images import read_image_bgr
 from yolov12.data.label_cache import record_from_json, record_to_json
 from yolov12.data.remote import is_s3, s3_client
 from yolov12.data.s3_objects import ListedImage
-from yolov12.data.s3_split import fetch_image_bgr, list_s3_split
+from yolov12.data.s3_split import dataset_names, fetch_image_bgr, list_s3_split
 from yolov12.data.types import Sample
 from yolov12.engine.data_setup import seed_augmentation, stream_seed
 from yolov12.engine.distributed import per_rank_batch
@@ -102,6 +102,7 @@ def s3_train_listing(data: str, fraction: float, seed: int) -> list[str]:
     """
     try:
         listing = list_s3_split(data, "train")
+        dataset_names(data)  # what every worker reads: a COCO data.yaml without names fails here, not on them
     except DatasetError as exc:
         raise ConfigError(f"data.loader=ray_data cannot stream {data}: {exc}") from None
     images = subset(listing.images, fraction, seed)

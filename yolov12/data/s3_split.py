@@ -127,6 +127,10 @@ def dataset_names(data: Any) -> tuple[str, ...]:
     """Class names of ``data``; an ``s3://`` data.yaml that lists them is read alone (the dataset is not mirrored).
 
     Anything else goes through :func:`~yolov12.data.dataset_config.load_dataset_config`.
+
+    Raises:
+        DatasetError: an ``s3://`` COCO-format data.yaml without ``names`` (they would come from the instances JSON,
+            which every caller would then read whole).
     """
     if isinstance(data, str) and data.startswith("s3://"):
         from yolov12.data import remote  # noqa: PLC0415 - boto3 only when S3 is used
@@ -139,6 +143,10 @@ def dataset_names(data: Any) -> tuple[str, ...]:
         names = parse_names(raw.get("names"), raw.get("nc"), data) if raw else None
         if names:
             return names
+        if str(raw.get("format", "")).lower() == "coco":
+            raise DatasetError(f"{data} is a COCO dataset on S3 without names: add names: [...] (the categories in "
+                               "ascending id order) to its data.yaml, so that each training worker reads the class "
+                               "names there instead of the whole instances JSON")
     return load_dataset_config(data).names
 
 

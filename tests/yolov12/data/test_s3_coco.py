@@ -15,7 +15,7 @@ from yolov12.data import remote
 from yolov12.data.dataset_config import load_dataset_config
 from yolov12.data.errors import DatasetError
 from yolov12.data.labels import load_labels
-from yolov12.data.s3_split import list_s3_split
+from yolov12.data.s3_split import dataset_names, list_s3_split
 
 pytestmark = pytest.mark.integration
 YAML = "format: coco\ntrain: {images: images/train2017, annotations: annotations/instances_train2017.json}\n"
@@ -105,3 +105,13 @@ def test_bad_coco_splits_are_refused_in_one_line(coco_on_s3, yaml_text: str, mes
     put("data.yaml", yaml_text)
     with pytest.raises(DatasetError, match=message):
         list_s3_split(root, "train", client)
+
+
+def test_streaming_a_coco_dataset_needs_its_names_in_the_data_yaml(coco_on_s3) -> None:
+    """Training workers read only the data.yaml for the class names; without them they would need the whole JSON."""
+    client, put, root, _ = coco_on_s3
+    with pytest.raises(DatasetError, match=r"COCO dataset on S3 without names: add names: \[\.\.\.\]"):
+        dataset_names(f"{root}/data.yaml")
+    put("data.yaml", YAML + "names: [person, car, train]\n")
+    assert dataset_names(f"{root}/data.yaml") == ("person", "car", "train")
+    assert list_s3_split(root, "train", client).names == ("person", "car", "train")

@@ -34,3 +34,15 @@ def test_a_crashed_worker_is_replaced_and_the_run_ends_with_every_other_test_run
     crashed = sorted(line.split(" - ")[0] for line in run.stdout.splitlines()
                      if line.startswith("FAILED") and "crashed while running" in line)
     assert crashed == ["FAILED test_file1.py::test_crash_too", "FAILED test_file3.py::test_crash"], crashed
+
+
+def test_the_longest_files_start_first(tmp_path: Path) -> None:
+    """A listed long file starts before files that xdist would send first (more tests, earlier in collection)."""
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "tests" / "a").mkdir(parents=True)
+    (tmp_path / "tests" / "a" / "test_many.py").write_text("".join(f"def test_{i}():\n    pass\n\n" for i in range(9)))
+    (tmp_path / "tests" / "test_main_job.py").write_text("def test_long():\n    pass\n")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-n", "1", "--dist",
+                          "loadfile", "tests"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    order = [line.split("::")[0].split()[-1] for line in run.stdout.splitlines() if "PASSED" in line]
+    assert order[0] == "tests/test_main_job.py" and len(order) == 10, run.stdout[-3000:]

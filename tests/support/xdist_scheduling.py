@@ -1,8 +1,8 @@
 """pytest-xdist's file scheduling, made safe for a crashed worker (our ``--dist loadfile`` runs use it).
 
 In pytest-xdist 3.8.0 a worker that dies under ``--dist loadfile`` can hang the whole run with every worker idle
-(seen here: a SIGSEGV in one worker, then a run that never ended; upstream: pytest-xdist issue 1378 and the
-hangs fixed for ``loadgroup`` in 1324/1328). Two faults in ``LoadScopeScheduling``:
+(seen here: a SIGSEGV in one worker, then a run that never ended; reported upstream for ``loadfile``, and fixed
+there for ``loadgroup`` only). Two faults in ``LoadScopeScheduling``:
 
 - ``remove_node`` puts the dead worker's whole workload back on the queue, files it had finished included; such a
   file is later sent as an empty list of tests, which never completes, and the worker waits for it forever. It

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -46,3 +47,55 @@ def test_the_longest_files_start_first(tmp_path: Path) -> None:
                           "loadfile", "tests"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     order = [line.split("::")[0].split()[-1] for line in run.stdout.splitlines() if "PASSED" in line]
     assert order[0] == "tests/test_main_job.py" and len(order) == 10, run.stdout[-3000:]
+
+
+class _FakeConfig:
+    """What xdist's scheduler reads from pytest's config: two local workers, no reordering."""
+
+    class option:  # noqa: N801 - mirrors pytest's ``config.option`` namespace
+        loadscopereorder = False
+
+    @staticmethod
+    def getvalue(name: str) -> list[str]:
+        assert name == "tx"
+        return ["2*popen"]
+
+
+class _Worker:
+    """A worker controller as the scheduler sees it; ``alive = False``: its process has just exited."""
+
+    shutting_down = False
+
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.alive, self.sent = True, []
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        if not self.alive:
+            raise OSError("cannot send (already closed?)")
+        self.sent.append(list(indices))
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def test_work_sent_to_a_worker_that_just_died_goes_back_to_the_queue() -> None:
+    """The race a loaded CI machine hits: a worker's last test report arrives after its process exited, the
+    scheduler sends it the next file, the send fails; the run goes on and that file is run elsewhere."""
+    from support.xdist_scheduling import CrashSafeLoadFileScheduling
+
+    collection = [f"test_f{file}.py::test_{test}" for file in range(6) for test in range(2)]
+    scheduler = CrashSafeLoadFileScheduling(_FakeConfig())
+    dying, healthy = _Worker("gw0"), _Worker("gw1")
+    for worker in (dying, healthy):
+        scheduler.add_node(worker)
+        scheduler.add_node_collection(worker, collection)
+    scheduler.schedule()  # two files each: gw0 test_f0 and test_f2, gw1 test_f1 and test_f3
+    assert list(scheduler.assigned_work[dying]) == ["test_f0.py", "test_f2.py"]
+    scheduler.mark_test_complete(dying, collection.index("test_f0.py::test_0"))
+    dying.alive = False  # it reports its first file done, then crashes on test_f2.py::test_0
+    scheduler.mark_test_complete(dying, collection.index("test_f0.py::test_1"))  # sends test_f4.py: must not raise
+    assert scheduler.remove_node(dying) == "test_f2.py::test_0"
+    assert dict(scheduler.workqueue) == {"test_f5.py": {"test_f5.py::test_0": False, "test_f5.py::test_1": False},
+                                         "test_f2.py": {"test_f2.py::test_0": True, "test_f2.py::test_1": False},
+                                         "test_f4.py": {"test_f4.py::test_0": False, "test_f4.py::test_1": False}}

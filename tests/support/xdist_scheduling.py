@@ -2,11 +2,13 @@
 
 In pytest-xdist 3.8.0 a worker that dies under ``--dist loadfile`` can hang the whole run with every worker idle
 (seen here: a SIGSEGV in one worker, then a run that never ended; reported upstream for ``loadfile``, and fixed
-there for ``loadgroup`` only). Two faults in ``LoadScopeScheduling``:
+there for ``loadgroup`` only). Three faults in ``LoadScopeScheduling``:
 
 - ``remove_node`` puts the dead worker's whole workload back on the queue, files it had finished included; such a
   file is later sent as an empty list of tests, which never completes, and the worker waits for it forever. It
   also leaves the test that crashed pending, so the replacement worker runs it again (and may crash again);
+- a worker whose process has just died can still be sent work (its last test report arrives before the news that
+  it is down), and the send raises ``OSError`` out of the scheduler: an INTERNALERROR that ends the run;
 - a worker that is sent a single test waits for a second one (or for shutdown) before it runs it, and a replacement
   worker whose first file has one pending test gets neither.
 
@@ -62,7 +64,10 @@ class CrashSafeLoadFileScheduling(LoadFileScheduling):
             for scope in reversed(first):
                 self.workqueue.move_to_end(scope, last=False)
         while True:
-            super()._assign_work_unit(node)
+            try:
+                super()._assign_work_unit(node)
+            except OSError:  # the worker died after its last report: its "node down" comes next, and remove_node
+                return  # requeues what was just assigned to it (xdist's own shutdown() ignores this error likewise)
             if self._pending_of(self.assigned_work[node]) >= 2:
                 return
             if not self.workqueue:

@@ -21,12 +21,12 @@ flipud, mixup, copy-paste 0; their cutmix and bgr 0). The steps are the same (lo
 on a 2·imgsz canvas, one affine warp into imgsz with boxes from the warped polygons, candidate filter, HSV LUT,
 flips, CHW RGB output). Differences that remain, all in how the work is done, not in the augmentation:
 
-* **Mosaic partners.** Theirs keeps the last min(n, 8·batch, 1000) loaded images (decoded and resized) in RAM and
-  draws the three mosaic partners from that buffer; with ``--batch 16`` the 96-image sample set fits, so after the
-  first pass their ``dataset[i]`` decodes no JPEG at all. Ours decodes and resizes all four images of every mosaic
-  (about 4 decodes per sample; the "decode only" row gives their cost). On this small set that favours theirs; on a
-  set larger than 8·batch images theirs still decodes about one image per sample. Their buffer costs RAM instead
-  (up to 8·batch images of up to imgsz² each, per worker: ~120 MB for the sample set at 640 px).
+* **Mosaic partners.** Both keep the last min(n, 8·batch, 1000) loaded images (decoded and resized) per process
+  and draw the three mosaic partners from that buffer (ours: ``data.mixing_buffer``,
+  ``yolov12/data/augment/partners.py``, built here by the trainer's own ``mosaic_partners``); with ``--batch 16``
+  the 96-image sample set fits. Ours empties its buffer at each epoch start (here: each pass over the set), so that
+  a resumed epoch repeats its draws; theirs keeps it across epochs in persistent workers. The row
+  "mixing_buffer=0" is our pipeline decoding all four images of every mosaic (the behaviour before the buffer).
 * **Polygons.** Theirs resamples every polygon to 1000 points on each ``dataset[i]`` and warps those; ours warps
   the polygon's own vertices (clipped). Both take the boxes from the warped polygons.
 * **Albumentations.** Their pipeline has an ``Albumentations`` step (Blur, MedianBlur, ToGray, CLAHE, each p=0.01)
@@ -51,6 +51,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,7 +62,7 @@ import torch
 from bench_common import machine_line
 from torch.utils.data import DataLoader, Dataset
 
-from yolov12.config.train import AugmentSection
+from yolov12.config.train import AugmentSection, TrainConfig
 from yolov12.data.augment import (
     augment_section,
     build_detection_transforms,
@@ -74,6 +75,7 @@ from yolov12.data.augment.mosaic import Mosaic, build_mosaic, resize_long_side
 from yolov12.data.augment.photometric import RandomHSV, flip_sample
 from yolov12.data.detection_dataset import build_datasets
 from yolov12.data.sample_dataset import ensure_sample_detection
+from yolov12.engine.data_setup import mosaic_partners
 from yolov12.infer.letterbox import letterbox
 
 REFERENCE = Path(__file__).parent / "reference" / "ultralytics_loader.py"
@@ -82,13 +84,15 @@ REFERENCE = Path(__file__).parent / "reference" / "ultralytics_loader.py"
 class AugmentedArrays(Dataset):
     """``dataset[i]`` -> :func:`to_training_arrays` of the augmented sample (what a training DataLoader yields)."""
 
-    def __init__(self, dataset, pipeline) -> None:
-        self.dataset, self.pipeline = dataset, pipeline
+    def __init__(self, dataset, pipeline, partners=None) -> None:
+        self.dataset, self.pipeline, self.partners = dataset, pipeline, partners
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict:
+        if index == 0 and self.partners is not None:  # an epoch starts: the trainer empties the buffer
+            self.partners.clear()
         return to_training_arrays(self.pipeline(self.dataset.load_sample(index)))
 
 
@@ -284,6 +288,21 @@ def op_rows(dataset, imgsz: int) -> list[tuple[str, str, float]]:
     return rows
 
 
+def replicated_dataset(data_yaml: Path, copies: int, folder: Path) -> Path:
+    """A data.yaml under ``folder`` whose train split holds ``copies`` hard links of each train image (and label)
+    of ``data_yaml``'s dataset, the val split one of each: a larger set with the same pixels."""
+    source = data_yaml.parent
+    for split, count in (("train", copies), ("val", 1)):
+        for kind in ("images", "labels"):
+            (folder / kind / split).mkdir(parents=True)
+            for path in sorted((source / kind / split).iterdir()):
+                for copy in range(count):
+                    os.link(path, folder / kind / split / f"{path.stem}_c{copy}{path.suffix}")
+    text = data_yaml.read_text().replace(f"path: {source}", f"path: {folder}")
+    (folder / "data.yaml").write_text(text)
+    return folder / "data.yaml"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--imgsz", type=int, default=640)
@@ -293,15 +312,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hyp", nargs="*", default=[], help="augmentation overrides, e.g. mixup=0.1 degrees=5")
     parser.add_argument("--ops", action="store_true", help="also time single ops against albumentations")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--copies", type=int, default=1,
+                        help="train on K hard-linked copies of each sample image (a set larger than the buffers)")
     parser.add_argument("--ultralytics-python", help="the Ultralytics venv's python: add their loader's row")
     args = parser.parse_args(argv)
     _one_thread()
     np.random.seed(args.seed)
     data_yaml = ensure_sample_detection()
+    scratch = None
+    if args.copies > 1:
+        scratch = tempfile.TemporaryDirectory(prefix="loader-bench-")
+        data_yaml = replicated_dataset(data_yaml, args.copies, Path(scratch.name))
     dataset, _ = build_datasets(data_yaml, "train")
     hyp = _parse_hyp(args.hyp)
-    pipeline = build_detection_transforms(hyp, args.imgsz, dataset, training=True)
-    augmented = AugmentedArrays(dataset, pipeline)
+    section = TrainConfig.from_overrides({"imgsz": args.imgsz, "batch": args.batch}).data
+    partners = mosaic_partners(dataset, section, world_size=1)  # what the trainer builds
+    augmented = AugmentedArrays(dataset, build_detection_transforms(hyp, args.imgsz, partners, training=True),
+                                partners)
+    unbuffered = AugmentedArrays(dataset, build_detection_transforms(hyp, args.imgsz, dataset, training=True))
     size = len(dataset)
     header = f"{machine_line()}, OpenCV {cv2.__version__}, albumentations {load_albumentations().__version__}"
     rows = [
@@ -313,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
         theirs = ultralytics_rate(args.ultralytics_python, data_yaml, args, hyp)
         major_minor = ".".join(theirs["ultralytics"].split(".")[:2])
         rows.append((f"Ultralytics {major_minor} full pipeline, one process", 1, theirs["images_per_s"]))
+    rows.append(("full pipeline, mixing_buffer=0 (every partner decoded), one process", 1,
+                 rate(unbuffered.__getitem__, args.images, size)))
     rows.append(
         (
             f"DataLoader, {args.workers} workers, batch {args.batch}",
@@ -322,7 +352,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"Command: `{shlex.join([Path(sys.executable).name, *sys.argv])}`\n")
     print(f"Machine: {header}\n")
-    print(f"Data: sample dataset, {size} train images (320x320 JPEG); imgsz {args.imgsz}; overrides: {hyp or 'none'}\n")
+    copies = f" ({args.copies} copies of each sample image)" if args.copies > 1 else ""
+    print(f"Data: sample dataset, {size} train images{copies} (320x320 JPEG); imgsz {args.imgsz}; mixing buffer "
+          f"{partners.buffer.capacity} images; overrides: {hyp or 'none'}\n")
     if theirs is not None:
         print_ultralytics_side(theirs, augment_section(hyp))
     print("| what | processes | images/s | images/s per process |")
@@ -336,6 +368,8 @@ def main(argv: list[str] | None = None) -> None:
         print("| --- | --- | ---: |")
         for operation, implementation, ms in op_rows(dataset, args.imgsz):
             print(f"| {operation} | {implementation} | {ms:.2f} |")
+    if scratch is not None:
+        scratch.cleanup()
 
 
 if __name__ == "__main__":

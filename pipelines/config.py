@@ -187,7 +187,6 @@ class IngestSection(Section):
     decode_cpus: float = Field(1.0, gt=0.0, le=64.0)  # CPUs each of them holds
     decode_resources: dict[str, float] = Field(default_factory=dict)  # e.g. {decode: 1}: run them where it exists
     decode_batch: int = Field(16, ge=1, le=4096)  # images per decode/augment call
-    mixing_buffer: int = Field(128, ge=1, le=100000)  # recent images each decoding process mixes partners from
 
 
 SECTIONS: dict[str, type[Section]] = {
@@ -238,6 +237,10 @@ def build_pipeline_config(values: dict[str, Any]) -> PipelineConfig:
             raise ConfigError(f"{name} must be a mapping of keys, got {section!r}")
         for key in section:
             refuse_renamed(f"{name}.{key}")
+            if name in SECTION_TYPES and key not in section_type.model_fields \
+                    and key in SECTION_TYPES[name].model_fields:  # data: {imgsz: 64}, valid as data.imgsz=64
+                raise ConfigError(f"{name}.{key} is a training key: in a pipeline YAML put it under train: "
+                                  f"(train: {{{key}: ...}})")
         try:
             sections[name] = section_type.from_overrides(section)
         except ConfigError as exc:
@@ -261,6 +264,10 @@ def build_pipeline_config(values: dict[str, Any]) -> PipelineConfig:
 
 def check_ingest(config: PipelineConfig) -> None:
     """Refuse training keys that mean nothing to the streaming loader, in one line."""
+    if config.data.loader == "ray_data" and config.train.data.mixing_buffer == 0:
+        raise ConfigError("train.mixing_buffer=0 draws mosaic partners from the whole split, which the stream "
+                          "(data.loader=ray_data) cannot: set a size >= 1, or leave it unset for min(images, 8 x "
+                          "batch, 1000)")
     if config.data.loader == "ray_data" and config.train.data.cache:
         raise ConfigError(f"train.cache={config.train.data.cache} caches a local loader's images; with "
                           "data.loader=ray_data images stream from their source every epoch: remove cache")

@@ -25,11 +25,11 @@ The stream, per epoch:
    shard with ``ray.train.get_dataset_shard("train")`` and :class:`RayDataBatchSource` collates the rows into the
    loop's batch dicts (:func:`~yolov12.data.augment.collate_detection`), handed to ``fit(train_batches=...)``.
 
-Mosaic and mixup partners come from :class:`MixingBuffer`, the last ``data.mixing_buffer`` images that the decoding
-process decoded for this stream (across epochs), not from the whole split: at the start of a run, and with few
-images per process, the partners repeat more, and which partners an image gets depends on which process decoded
-what before it. See docs/architecture.md ("Streaming
-training ingest") for what is exactly repeatable and when to use which loader.
+Mosaic and mixup partners come from the library's :class:`~yolov12.data.augment.partners.MixingBuffer`, the last
+``train.data.mixing_buffer`` images (unset: min(images, 8 x batch, 1000)) that the decoding process decoded for this
+stream (across epochs), not from the whole split: at the start of a run, and with few images per process, the
+partners repeat more, and which partners an image gets depends on which process decoded what before it. See
+docs/architecture.md ("Streaming training ingest") for what is exactly repeatable and when to use which loader.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import json
 import logging
 import math
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ from yolov12.config.base import ConfigError
 from yolov12.config.train import AugmentSection
 from yolov12.data.augment import build_detection_transforms, collate_detection, resize_long_side, to_training_arrays
 from yolov12.data.augment.compose import replace_sample
+from yolov12.data.augment.partners import MixingBuffer, partner_buffer_size
 from yolov12.data.detection_dataset import DetectionDataset, build_datasets, record_to_sample
 from yolov12.data.errors import DatasetError
 from yolov12.data.images import read_image_bgr
@@ -65,6 +66,7 @@ from yolov12.engine.distributed import per_rank_batch
 
 if TYPE_CHECKING:
     from pipelines.config import PipelineConfig
+    from yolov12.config.train import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -200,31 +202,6 @@ class EpochListing(Datasource):
 
 
 # -- decode and augment -----------------------------------------------------------------------------------------------
-class MixingBuffer:
-    """The last ``capacity`` decoded samples (already resized), as the ``SampleDataset`` mosaic and mixup draw from.
-
-    Unlike a dataset's random access, index ``i`` names one of the recent images of this stream, not of the split;
-    ``load_sample`` returns a copy, so the augmentation of one image never alters a buffered partner.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"a mixing buffer holds at least 1 image, got capacity={capacity}")
-        self.samples: deque[Sample] = deque(maxlen=capacity)
-
-    def add(self, sample: Sample) -> None:
-        """Keep ``sample``; the oldest one leaves when the buffer is full."""
-        self.samples.append(sample)
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def load_sample(self, index: int) -> Sample:
-        """A copy of buffered sample ``index`` (0 = the oldest kept)."""
-        sample = self.samples[index]
-        return replace_sample(sample, image=sample.image.copy())
-
-
 def sample_seed(seed: int, epoch: int, position: int) -> int:
     """The seed of the augmentation of the image at ``position`` of epoch ``epoch``'s order."""
     return stream_seed(seed, epoch, position)
@@ -357,10 +334,18 @@ def stream_dataset(records: list[str], board: Any, config: PipelineConfig, strea
     return listing.map_batches(
         decode_augment_batch,
         fn_kwargs={"stream": stream or f"stream-{uuid.uuid4().hex}", "augment": train.augment.model_dump(),
-                   "imgsz": train.data.imgsz, "buffer_size": ingest.mixing_buffer, "seed": train.run.seed},
+                   "imgsz": train.data.imgsz, "buffer_size": stream_buffer_size(len(records), train),
+                   "seed": train.run.seed},
         batch_size=ingest.decode_batch, batch_format="numpy",
         compute=ray.data.TaskPoolStrategy(size=ingest.decode_tasks), num_cpus=ingest.decode_cpus,
         resources=dict(ingest.decode_resources) or None)
+
+
+def stream_buffer_size(images: int, train: TrainConfig) -> int:
+    """The mixing buffer of each decoding process: ``train.data.mixing_buffer``, unset: min(images, 8 x batch,
+    1000) (0 is refused by the pipeline config: the stream has no random access to draw partners from)."""
+    size = train.data.mixing_buffer
+    return partner_buffer_size(images, train.data.batch) if size is None else size
 
 
 class RayDataBatchSource:

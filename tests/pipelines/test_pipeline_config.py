@@ -76,6 +76,18 @@ def test_bad_yaml_files(tmp_path: Path) -> None:
     (tmp_path / "renamed.yaml").write_text("data:\n  loader: ray_data\n  decode_actors: 2\n")
     with pytest.raises(ConfigError, match=r"^'data.decode_actors' is now 'data.decode_tasks' \(.*\): rename it$"):
         load_pipeline_config(tmp_path / "renamed.yaml")
+    (tmp_path / "moved.yaml").write_text("data:\n  loader: ray_data\n  mixing_buffer: 64\n")
+    with pytest.raises(ConfigError, match=r"^data.mixing_buffer is a training key: in a pipeline YAML put it under "
+                                          r"train: \(train: \{mixing_buffer: \.\.\.\}\)$"):
+        load_pipeline_config(tmp_path / "moved.yaml")
+
+
+def test_the_streams_mixing_buffer_is_the_training_key_and_never_zero() -> None:
+    assert load_pipeline_config(None, ["data.loader=ray_data", "data.mixing_buffer=64"]).train.data.mixing_buffer == 64
+    with pytest.raises(ConfigError, match=r"^train.mixing_buffer=0 draws mosaic partners from the whole split, which "
+                                          r"the stream \(data.loader=ray_data\) cannot"):
+        load_pipeline_config(None, ["data.loader=ray_data", "mixing_buffer=0"])
+    assert load_pipeline_config(None, ["mixing_buffer=0"]).train.data.mixing_buffer == 0, "the local loader takes 0"
 
 
 def test_main_prints_one_line_and_returns_2_for_config_errors(capsys: pytest.CaptureFixture) -> None:

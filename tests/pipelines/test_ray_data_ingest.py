@@ -22,7 +22,6 @@ from pipelines import ray_data_ingest
 from pipelines.config import load_pipeline_config
 from pipelines.ray_data_ingest import (
     DecodeAugment,
-    MixingBuffer,
     batches_per_epoch,
     check_stream_epoch,
     collate_stream_batch,
@@ -35,15 +34,10 @@ from yolov12.config.base import ConfigError
 from yolov12.config.train import AugmentSection
 from yolov12.data import builtin, remote
 from yolov12.data.detection_dataset import build_datasets
-from yolov12.data.types import Sample
 from yolov12.engine.callbacks import Callback
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers get the callbacks below by value
 ray.cloudpickle.register_pickle_by_value(fault_callbacks)
-
-
-def sample(value: int) -> Sample:
-    return Sample(np.full((8, 8, 3), value, np.uint8), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), f"{value}")
 
 
 def listing_rows(records: list[str], epoch: int = 0, total_epochs: int = 3) -> dict[str, np.ndarray]:
@@ -61,18 +55,6 @@ def test_epoch_order_is_a_seeded_permutation_per_epoch_padded_for_the_ranks() ->
     padded = epoch_order(10, 0, 0, 4)
     assert len(padded) == 12 and list(padded[:10]) == list(first) and list(padded[10:]) == list(first[:2])
     assert batches_per_epoch(10, 4, 2) == 2 and batches_per_epoch(96, 2, 4) == 12 and batches_per_epoch(9, 2, 4) == 2
-
-
-def test_mixing_buffer_keeps_the_latest_samples_and_lends_copies() -> None:
-    buffer = MixingBuffer(2)
-    for value in (1, 2, 3):
-        buffer.add(sample(value))
-    assert len(buffer) == 2 and [buffer.load_sample(i).path for i in range(2)] == ["2", "3"]
-    lent = buffer.load_sample(0)
-    lent.image[:] = 0
-    assert int(buffer.load_sample(0).image.max()) == 2, "augmenting a partner must not alter the buffered image"
-    with pytest.raises(ValueError, match="capacity=0"):
-        MixingBuffer(0)
 
 
 def upload_sample(client, bucket: str, prefix: str) -> str:

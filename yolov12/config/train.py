@@ -39,6 +39,11 @@ class DataSection(Section):
             stride multiple that fits its images (detection only; training batches stay square).
         multi_scale: resize each training batch to a random square side in [0.5, 1.5] x imgsz, a multiple of the
             model stride (detection only).
+        mixing_buffer: recent training images (resized) each loader process keeps to draw mosaic and mixup partners
+            from, instead of decoding three more images per mosaic (detection only): unset = min(images, 8 x the
+            process's batch, 1000), Ultralytics' rule (about 0.9 MB per image at 640); 0 = decode every partner
+            from the whole split. With ``data.loader=ray_data`` it is the buffer of each decoding process (unset:
+            min(images, 8 x batch, 1000); 0 is refused).
     """
 
     data: str = "sample"
@@ -49,6 +54,7 @@ class DataSection(Section):
     cache: Literal[False, "ram", "disk"] = False
     rect: bool = False
     multi_scale: bool = False
+    mixing_buffer: int | None = Field(None, ge=0, le=100000)
 
     @field_validator("cache", mode="before")
     @classmethod

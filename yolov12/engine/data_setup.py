@@ -28,6 +28,7 @@ from yolov12.data.augment import (
     build_detection_transforms,
     to_training_arrays,
 )
+from yolov12.data.augment.partners import DatasetPartners, partner_buffer_size
 from yolov12.data.augment.policy_transform import PolicyTransform
 from yolov12.data.detection_dataset import build_datasets
 from yolov12.data.image_cache import ImageCache
@@ -143,12 +144,15 @@ class TrainingData:
     sampler: DistributedSampler | None = None
     generator: torch.Generator = field(default_factory=torch.Generator)
     rank: int = 0
+    partners: DatasetPartners | None = None  # the mosaic's partner buffer (emptied before each epoch)
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         """Tell the augmentation which epoch it is and seed this rank's random stream of the epoch (before
         iterating): the loader's generator, and this process's augmentation when the loader has no workers."""
         if self.pipeline is not None and hasattr(self.pipeline, "set_epoch"):
             self.pipeline.set_epoch(epoch, total_epochs)
+        if self.partners is not None:  # loader workers start from this (empty) state; without workers, this
+            self.partners.clear()  # process's buffer would otherwise carry the previous epoch's images over
         seed = stream_seed(self.seed, epoch, self.rank)
         self.generator.manual_seed(seed)
         if self.sampler is not None:
@@ -181,13 +185,25 @@ def attach_image_cache(dataset: Any, mode: str | bool, task: str, imgsz: int) ->
                                long_side=long_side, augment=True)
 
 
+def mosaic_partners(dataset: Any, section: Any, world_size: int) -> Any:
+    """What mosaic and mixup draw their extra images from: ``dataset`` through a buffer of recent images of each
+    loader process (``data.mixing_buffer``, unset: min(images, 8 x the rank's batch, 1000)), or ``dataset``
+    itself (``mixing_buffer=0``: every partner decoded)."""
+    if section.mixing_buffer == 0:
+        return dataset
+    size = section.mixing_buffer
+    if size is None:
+        size = partner_buffer_size(len(dataset), per_rank_batch(section.batch, world_size))
+    return DatasetPartners(dataset, size, section.imgsz)
+
+
 def check_detection_only(config: TrainConfig, task: str) -> None:
     """Refuse the detection-only data keys for other tasks, in one line."""
     if task_spec(task).predicts_boxes:
         return
-    for key in ("rect", "multi_scale"):
+    for key in ("rect", "multi_scale", "mixing_buffer"):
         if getattr(config.data, key):
-            raise ConfigError(f"{key}=True applies to detection; {task_spec(task).description} trains and validates "
+            raise ConfigError(f"{key}={getattr(config.data, key)} applies to detection; {task_spec(task).description} trains and validates "
                               f"square crops, remove {key}")
 
 
@@ -201,7 +217,8 @@ def build_training_data(config: TrainConfig, task: str, context: DistributedCont
     if len(train_set) == 0:
         raise ValueError(f"the train split of '{section.data}' has no usable images")
     attach_image_cache(train_set, section.cache, task, section.imgsz)
-    train_set.transform, pipeline = spec.dataset_transform(augment, section.imgsz, train_set, training=True)
+    partners = mosaic_partners(train_set, section, context.world_size) if spec.predicts_boxes else train_set
+    train_set.transform, pipeline = spec.dataset_transform(augment, section.imgsz, partners, training=True)
     generator = torch.Generator()
     sampler = (DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.run.seed)
                if context.is_distributed else None)
@@ -213,7 +230,8 @@ def build_training_data(config: TrainConfig, task: str, context: DistributedCont
     val_loader = build_val_loader(section.data, task, section.imgsz, section.batch * 2, section.workers,
                                   rect=section.rect, stride=stride) if config.run.val else None
     return TrainingData(train_loader, val_loader, dict(enumerate(names)), config.run.seed, pipeline, sampler,
-                        generator, rank=context.rank)
+                        generator, rank=context.rank,
+                        partners=partners if isinstance(partners, DatasetPartners) else None)
 
 
 def build_val_loader(data: Any, task: str, imgsz: int, batch: int, workers: int, split: str = "val", *,

@@ -22,6 +22,7 @@ import numpy as np
 from yolov12.data.augment.compose import has_segments, select_instances
 from yolov12.data.augment.geometry import (
     apply_homography,
+    apply_homography_to_polygons,
     box_candidates,
     box_corners,
     clip_boxes,
@@ -94,7 +95,7 @@ def warp_sample(sample: Sample, matrix: np.ndarray, output_hw: tuple[int, int], 
     boxes_before = sample.boxes.reshape(-1, 4)
     segments = None
     if has_segments(sample) and len(boxes_before):
-        segments = [clip_polygon(apply_homography(s, matrix), out_h, out_w) for s in sample.segments]
+        segments = [clip_polygon(s, out_h, out_w) for s in apply_homography_to_polygons(sample.segments, matrix)]
         boxes = polygon_boxes(segments)
     else:
         boxes = clip_boxes(corners_to_boxes(apply_homography(box_corners(boxes_before), matrix)), out_h, out_w)

@@ -37,6 +37,14 @@ def apply_homography(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return homogeneous[:, :2].astype(np.float32)
 
 
+def apply_homography_to_polygons(polygons: list[np.ndarray], matrix: np.ndarray) -> list[np.ndarray]:
+    """:func:`apply_homography` of each (k_i, 2) polygon, in one matrix product for all of them."""
+    if not polygons:
+        return []
+    mapped = apply_homography(np.concatenate([p.reshape(-1, 2) for p in polygons]), matrix)
+    return np.split(mapped, np.cumsum([len(p) for p in polygons])[:-1])
+
+
 def box_corners(boxes_xyxy: np.ndarray) -> np.ndarray:
     """(n, 4) xyxy boxes -> (n * 4, 2) corners, in the order (x1,y1), (x2,y1), (x2,y2), (x1,y2) per box."""
     x1, y1, x2, y2 = boxes_xyxy.T
@@ -115,6 +123,8 @@ def clip_polygon(polygon: np.ndarray, height: int, width: int) -> np.ndarray:
     Exact for the straight edges that affine and projective maps preserve, so the box of the result is the tight box
     of the visible part of the object.
     """
+    if len(polygon) and polygon.min() >= 0 and polygon[:, 0].max() <= width and polygon[:, 1].max() <= height:
+        return polygon.astype(np.float32)  # inside already (most polygons of a mosaic): nothing to clip
     points = polygon.astype(np.float64)
     edges = ((0, 0.0, False), (0, float(width), True), (1, 0.0, False), (1, float(height), True))
     for axis, limit, keep_below in edges:
@@ -127,21 +137,23 @@ def clip_polygon(polygon: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _clip_half_plane(points: np.ndarray, axis: int, limit: float, keep_below: bool) -> np.ndarray:
-    """One Sutherland-Hodgman pass: keep the part of the closed polygon with ``coord <= limit`` (or ``>=``)."""
+    """One Sutherland-Hodgman pass: keep the part of the closed polygon with ``coord <= limit`` (or ``>=``).
+
+    Vectorised: each edge i -> i+1 emits point i when it is inside, then the edge's crossing of the limit when the
+    edge crosses it; both candidates of every edge are laid out in order and the emitted ones selected (a Python
+    loop over the vertices took 4 ms of a 30 ms mosaic sample at 640 px).
+    """
     coord = points[:, axis]
     inside = coord <= limit if keep_below else coord >= limit
     if inside.all():
         return points
     following = np.roll(points, -1, axis=0)
-    following_inside = np.roll(inside, -1)
-    output: list[np.ndarray] = []
-    for point, nxt, point_in, next_in in zip(points, following, inside, following_inside):
-        if point_in:
-            output.append(point)
-        if point_in != next_in:
-            t = (limit - point[axis]) / (nxt[axis] - point[axis])
-            output.append(point + t * (nxt - point))
-    return np.array(output).reshape(-1, 2)
+    crossing = inside != np.roll(inside, -1)
+    span = following[:, axis] - coord
+    t = np.divide(limit - coord, span, out=np.zeros_like(coord), where=crossing)
+    candidates = np.stack([points, points + t[:, None] * (following - points)], axis=1)  # (n, 2, 2)
+    emitted = np.stack([inside, crossing], axis=1)  # (n, 2)
+    return candidates[emitted]
 
 
 def polygon_boxes(segments: list[np.ndarray]) -> np.ndarray:

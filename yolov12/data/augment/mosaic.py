@@ -79,7 +79,8 @@ class Mosaic:
     (2·imgsz, 2·imgsz, 3); the following :class:`RandomAffine` maps it to (imgsz, imgsz).
 
     Args:
-        dataset: source of the three other samples (``len`` and ``load_sample``).
+        dataset: source of the three other samples (``len`` and ``load_sample``); one with a ``remember(sample)``
+            method (:class:`~yolov12.data.augment.partners.DatasetPartners`) is also given each input sample.
         imgsz: target training size.
         p: probability of building a mosaic; otherwise the sample passes through unchanged.
     """
@@ -95,6 +96,9 @@ class Mosaic:
         if self.p <= 0 or np.random.uniform() > self.p:
             return sample
         others = [resize_long_side(self.dataset.load_sample(i), self.imgsz) for i in self._pick_three()]
+        remember = getattr(self.dataset, "remember", None)  # a partner buffer (augment/partners.py) keeps the image
+        if remember is not None:  # the mosaic starts from: build_mosaic only reads it
+            remember(sample)
         centre = np.random.uniform(0.5 * self.imgsz, 1.5 * self.imgsz, size=2).astype(int)
         return build_mosaic([sample, *others], (int(centre[0]), int(centre[1])), 2 * self.imgsz)
 

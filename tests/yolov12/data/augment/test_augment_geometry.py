@@ -30,7 +30,12 @@ from yolov12.data.augment import (
     warp_sample,
 )
 from yolov12.data.augment.compose import replace_sample
-from yolov12.data.augment.geometry import box_ioa, clip_polygon
+from yolov12.data.augment.geometry import (
+    apply_homography,
+    apply_homography_to_polygons,
+    box_ioa,
+    clip_polygon,
+)
 from yolov12.data.types import Sample
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -250,3 +255,45 @@ def test_clip_polygon_stays_inside_and_keeps_inside_points(polygon) -> None:
 def test_background_is_fill_value() -> None:
     out = RandomAffine(64, translate=0, scale=0)(draw_scene(32, 32, []))
     assert (out.image[0, 0] == BACKGROUND).all()
+
+
+def _clip_per_vertex(points: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Sutherland-Hodgman written vertex by vertex: the reference for the vectorised passes of clip_polygon."""
+    points = points.astype(np.float64)
+    borders = ((0, 0.0, False), (0, float(width), True), (1, 0.0, False), (1, float(height), True))
+    for axis, limit, keep_below in borders:
+        if len(points) == 0:
+            break
+        inside = points[:, axis] <= limit if keep_below else points[:, axis] >= limit
+        output = []
+        for i, point in enumerate(points):
+            following, following_inside = points[(i + 1) % len(points)], inside[(i + 1) % len(points)]
+            if inside[i]:
+                output.append(point)
+            if inside[i] != following_inside:
+                output.append(point + (limit - point[axis]) / (following[axis] - point[axis]) * (following - point))
+        points = np.array(output).reshape(-1, 2)
+    return np.stack([points[:, 0].clip(0, width), points[:, 1].clip(0, height)], axis=1).astype(np.float32)
+
+
+def test_clip_polygon_equals_the_per_vertex_algorithm_bit_for_bit() -> None:
+    rng = np.random.default_rng(0)
+    for trial in range(3000):
+        polygon = rng.uniform(-60, 160, (int(rng.integers(3, 30)), 2)).astype(np.float32)
+        if trial % 3 == 0:
+            polygon = np.round(polygon / 50) * 50  # vertices exactly on the borders
+        if trial % 5 == 0:
+            polygon = rng.uniform(1, 99, polygon.shape).astype(np.float32)  # inside: the early return
+        expected, clipped = _clip_per_vertex(polygon, 100, 120), clip_polygon(polygon, 100, 120)
+        assert clipped.dtype == np.float32 and np.array_equal(clipped, expected), polygon
+
+
+def test_polygons_are_mapped_together_exactly_as_one_by_one() -> None:
+    rng = np.random.default_rng(1)
+    polygons = [rng.uniform(0, 100, (k, 2)).astype(np.float32) for k in (3, 0, 7, 4)]
+    for matrix in (np.array([[1.1, 0.2, 5.0], [-0.1, 0.9, 3.0], [0.0, 0.0, 1.0]]),
+                   np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1e-4, -2e-4, 1.0]])):
+        together = apply_homography_to_polygons(polygons, matrix)
+        assert [t.shape for t in together] == [p.shape for p in polygons]
+        assert all(np.array_equal(t, apply_homography(p, matrix)) for t, p in zip(together, polygons))
+    assert apply_homography_to_polygons([], np.eye(3)) == []

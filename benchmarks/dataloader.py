@@ -24,8 +24,11 @@ flips, CHW RGB output). Differences that remain, all in how the work is done, no
 * **Mosaic partners.** Both keep the last min(n, 8·batch, 1000) loaded images (decoded and resized) per process
   and draw the three mosaic partners from that buffer (ours: ``data.mixing_buffer``,
   ``yolov12/data/augment/partners.py``, built here by the trainer's own ``mosaic_partners``); with ``--batch 16``
-  the 96-image sample set fits. Ours empties its buffer at each epoch start (here: each pass over the set), so that
-  a resumed epoch repeats its draws; theirs keeps it across epochs in persistent workers. The row
+  the 96-image sample set fits. An image still in the buffer is not decoded again on either side, so on the sample
+  set neither decodes after the buffer has filled; ``--copies K`` trains on K links of each image, a set larger than
+  the buffers, where both decode about one image per sample. Ours empties its buffer at each epoch start (here:
+  each pass over the set), so that a resumed epoch repeats its draws; theirs keeps it across epochs in persistent
+  workers. The row
   "mixing_buffer=0" is our pipeline decoding all four images of every mosaic (the behaviour before the buffer).
 * **Polygons.** Theirs resamples every polygon to 1000 points on each ``dataset[i]`` and warps those; ours warps
   the polygon's own vertices (clipped). Both take the boxes from the warped polygons.
@@ -326,8 +329,10 @@ def main(argv: list[str] | None = None) -> None:
     dataset, _ = build_datasets(data_yaml, "train")
     hyp = _parse_hyp(args.hyp)
     section = TrainConfig.from_overrides({"imgsz": args.imgsz, "batch": args.batch}).data
-    partners = mosaic_partners(dataset, section, world_size=1)  # what the trainer builds
-    augmented = AugmentedArrays(dataset, build_detection_transforms(hyp, args.imgsz, partners, training=True),
+    buffered_set, _ = build_datasets(data_yaml, "train")
+    partners = mosaic_partners(buffered_set, section, world_size=1)  # what the trainer builds
+    buffered_set.partners = partners
+    augmented = AugmentedArrays(buffered_set, build_detection_transforms(hyp, args.imgsz, partners, training=True),
                                 partners)
     unbuffered = AugmentedArrays(dataset, build_detection_transforms(hyp, args.imgsz, dataset, training=True))
     size = len(dataset)
@@ -354,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Machine: {header}\n")
     copies = f" ({args.copies} copies of each sample image)" if args.copies > 1 else ""
     print(f"Data: sample dataset, {size} train images{copies} (320x320 JPEG); imgsz {args.imgsz}; mixing buffer "
-          f"{partners.buffer.capacity} images; overrides: {hyp or 'none'}\n")
+          f"{partners.capacity} images; overrides: {hyp or 'none'}\n")
     if theirs is not None:
         print_ultralytics_side(theirs, augment_section(hyp))
     print("| what | processes | images/s | images/s per process |")

@@ -8,7 +8,7 @@ resized to the training size, with boxes scaled exactly as the pipeline's resize
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -25,6 +25,12 @@ from yolov12.data.types import LabelRecord, Sample
 __all__ = ["ClassificationDataset", "DetectionDataset", "build_datasets", "cached_sample", "record_to_sample"]
 
 SampleTransform = Callable[[Sample], Sample]
+
+
+class RecentImages(Protocol):
+    """Recently loaded images by path (the mosaic's partner buffer): a copy of one, or None."""
+
+    def lookup(self, path: str) -> Sample | None: ...
 
 
 def record_to_sample(record: LabelRecord, image: np.ndarray, shape: tuple[int, int] | None = None) -> Sample:
@@ -69,6 +75,9 @@ class DetectionDataset(Dataset):
 
     Attributes:
         cache: an :class:`~yolov12.data.image_cache.ImageCache` of the records' images (None: decode every time).
+        partners: the training pipeline's mosaic partner buffer
+            (:class:`~yolov12.data.augment.partners.DatasetPartners`): an image it still holds is lent from it,
+            already resized, instead of decoded (None: never).
 
     Example:
         >>> dataset, names = build_datasets("sample", "val")  # doctest: +SKIP
@@ -86,6 +95,7 @@ class DetectionDataset(Dataset):
         self.transform = transform
         self.names = tuple(names)
         self.cache: ImageCache | None = None
+        self.partners: RecentImages | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -93,9 +103,12 @@ class DetectionDataset(Dataset):
     def load_sample(self, index: int) -> Sample:
         """The untransformed sample ``index`` (mosaic and mix-up transforms call this for their extra images).
 
-        From the cache it is already resized to the cache's long side (the pipeline's resize then changes nothing).
+        From the partner buffer or the cache it is already resized to the training long side (the pipeline's resize
+        then changes nothing).
         """
         record = self.records[index]
+        if self.partners is not None and (recent := self.partners.lookup(record.path)) is not None:
+            return recent
         if self.cache is not None and record.path in self.cache:
             return cached_sample(record, *self.cache.get(record.path))
         return record_to_sample(record, read_image_bgr(record.path))

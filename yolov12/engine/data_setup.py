@@ -202,9 +202,10 @@ def check_detection_only(config: TrainConfig, task: str) -> None:
     if task_spec(task).predicts_boxes:
         return
     for key in ("rect", "multi_scale", "mixing_buffer"):
-        if getattr(config.data, key):
-            raise ConfigError(f"{key}={getattr(config.data, key)} applies to detection; {task_spec(task).description} trains and validates "
-                              f"square crops, remove {key}")
+        value = getattr(config.data, key)
+        if value:
+            raise ConfigError(f"{key}={value} applies to detection; {task_spec(task).description} trains and "
+                              f"validates square crops, remove {key}")
 
 
 def build_training_data(config: TrainConfig, task: str, context: DistributedContext, stride: int = 32) -> TrainingData:
@@ -218,6 +219,8 @@ def build_training_data(config: TrainConfig, task: str, context: DistributedCont
         raise ValueError(f"the train split of '{section.data}' has no usable images")
     attach_image_cache(train_set, section.cache, task, section.imgsz)
     partners = mosaic_partners(train_set, section, context.world_size) if spec.predicts_boxes else train_set
+    if isinstance(partners, DatasetPartners):
+        train_set.partners = partners  # an image still buffered is not decoded again
     train_set.transform, pipeline = spec.dataset_transform(augment, section.imgsz, partners, training=True)
     generator = torch.Generator()
     sampler = (DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.run.seed)

@@ -31,24 +31,26 @@ def test_mosaic_partners_come_from_the_buffer_once_it_is_full(monkeypatch: pytes
     unbuffered, _ = decodes_in_one_epoch(monkeypatch, mixing_buffer=0)
     assert unbuffered == 4 * images, "without a buffer each mosaic decodes its image and three partners"
     assert buffered < 2 * images, f"{buffered} decodes for {images} images: partners were decoded after the fill"
+    whole, _ = decodes_in_one_epoch(monkeypatch, mixing_buffer=images)
+    assert whole <= images, "a buffer that holds the split decodes no image twice in an epoch"
     small, _ = decodes_in_one_epoch(monkeypatch, mixing_buffer=4)
     assert small <= images + 4, "a 4-image buffer fills with at most 4 partner decodes"
 
 
 def test_each_epoch_starts_with_an_empty_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
     data = build_training_data(TrainConfig.from_overrides({**DETECT, "workers": 0}), "detect", DistributedContext())
-    assert isinstance(data.partners, DatasetPartners) and data.partners.buffer.capacity == 64, "8 x batch 8"
+    assert isinstance(data.partners, DatasetPartners) and data.partners.capacity == 64, "8 x batch 8"
     data.set_epoch(0, 3)
     next(iter(data.train_loader))
-    assert len(data.partners.buffer) > 0
+    assert len(data.partners.recent) > 0
     data.set_epoch(1, 3)
-    assert len(data.partners.buffer) == 0, "a resumed epoch must not depend on the images of the one before"
+    assert len(data.partners.recent) == 0, "a resumed epoch must not depend on the images of the one before"
 
 
 def test_the_buffer_is_sized_per_rank_and_refused_for_classification() -> None:
     config = TrainConfig.from_overrides({**DETECT, "workers": 0, "batch": 4, "fraction": 0.5})
     data = build_training_data(config, "detect", DistributedContext(rank=0, world_size=2))
-    assert data.partners is not None and data.partners.buffer.capacity == 16, "8 x the rank's batch of 2"
+    assert data.partners is not None and data.partners.capacity == 16, "8 x the rank's batch of 2"
     assert build_training_data(TrainConfig.from_overrides({**DETECT, "workers": 0, "mixing_buffer": 0}), "detect",
                                DistributedContext()).partners is None
     with pytest.raises(ConfigError, match="mixing_buffer=32 applies to detection"):

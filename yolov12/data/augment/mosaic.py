@@ -95,10 +95,10 @@ class Mosaic:
     def __call__(self, sample: Sample) -> Sample:
         if self.p <= 0 or np.random.uniform() > self.p:
             return sample
-        others = [resize_long_side(self.dataset.load_sample(i), self.imgsz) for i in self._pick_three()]
         remember = getattr(self.dataset, "remember", None)  # a partner buffer (augment/partners.py) keeps the image
-        if remember is not None:  # the mosaic starts from: build_mosaic only reads it
-            remember(sample)
+        if remember is not None:  # the mosaic starts from (build_mosaic only reads it); as in Ultralytics, it is
+            remember(sample)  # then one of the buffered images its partners are drawn from
+        others = [resize_long_side(self.dataset.load_sample(i), self.imgsz) for i in self._pick_three()]
         centre = np.random.uniform(0.5 * self.imgsz, 1.5 * self.imgsz, size=2).astype(int)
         return build_mosaic([sample, *others], (int(centre[0]), int(centre[1])), 2 * self.imgsz)
 

@@ -9,7 +9,9 @@ from them; the same idea here, as two ``SampleDataset`` sources the mixing trans
   to the split);
 - :class:`DatasetPartners`: a dataset's samples through such a buffer. Until the buffer is full a partner is loaded
   from the dataset (and kept); from then on partners come from the buffer, and every image the mosaic starts from
-  replaces the oldest one, so the buffer keeps moving through the epoch's shuffled order.
+  replaces the oldest one, so the buffer keeps moving through the epoch's shuffled order. An image still in the
+  buffer is not decoded again when the dataset loads it as a mosaic's first image (on a split no larger than the
+  buffer, nothing is decoded twice in an epoch).
 
 Both lend copies: the augmentation of one image never alters a buffered partner. Memory: one resized image per slot
 (about 0.9 MB at 640 px), per loader process.
@@ -17,7 +19,8 @@ Both lend copies: the augmentation of one image never alters a buffered partner.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
+from itertools import islice
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -72,18 +75,22 @@ class MixingBuffer:
 
 
 class DatasetPartners:
-    """``dataset``'s samples, resized to ``imgsz`` on the long side, through a buffer of ``capacity`` of them.
+    """``dataset``'s samples, resized to ``imgsz`` on the long side, through a buffer of the last ``capacity``.
 
-    ``len`` is the dataset's, so the transforms draw indices over the whole split as before; ``load_sample(i)``
-    loads sample ``i`` while the buffer fills, then lends a buffered sample drawn uniformly with numpy's global
-    generator (which the loader seeds per worker and epoch; a mapping of ``i`` onto the slots would favour some of
-    them whenever the split is not a multiple of the capacity). The mosaic calls :meth:`remember` with the image it
-    starts from.
+    The buffer holds distinct images (by path), oldest first. ``len`` is the dataset's, so the transforms draw
+    indices over the whole split as before; ``load_sample(i)`` loads sample ``i`` while the buffer fills (and keeps
+    it), then lends a buffered sample drawn uniformly with numpy's global generator (which the loader seeds per
+    worker and epoch; a mapping of ``i`` onto the slots would favour some of them whenever the split is not a
+    multiple of the capacity). The mosaic calls :meth:`remember` with the image it starts from, and the dataset
+    asks :meth:`lookup` before it decodes an image (``DetectionDataset.partners``), so an image still in the buffer
+    is not decoded again, as in Ultralytics.
     """
 
     def __init__(self, dataset: SampleDataset, capacity: int, imgsz: int) -> None:
-        self.dataset, self.imgsz = dataset, imgsz
-        self.buffer = MixingBuffer(capacity)
+        if capacity < 1:
+            raise ValueError(f"a partner buffer holds at least 1 image, got capacity={capacity}")
+        self.dataset, self.capacity, self.imgsz = dataset, capacity, imgsz
+        self.recent: OrderedDict[str, Sample] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -91,22 +98,31 @@ class DatasetPartners:
     def clear(self) -> None:
         """Start empty again (the loader does so before each epoch, so that an epoch's draws depend on the seed of
         that epoch only, and a resumed epoch repeats them)."""
-        self.buffer.clear()
+        self.recent.clear()
 
     def remember(self, sample: Sample) -> None:
-        """Keep ``sample`` (resized, and never altered afterwards by the caller) as a future partner."""
-        self.buffer.add(sample)
+        """Keep ``sample`` (resized, and never altered afterwards by the caller) as the newest buffered image."""
+        self.recent[sample.path] = sample
+        self.recent.move_to_end(sample.path)
+        if len(self.recent) > self.capacity:
+            self.recent.popitem(last=False)
+
+    def lookup(self, path: str) -> Sample | None:
+        """A copy of the buffered image of ``path``, or None."""
+        sample = self.recent.get(path)
+        return None if sample is None else _lend(sample)
 
     def load_sample(self, index: int) -> Sample:
-        """Sample ``index`` decoded and kept while the buffer fills; a buffered one (a copy) once it is full."""
-        if len(self.buffer) < self.buffer.capacity:
+        """Sample ``index`` loaded and kept while the buffer fills; a buffered one (a copy) once it is full."""
+        if len(self.recent) < self.capacity:
             sample = resize_long_side(self.dataset.load_sample(index), self.imgsz)
-            self.buffer.add(sample)
+            self.remember(sample)
             return _lend(sample)
-        return self.buffer.load_sample(int(np.random.randint(0, len(self.buffer))))
+        slot = int(np.random.randint(0, len(self.recent)))
+        return _lend(next(islice(self.recent.values(), slot, None)))
 
     def __repr__(self) -> str:
-        return f"DatasetPartners(capacity={self.buffer.capacity}, imgsz={self.imgsz})"
+        return f"DatasetPartners(capacity={self.capacity}, imgsz={self.imgsz})"
 
 
 def _lend(sample: Sample) -> Sample:

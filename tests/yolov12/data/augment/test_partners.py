@@ -41,6 +41,8 @@ def test_mixing_buffer_keeps_the_latest_samples_and_lends_copies() -> None:
     assert len(buffer) == 0
     with pytest.raises(ValueError, match="capacity=0"):
         MixingBuffer(0)
+    with pytest.raises(ValueError, match="capacity=0"):
+        DatasetPartners(ListDataset([]), 0, 32)
 
 
 def test_partners_load_from_the_dataset_until_the_buffer_is_full_then_from_the_buffer() -> None:
@@ -54,10 +56,13 @@ def test_partners_load_from_the_dataset_until_the_buffer_is_full_then_from_the_b
     drawn = {partners.load_sample(9).path for _ in range(30)}
     assert dataset.loads == 3 and drawn == {"4", "5", "6"}, "a full buffer lends its own images, uniformly"
     partners.remember(sample(7, side=8))
+    partners.remember(sample(7, side=8))
+    assert len(partners.recent) == 3, "an image is kept once"
     assert {partners.load_sample(0).path for _ in range(40)} == {"5", "6", "7"}, "the oldest left for the new one"
     lent = partners.load_sample(0)
     lent.image[:] = 0
-    assert all(int(s.image.min()) > 0 for s in partners.buffer.samples if s.path != "0"), "lent copies only"
+    assert all(int(s.image.min()) > 0 for s in partners.recent.values()), "lent copies only"
+    assert partners.lookup("6").path == "6" and partners.lookup("4") is None, "the dataset asks for its images"
     partners.clear()
     assert partners.load_sample(2).path == "2" and dataset.loads == 4, "an emptied buffer fills from the dataset"
 
@@ -77,7 +82,7 @@ def test_the_mosaic_starts_from_an_image_it_then_keeps_and_decodes_no_partner_on
     for index in range(40):
         pipeline(dataset.samples[index])
     assert dataset.loads == 8 - 2, "partners were decoded only while the buffer filled (two were mosaic inputs)"
-    assert [s.path for s in partners.buffer.samples] == [str(v) for v in range(33, 41)], "the latest inputs"
+    assert list(partners.recent) == [str(v) for v in range(33, 41)], "the latest inputs, oldest first"
 
 
 class RecordingPartners(DatasetPartners):

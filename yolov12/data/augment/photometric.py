@@ -43,8 +43,8 @@ def hsv_jitter(image_bgr: np.ndarray, hue_shift: float, saturation_gain: float, 
     saturation_table = np.clip(levels * saturation_gain, 0, 255).astype(np.uint8)
     saturation_table[0] = 0  # grey stays grey
     value_table = np.clip(levels * value_gain, 0, 255).astype(np.uint8)
-    hue, saturation, value = cv2.split(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2HSV))
-    jittered = cv2.merge((cv2.LUT(hue, hue_table), cv2.LUT(saturation, saturation_table), cv2.LUT(value, value_table)))
+    table = np.stack((hue_table, saturation_table, value_table), axis=1).reshape(256, 1, 3)  # one LUT per channel,
+    jittered = cv2.LUT(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2HSV), table)  # in one call (no split and merge)
     return cv2.cvtColor(jittered, cv2.COLOR_HSV2BGR)
 
 

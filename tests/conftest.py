@@ -28,6 +28,14 @@ if os.environ.get("PYTEST_XDIST_WORKER") and "RAY_TMPDIR" not in os.environ:
     os.environ["RAY_TMPDIR"] = f"/tmp/rt-{os.environ['PYTEST_XDIST_WORKER']}"  # short: Ray's socket paths are limited
     os.makedirs(os.environ["RAY_TMPDIR"], exist_ok=True)
 
+# Ray's metrics export is off in the test processes (and the Ray processes they start), unless a test asks for it
+# (the Serve metrics test does, for its own Ray instance). With Ray 2.60 a driver whose session ended keeps firing its
+# OpenTelemetry export threads (seen: an export every 10 s after "Stats module has shutdown", one more thread per
+# session whose metrics agent went away), and test workers, which start and stop dozens of sessions, died now and
+# then without a Python traceback: the kernel logged a jump into heap memory, a use-after-free of the kind Ray fixed
+# upstream for a gauge callback that outlived shutdown. With the export off no such thread runs after shutdown.
+os.environ.setdefault("RAY_enable_metrics_collection", "0")
+
 settings.register_profile("dev", print_blob=True)
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -36,11 +36,14 @@ class ServeInstances:
         self._node: ServeNode | None = None
         self._address: str | None = None
 
-    def current(self) -> ServeNode:
-        """The running instance, started anew when Ray is down or is another instance than the one started here."""
+    def current(self, metrics: bool = False) -> ServeNode:
+        """The running instance, started anew when Ray is down or is another instance than the one started here,
+        or (``metrics``) when it does not export Ray's metrics."""
+        if self._node is not None and metrics and not self._node.metrics:
+            self.close()
         if self._node is None or not self._alive():
             self._context, self._node = None, None  # its Ray is gone: nothing of it is left to stop
-            context = serve_instance()
+            context = serve_instance(metrics)
             node = context.__enter__()
             self._context, self._node, self._address = context, node, _gcs_address()
         return self._node

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import struct
 import threading
@@ -44,6 +45,7 @@ class ServeNode:
 
     http_port: int
     metrics_port: int
+    metrics: bool = False  # whether Ray exports metrics there (tests/conftest.py turns the export off by default)
 
     @property
     def metrics_url(self) -> str:
@@ -52,25 +54,35 @@ class ServeNode:
 
 # Ray exports metrics every 10 s by default; 2 s keeps the metrics test short and costs little.
 METRICS_REPORT_INTERVAL_MS = 2000
+METRICS_VARIABLE = "RAY_enable_metrics_collection"
 
 
 @contextlib.contextmanager
-def serve_instance() -> Iterator[ServeNode]:
+def serve_instance(metrics: bool = False) -> Iterator[ServeNode]:
     """A fresh local Ray node (never a shared cluster): Serve's HTTP proxy on a free loopback port, the metrics
-    agent's Prometheus endpoint on another free port, metrics reported every ``METRICS_REPORT_INTERVAL_MS``."""
+    agent's Prometheus endpoint on another free port; with ``metrics``, Ray's metrics export on (the Ray processes
+    inherit the variable when they start) and reported every ``METRICS_REPORT_INTERVAL_MS``."""
     import ray
     from ray import serve
 
     if ray.is_initialized():
         ray.shutdown()
     metrics_port = free_port()
-    ray.init(address="local", num_cpus=8, include_dashboard=False, log_to_driver=False,
-             _metrics_export_port=metrics_port,
-             _system_config={"metrics_report_interval_ms": METRICS_REPORT_INTERVAL_MS})
+    previous = os.environ.get(METRICS_VARIABLE)
+    os.environ[METRICS_VARIABLE] = "1" if metrics else "0"
+    try:
+        ray.init(address="local", num_cpus=8, include_dashboard=False, log_to_driver=False,
+                 _metrics_export_port=metrics_port,
+                 _system_config={"metrics_report_interval_ms": METRICS_REPORT_INTERVAL_MS})
+    finally:
+        if previous is None:
+            os.environ.pop(METRICS_VARIABLE, None)
+        else:
+            os.environ[METRICS_VARIABLE] = previous
     port = free_port()
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        yield ServeNode(http_port=port, metrics_port=metrics_port)
+        yield ServeNode(http_port=port, metrics_port=metrics_port, metrics=metrics)
     finally:
         serve.shutdown()
         ray.shutdown()

@@ -23,6 +23,12 @@ SCRAPE_TIMEOUT_S = 60
 
 
 @pytest.fixture(scope="module")
+def serve_node(serve_instances) -> ServeNode:  # noqa: ANN001 - conftest's ServeInstances
+    """This module's Ray + Serve, with Ray's metrics export on (off by default in the test processes)."""
+    return serve_instances.current(metrics=True)
+
+
+@pytest.fixture(scope="module")
 def app_url(serve_port: int, confident_weights: Path) -> Iterator[str]:
     args = {"model": str(confident_weights), "name": MODEL, "backend": "torch", "imgsz": IMGSZ, "max_batch_size": 4,
             "num_cpus": 1, "threads": 1}

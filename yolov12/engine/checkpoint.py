@@ -56,7 +56,7 @@ ResumeHyperparameters = Literal["saved", "own"]  # whose hyper-parameters a resu
 # teachers, cache, output switches), as Ultralytics resumes.
 RUNTIME_KEYS = frozenset({
     "device",  # each rank's own accelerator (Ray Train assigns one per worker)
-    "workers", "cache",  # data loading on this machine: its cores and memory
+    "workers", "cache", "mixing_buffer",  # data loading on this machine: its cores and memory
     "verbose", "plots",  # what this process prints and draws
     "project", "name", "exist_ok", "resume",  # where this process's run folder is
     "distill_teachers",  # teacher checkpoints as paths on this node (s3:// ones are downloaded per node)

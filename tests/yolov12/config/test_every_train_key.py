@@ -228,6 +228,7 @@ EFFECTS: dict[str, Effect] = {
     "fraction": Effect(0.5, lambda p, c: len(p.training_data(c).train_loader.dataset)),
     "cache": Effect("ram", lambda p, c: type(p.training_data(c).train_loader.dataset.cache).__name__),
     "rect": Effect(True, lambda p, c: type(p.training_data(c).val_loader.dataset).__name__, base={"val": True}),
+    "mixing_buffer": Effect(4, lambda p, c: p.training_data(c).partners.capacity),
     "multi_scale": Effect(True, lambda run: sorted(set(run["input_sizes"])), run="changed"),
     # augment: the training pipeline
     **{key: Effect(value, lambda p, c: p.pipeline(c)) for key, value in AUGMENT.items()},

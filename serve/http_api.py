@@ -224,7 +224,15 @@ def annotated_jpeg(image: np.ndarray, prediction: Prediction) -> str:
     return base64.b64encode(encoded.tobytes()).decode() if ok else ""
 
 
-@serve.deployment(name="Ingress", max_ongoing_requests=64)
+# How long a stopping Ingress replica may finish the requests it holds. When an update replaces both deployments,
+# Serve stops the old Detector of a one-replica deployment at once and starts the new one; requests already at the
+# old Ingress wait on its handle until the new Detector is up (model download, engine build: 22 s seen under load on
+# 2 cores), and Serve's default of 20 s force-killed that Ingress with two requests in flight (HTTP 500). An idle
+# replica stops at once; this only bounds the wait of requests it holds.
+INGRESS_DRAIN_TIMEOUT_S = 120.0
+
+
+@serve.deployment(name="Ingress", max_ongoing_requests=64, graceful_shutdown_timeout_s=INGRESS_DRAIN_TIMEOUT_S)
 @serve.ingress(api)
 class Ingress:
     """HTTP front: validates requests (options, image headers), sends the encoded images to the Detector (which

@@ -38,6 +38,9 @@ flips, CHW RGB output). Differences that remain, all in how the work is done, no
 * **Formatting.** Theirs returns torch tensors plus ``batch_idx`` per sample; ours returns numpy arrays
   (``to_training_arrays``) and makes tensors in ``collate_detection``.
 
+``--rounds N`` times our full-pipeline row and theirs N times, alternately, and reports the medians with every round:
+the Ultralytics side varied by up to 1.6x between runs of the same command on a quiet machine, ours by a few percent.
+
 Their dataset writes a label cache next to the labels, so the reference copies our sample dataset to a temporary
 folder first (see its docstring); our dataset folder is not written to.
 
@@ -315,6 +318,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hyp", nargs="*", default=[], help="augmentation overrides, e.g. mixup=0.1 degrees=5")
     parser.add_argument("--ops", action="store_true", help="also time single ops against albumentations")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=1, help="full-pipeline rows: alternate ours and theirs N times "
+                        "and report medians")
     parser.add_argument("--copies", type=int, default=1,
                         help="train on K hard-linked copies of each sample image (a set larger than the buffers)")
     parser.add_argument("--ultralytics-python", help="the Ultralytics venv's python: add their loader's row")
@@ -337,15 +342,19 @@ def main(argv: list[str] | None = None) -> None:
     unbuffered = AugmentedArrays(dataset, build_detection_transforms(hyp, args.imgsz, dataset, training=True))
     size = len(dataset)
     header = f"{machine_line()}, OpenCV {cv2.__version__}, albumentations {load_albumentations().__version__}"
+    ours_rates, their_rates, theirs = [], [], None
+    for _ in range(args.rounds):  # ours then theirs, alternately, so that both see the same machine load
+        ours_rates.append(rate(augmented.__getitem__, args.images, size))
+        if args.ultralytics_python:
+            theirs = ultralytics_rate(args.ultralytics_python, data_yaml, args, hyp)
+            their_rates.append(theirs["images_per_s"])
     rows = [
         ("decode only (cv2.imread)", 1, rate(dataset.load_sample, args.images, size)),
-        ("full pipeline, one process, no DataLoader", 1, rate(augmented.__getitem__, args.images, size)),
+        ("full pipeline, one process, no DataLoader", 1, statistics.median(ours_rates)),
     ]
-    theirs = None
-    if args.ultralytics_python:  # right after our full-pipeline row, so that both see the same machine load
-        theirs = ultralytics_rate(args.ultralytics_python, data_yaml, args, hyp)
+    if theirs is not None:
         major_minor = ".".join(theirs["ultralytics"].split(".")[:2])
-        rows.append((f"Ultralytics {major_minor} full pipeline, one process", 1, theirs["images_per_s"]))
+        rows.append((f"Ultralytics {major_minor} full pipeline, one process", 1, statistics.median(their_rates)))
     rows.append(("full pipeline, mixing_buffer=0 (every partner decoded), one process", 1,
                  rate(unbuffered.__getitem__, args.images, size)))
     rows.append(
@@ -367,7 +376,11 @@ def main(argv: list[str] | None = None) -> None:
     for what, processes, value in rows:
         print(f"| {what} | {processes} | {value:.1f} | {value / processes:.1f} |")
     if theirs is not None:
-        print(f"\nours / Ultralytics, full pipeline in one process: {rows[1][2] / theirs['images_per_s']:.2f}x")
+        ratios = ", ".join(f"{mine / other:.2f}x" for mine, other in zip(ours_rates, their_rates))
+        print(f"\nours / Ultralytics, full pipeline in one process (medians of {args.rounds} alternating rounds): "
+              f"{rows[1][2] / rows[2][2]:.2f}x; per round: {ratios}; ours "
+              f"{', '.join(f'{r:.1f}' for r in ours_rates)}, theirs {', '.join(f'{r:.1f}' for r in their_rates)} "
+              "images/s")
     if args.ops:
         print(f"\n| operation (imgsz {args.imgsz}) | implementation | ms (median of 5 x 30) |")
         print("| --- | --- | ---: |")

@@ -335,8 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     hyp = _parse_hyp(args.hyp)
     section = TrainConfig.from_overrides({"imgsz": args.imgsz, "batch": args.batch}).data
     buffered_set, _ = build_datasets(data_yaml, "train")
-    partners = mosaic_partners(buffered_set, section, world_size=1)  # what the trainer builds
-    buffered_set.partners = partners
+    partners = mosaic_partners(buffered_set, section, world_size=1)  # what the trainer builds (and attaches)
     augmented = AugmentedArrays(buffered_set, build_detection_transforms(hyp, args.imgsz, partners, training=True),
                                 partners)
     unbuffered = AugmentedArrays(dataset, build_detection_transforms(hyp, args.imgsz, dataset, training=True))

@@ -187,14 +187,16 @@ def attach_image_cache(dataset: Any, mode: str | bool, task: str, imgsz: int) ->
 
 def mosaic_partners(dataset: Any, section: Any, world_size: int) -> Any:
     """What mosaic and mixup draw their extra images from: ``dataset`` through a buffer of recent images of each
-    loader process (``data.mixing_buffer``, unset: min(images, 8 x the rank's batch, 1000)), or ``dataset``
-    itself (``mixing_buffer=0``: every partner decoded)."""
+    loader process (``data.mixing_buffer``, unset: min(images, 8 x the rank's batch, 1000)), attached to
+    ``dataset`` so that an image still buffered is not decoded again; or ``dataset`` itself (``mixing_buffer=0``:
+    every partner decoded)."""
     if section.mixing_buffer == 0:
         return dataset
     size = section.mixing_buffer
     if size is None:
         size = partner_buffer_size(len(dataset), per_rank_batch(section.batch, world_size))
-    return DatasetPartners(dataset, size, section.imgsz)
+    dataset.partners = DatasetPartners(dataset, size, section.imgsz)
+    return dataset.partners
 
 
 def check_detection_only(config: TrainConfig, task: str) -> None:
@@ -219,8 +221,6 @@ def build_training_data(config: TrainConfig, task: str, context: DistributedCont
         raise ValueError(f"the train split of '{section.data}' has no usable images")
     attach_image_cache(train_set, section.cache, task, section.imgsz)
     partners = mosaic_partners(train_set, section, context.world_size) if spec.predicts_boxes else train_set
-    if isinstance(partners, DatasetPartners):
-        train_set.partners = partners  # an image still buffered is not decoded again
     train_set.transform, pipeline = spec.dataset_transform(augment, section.imgsz, partners, training=True)
     generator = torch.Generator()
     sampler = (DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.run.seed)

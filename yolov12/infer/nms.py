@@ -151,6 +151,20 @@ def non_max_suppression(
         values = prediction.detach().float().cpu().numpy()
     else:
         device, values = torch.device("cpu"), np.asarray(prediction, dtype=np.float32)
+    rows = non_max_suppression_numpy(values, conf, iou, classes, agnostic, max_det, max_candidates)
+    return [torch.from_numpy(image_rows).to(device) for image_rows in rows]
+
+
+def non_max_suppression_numpy(
+    values: np.ndarray,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    classes: Sequence[int] | None = None,
+    agnostic: bool = False,
+    max_det: int = 300,
+    max_candidates: int = 30000,
+) -> list[np.ndarray]:
+    """:func:`non_max_suppression` of a float32 numpy (B, 4 + nc, A) array -> B float32 (n, 6) numpy arrays."""
     wanted = None if classes is None else np.asarray(list(classes))
     best = values[:, 4:].max(1) if values.shape[2] else np.zeros(values.shape[::2], np.float32)  # (B, A)
     outputs = []
@@ -170,6 +184,7 @@ def non_max_suppression(
             span = boxes.max() - boxes.min() + 1  # also separates classes when coordinates are negative
             shifted = boxes + (labels * span).astype(boxes.dtype)[:, None]
         keep = nms_numpy(shifted, scores, iou, max_output=max_det)
-        rows = np.concatenate((boxes[keep], scores[keep, None], labels[keep, None].astype(boxes.dtype)), 1)
-        outputs.append(torch.from_numpy(np.ascontiguousarray(rows)).to(device))
+        rows = np.empty((len(keep), 6), dtype=np.float32)
+        rows[:, :4], rows[:, 4], rows[:, 5] = boxes[keep], scores[keep], labels[keep]
+        outputs.append(rows)
     return outputs

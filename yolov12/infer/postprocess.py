@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from yolov12.infer.letterbox import LetterboxInfo, scale_boxes
-from yolov12.infer.nms import non_max_suppression
+from yolov12.infer.nms import non_max_suppression_numpy
 from yolov12.infer.results import Boxes, Probs, Results
 
 Array = np.ndarray | torch.Tensor
@@ -61,13 +61,16 @@ def detection_results(
     else:
         if outputs.shape[1] != 4 + len(names):
             raise ValueError(f"detector output has {outputs.shape[1]} rows, expected 4 + {len(names)} classes")
-        detections = non_max_suppression(outputs, conf=conf, iou=iou, classes=classes, agnostic=agnostic,
-                                         max_det=max_det)
+        values = outputs.detach().float().cpu().numpy() if isinstance(outputs, torch.Tensor) else outputs
+        detections = non_max_suppression_numpy(np.asarray(values, dtype=np.float32), conf=conf, iou=iou,
+                                               classes=classes, agnostic=agnostic, max_det=max_det)
     results = []
     for path, image, info, det in zip(_paths(paths, len(images)), images, letterboxes, detections):
-        det = det.cpu().float().clone()
-        det[:, :4] = scale_boxes(det[:, :4], info, image.shape[:2])
-        results.append(Results(orig_img=image, path=path, names=dict(names), boxes=Boxes(det, image.shape[:2])))
+        det = det.cpu().numpy() if isinstance(det, torch.Tensor) else det
+        rows = det.astype(np.float32)  # a copy: the boxes are scaled in place
+        rows[:, :4] = scale_boxes(rows[:, :4], info, image.shape[:2])
+        boxes = Boxes(torch.from_numpy(rows), image.shape[:2])
+        results.append(Results(orig_img=image, path=path, names=dict(names), boxes=boxes))
     return results
 
 

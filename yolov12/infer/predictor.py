@@ -7,6 +7,7 @@ one serving uses.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,7 @@ from torch import nn
 from yolov12.config.predict import PredictConfig
 from yolov12.engines.base import Engine, EngineError
 from yolov12.infer.letterbox import LetterboxInfo
+from yolov12.infer.prefetch import Prefetched
 from yolov12.infer.preprocess import PreparedBatch
 from yolov12.infer.results import Results
 from yolov12.infer.samples import sample_images
@@ -102,32 +104,58 @@ class Predictor:
         return list(self.stream(source))
 
     def stream(self, source: Source | None = None) -> Iterator[Results]:
-        """Results one image at a time, ``config.batch`` images per forward; memory stays flat for long videos."""
+        """Results one image at a time, ``config.batch`` images per forward; memory stays flat for long videos.
+
+        While a batch is inferred and post-processed, the next one is read, decoded and letterboxed on a background
+        thread (one batch ahead: a live stream is read at most one batch early); results, hooks and errors keep the
+        source's order.
+        """
         if source is None:
             source = sample_images()
             logger.warning("no source given; using the bundled sample images %s", [p.name for p in source])
         config = self.config
         streams = StreamSettings(config.stream_timeout_s, config.reconnect_attempts, config.reconnect_delay_s)
-        for batch in iter_batches(source, config.batch, stream=streams):
-            names, images = [name for name, _ in batch], [image for _, image in batch]
-            for result in self.predict_batch(names, images):
-                for hook in self.result_hooks:
-                    result = hook(result)
-                self._after(result)
-                yield result
+        # the first batch is read here (a single image pays no thread start); the rest are decoded and letterboxed
+        # on a background thread while the engine and post-processing work on the batch before (prefetch.py)
+        batches = (self._read_ahead(batch) for batch in iter_batches(source, config.batch, stream=streams))
+        first = next(batches, None)
+        if first is None:
+            return
+        with Prefetched(batches) as ahead:
+            for names, images, prepared, prepare_s in itertools.chain((first,), ahead):
+                for result in self._predict_prepared(names, images, prepared, prepare_s):
+                    for hook in self.result_hooks:
+                        result = hook(result)
+                    self._after(result)
+                    yield result
+
+    def _read_ahead(self, batch: list[tuple[str, np.ndarray]]) -> tuple[list[str], list[np.ndarray], PreparedBatch,
+                                                                         float]:
+        """What the read-ahead thread does for one decoded batch: letterbox it into the canvas, timed."""
+        names, images = [name for name, _ in batch], [image for _, image in batch]
+        start = time.perf_counter()
+        prepared = self.prepare(images)
+        return names, images, prepared, time.perf_counter() - start
 
     def predict_batch(self, names: Sequence[str], images: Sequence[np.ndarray]) -> list[Results]:
         """Predict one batch of (H_i, W_i, 3) BGR uint8 images; ``speed`` is milliseconds per image."""
+        start = time.perf_counter()
+        prepared = self.prepare(images)
+        return self._predict_prepared(names, images, prepared, time.perf_counter() - start)
+
+    def _predict_prepared(self, names: Sequence[str], images: Sequence[np.ndarray], prepared: PreparedBatch,
+                          prepare_s: float) -> list[Results]:
+        """:meth:`predict_batch` of a batch already letterboxed (in ``prepare_s`` seconds)."""
         start = self._clock()
-        inputs, letterboxes = self.preprocess(images)
+        inputs = self.engine_input(prepared)
         preprocessed = self._clock()
         outputs = self.inference(inputs)
         inferred = self._clock()
-        results = self.postprocess(outputs, names, images, letterboxes)
+        results = self.postprocess(outputs, names, images, prepared.letterboxes)
         finished = self._clock()
         per_image = 1000.0 / len(images)
         speed = {
-            "preprocess": (preprocessed - start) * per_image,
+            "preprocess": (prepare_s + preprocessed - start) * per_image,
             "inference": (inferred - preprocessed) * per_image,
             "postprocess": (finished - inferred) * per_image,
         }
@@ -144,12 +172,16 @@ class Predictor:
         (B, 3, H, W) tensor on the torch engine's device; the (B, H, W, 3) uint8 canvas itself for an engine that
         converts it in its graph (``info.canvas_input``); else (B, 3, H, W) float32 numpy."""
         prepared = self.prepare(images)
+        return self.engine_input(prepared), prepared.letterboxes
+
+    def engine_input(self, prepared: PreparedBatch) -> torch.Tensor | np.ndarray:
+        """The engine's input for a prepared batch (see :meth:`preprocess`)."""
         if self._on_torch:
-            return prepared.to_tensor(self.device, self.input_dtype), prepared.letterboxes
+            return prepared.to_tensor(self.device, self.input_dtype)
         if self._canvas_input:
-            return prepared.canvas, prepared.letterboxes
+            return prepared.canvas
         self._buffer = prepared.to_float_nchw(out=self._buffer)  # reused: the engine is done with it by the next batch
-        return self._buffer, prepared.letterboxes
+        return self._buffer
 
     def inference(self, inputs: torch.Tensor | np.ndarray) -> np.ndarray:
         """The engine's raw output: (B, 4 + nc, A) detections, (B, max_det, 6) end-to-end, or (B, nc) probabilities."""

@@ -128,3 +128,26 @@ def test_classification(classifier) -> None:
 def test_rejects_models_without_a_known_task() -> None:
     with pytest.raises(ValueError, match="task"):
         Predictor(torch.nn.Linear(2, 2))
+
+
+def test_stream_reads_ahead_yet_keeps_order_errors_and_speed(tmp_path, detector) -> None:
+    """Batches after the first are decoded and letterboxed on the read-ahead thread: the results come in source
+    order, equal to batch-by-batch prediction; a corrupt file raises when its turn comes, after the images before it;
+    ``speed["preprocess"]`` still counts the letterbox."""
+    from yolov12.infer.image_io import SourceError
+
+    photos = [str(p) for p in sample_images()]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    predictor = Predictor(detector, PredictConfig(imgsz=IMGSZ, conf=0.0, max_det=20, batch=1))
+    streamed = list(predictor.stream(photos * 2))
+    assert [r.path for r in streamed] == photos * 2
+    one_by_one = [predictor.predict_batch([p], [cv2.imread(p)])[0] for p in photos]
+    for result, expected in zip(streamed, one_by_one * 2):
+        torch.testing.assert_close(result.boxes.data, expected.boxes.data)
+        assert result.speed["preprocess"] > 0
+    seen = []
+    with pytest.raises(SourceError, match="broken.jpg"):
+        for result in predictor.stream([photos[0], photos[1], str(broken), photos[0]]):
+            seen.append(result.path)
+    assert seen == photos[:2]

@@ -14,7 +14,9 @@ What it measures (batch 1, ``--imgsz``, ``--threads`` threads everywhere):
 3. Batch-8 throughput (images/s) of our torch, ONNX Runtime and OpenVINO engines (static batch-8 exports).
 4. End-to-end predict on a real photo (file decode + letterbox + inference + NMS + Results) against raw inference
    of the same engine, interleaved; the overhead share, and the decode/pre/post milliseconds against the inference
-   inside the same predict calls (a steadier ratio on a noisy machine). These rows use the architecture with BatchNorm
+   inside the same predict calls (a steadier ratio on a noisy machine); and predict over a list of
+   ``FOLDER_IMAGES`` paths (a folder's worth: later images are decoded and letterboxed on predict's read-ahead
+   thread while the engine runs), per image. These rows use the architecture with BatchNorm
    statistics measured on the sample photos, so that scores spread and NMS has candidates (random weights give none).
 5. The compute lower bound: model GFLOPs / the best measured fp32 (and bf16) matmul GFLOP/s of torch on this CPU.
 
@@ -47,6 +49,7 @@ import onnxruntime  # noqa: E402
 import openvino  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.bench_common import machine_line  # noqa: E402
 from yolov12.config import PredictConfig  # noqa: E402
 from yolov12.engines import load_engine  # noqa: E402
 from yolov12.engines.base import canvas_to_float_nchw  # noqa: E402
@@ -58,6 +61,7 @@ from yolov12.models import build_model, load_architecture  # noqa: E402
 from yolov12.utils.flops import count_gflops  # noqa: E402
 
 REFERENCE_SCRIPT = Path(__file__).parent / "reference" / "ultralytics_latency.py"
+FOLDER_IMAGES = 16  # images per "folder" predict call of the end-to-end rows
 ULTRALYTICS_EQUIVALENT = {"yolov12n": "yolo12n.yaml", "yolov12n-v1": "yolo12n.yaml", "yolov12s": "yolo12s.yaml",
                           "yolov12s-v1": "yolo12s.yaml"}
 
@@ -120,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photo", default=str(sample_images()[-1]), help="real photo for the end-to-end rows")
     parser.add_argument("--skip-batch8", action="store_true")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--end-to-end-only", choices=["openvino-int8", "openvino-bf16", "openvino-fp32"],
+                        help="only step 4, for this engine (the predict overhead on a slow machine in minutes)")
     args = parser.parse_args(argv)
     if args.runs < 20:
         parser.error("--runs must be at least 20 (medians of fewer runs are too noisy)")
@@ -132,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
                                 "loadavg_1m_at_start": round(os.getloadavg()[0], 2)},
                     "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
                                  "openvino": openvino.__version__, "nncf": version("nncf")}}
+
+    if args.end_to_end_only:
+        print(json.dumps(end_to_end_only(args, work), indent=1))
+        scratch.cleanup()
+        return 0
 
     # 1. Ultralytics in its own venv (first, so that our exports do not overlap with its timing)
     reference, their_onnx = None, work / "ultralytics.onnx"
@@ -201,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in dict.fromkeys([best, "ours onnxruntime", "ours torch eager"]):
         for candidates in (100, 3000):  # ~ a deployment threshold / a validation threshold (conf=0.001)
             conf = _threshold_for(photo_engines[name], args, candidates)
-            row = _end_to_end(photo_engines[name], args, conf)
+            row = _end_to_end(photo_engines[name], args, conf, folder=name == best)  # the folder: the target's engine
             report["end_to_end"][f"{name}, {candidates} candidates (conf={conf:.3g})"] = row
             if photo_engines[name].info.canvas_input:  # the same engine fed the Python-converted float input
                 row = _end_to_end(photo_engines[name], args, conf, canvas_input=False)
@@ -218,6 +229,21 @@ def main(argv: list[str] | None = None) -> int:
     scratch.cleanup()
     print(json.dumps(report, indent=1) if args.json else markdown(report))
     return 0
+
+
+def end_to_end_only(args: argparse.Namespace, work: Path) -> dict:
+    """Step 4 alone for one OpenVINO engine: single-photo and folder predict against raw inference."""
+    kind = args.end_to_end_only.rpartition("-")[2]
+    photo_model = photo_calibrated(args.model, args.imgsz)
+    quantize = {"int8": True, "data": "sample"} if kind == "int8" else {}
+    path = export_model(photo_model, format="openvino", imgsz=args.imgsz, output=str(work / "photo"), **quantize)
+    engine = load_engine(path, threads=args.threads, **({} if quantize else {"precision": kind}))
+    report = {"machine": machine_line(), "engine": f"openvino {kind}", "precision_in_effect": engine.info.precision}
+    for candidates in (100, 3000):
+        conf = _threshold_for(engine, args, candidates)
+        report[f"{candidates} candidates (conf={conf:.3g})"] = _end_to_end(engine, args, conf)
+        report[f"{candidates} candidates, float input"] = _end_to_end(engine, args, conf, canvas_input=False)
+    return report
 
 
 def photo_calibrated(name: str, imgsz: int) -> torch.nn.Module:
@@ -267,7 +293,7 @@ def _float_input(predictor: Predictor, photo: str) -> torch.Tensor | np.ndarray:
     return inputs.clone() if isinstance(inputs, torch.Tensor) else inputs.copy()
 
 
-def _end_to_end(engine, args: argparse.Namespace, conf: float, canvas_input: bool = True) -> dict:
+def _end_to_end(engine, args: argparse.Namespace, conf: float, canvas_input: bool = True, folder: bool = True) -> dict:
     """Predict from the photo's path (decode included) vs the engine alone on the preprocessed input.
 
     ``canvas_input=False``: predict converts the uint8 canvas to the float input in Python even for an engine that
@@ -285,16 +311,21 @@ def _end_to_end(engine, args: argparse.Namespace, conf: float, canvas_input: boo
         speeds.append(result.speed)
         boxes[0] = len(result)
 
-    timed = interleaved({"raw": lambda: engine(inputs), "predict": full, "decode": lambda: cv2.imread(photo)},
-                        args.runs, 3)
+    def whole_folder() -> None:
+        assert sum(1 for _ in predictor.stream([photo] * FOLDER_IMAGES)) == FOLDER_IMAGES
+
+    calls = {"raw": lambda: engine(inputs), "predict": full, "decode": lambda: cv2.imread(photo)}
+    timed = interleaved({**calls, "folder": whole_folder} if folder else calls, args.runs, 3)
     raw, e2e = timed["raw"]["median_ms"], timed["predict"]["median_ms"]
+    per_image = timed["folder"]["median_ms"] / FOLDER_IMAGES if folder else float("nan")
     speeds = speeds[-args.runs:]
     pre, post, inference = (statistics.median(s[k] for s in speeds) for k in ("preprocess", "postprocess", "inference"))
     decode = timed["decode"]["median_ms"]
     return {"raw_median_ms": raw, "predict_median_ms": e2e, "overhead_pct": round(100 * (e2e - raw) / raw, 1),
             "decode_ms": decode, "preprocess_ms": round(pre, 2), "postprocess_ms": round(post, 2),
             "inference_in_predict_ms": round(inference, 2),
-            "stage_overhead_pct": round(100 * (decode + pre + post) / inference, 1), "boxes": boxes[0]}
+            "stage_overhead_pct": round(100 * (decode + pre + post) / inference, 1), "boxes": boxes[0],
+            "folder_ms_per_image": round(per_image, 2), "folder_overhead_pct": round(100 * (per_image - raw) / raw, 1)}
 
 
 def markdown(report: dict) -> str:
@@ -317,11 +348,13 @@ def markdown(report: dict) -> str:
         lines += ["batch-8 throughput (images/s): " + ", ".join(f"{k} {v}" for k, v in
                                                                 report["batch8_images_per_s"].items()), ""]
     lines += ["| end-to-end predict on a photo | raw ms | predict ms | overhead (medians) | decode ms | pre ms | "
-              "post ms | (decode+pre+post) / inference | boxes |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "post ms | (decode+pre+post) / inference | boxes | folder ms / image | folder overhead |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, row in report["end_to_end"].items():
         lines.append(f"| {name} | {row['raw_median_ms']:.1f} | {row['predict_median_ms']:.1f} | "
                      f"{row['overhead_pct']:.1f}% | {row['decode_ms']:.2f} | {row['preprocess_ms']:.2f} | "
-                     f"{row['postprocess_ms']:.2f} | {row['stage_overhead_pct']:.1f}% | {row['boxes']} |")
+                     f"{row['postprocess_ms']:.2f} | {row['stage_overhead_pct']:.1f}% | {row['boxes']} | "
+                     f"{row['folder_ms_per_image']:.1f} | {row['folder_overhead_pct']:.1f}% |")
     bound = report["compute_bound"]
     lines += ["", f"compute lower bound: {report['gflops_with_attention']} GFLOPs (incl. attention; "
               f"{report['gflops']} without) / peak matmul {bound['peak_matmul_gflops_fp32']} GFLOP/s fp32 = "

@@ -36,6 +36,16 @@ if os.environ.get("PYTEST_XDIST_WORKER") and "RAY_TMPDIR" not in os.environ:
 # upstream for a gauge callback that outlived shutdown. With the export off no such thread runs after shutdown.
 os.environ.setdefault("RAY_enable_metrics_collection", "0")
 
+# Ray Train's controller polls its workers every 2 s (Ray 2.60's default), and the pipeline waits for each epoch's
+# checkpoint to be committed, which happens at the next poll: about a second per epoch of waiting, most of an epoch
+# of the tests' tiny runs. Polled every 0.25 s in the test processes (and the Ray processes they start) instead;
+# what is polled and what a failure does are unchanged.
+os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
+
+# Serve gives a starting HTTP proxy 5 s to answer each readiness check and kills it after 3 misses; with three test
+# workers on 2 cores a proxy took longer than those 15 s to start (the main job's deploy step failed so). 30 s each.
+os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
+
 settings.register_profile("dev", print_blob=True)
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -270,6 +270,8 @@ def last_epoch_losses(run_dir: Path) -> dict[str, float]:
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.timeout(1800)  # two 16-epoch runs: 4-5 min on a quiet 2-core machine, up to 14 min while a test run
+# shares the cores; the default 900 s would cut it short on a slow machine
 def test_two_workers_streaming_from_s3_train_to_the_local_loaders_map_and_resume(decode_node_cluster, s3_server,
                                                                                  tmp_path: Path) -> None:
     """The same 2-worker run twice: the local loader on the sample folder, and the stream from ``s3://`` with the

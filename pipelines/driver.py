@@ -47,6 +47,8 @@ if TYPE_CHECKING:  # Ray is imported where a driver runs, not when this module i
 
 logger = logging.getLogger(__name__)
 
+LOCAL_START_ATTEMPTS = 3  # tries to start a local Ray instance whose raylet missed Ray's 30 s to register
+
 LOCAL = "local"
 # ray.init options that only a new local instance takes (Ray refuses most of them when it joins a cluster).
 LOCAL_ONLY_OPTIONS = frozenset({"num_gpus", "resources", "labels", "object_store_memory", "include_dashboard",
@@ -100,14 +102,17 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, join_ru
     # instead, and the cleaner keeps the group.
     if options.get("include_dashboard") is False and "dashboard_port" not in options:
         options["dashboard_port"] = free_port()
-    for attempt in (1, 2):  # Ray gives a local raylet 30 s to register: a busy machine can miss it once
+    # Ray gives a local raylet 30 s to register (a constant in Ray 2.60): a busy machine can miss it, and on a
+    # 2-core machine running three test workers it missed twice in a row once
+    for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
         try:
             _ray_init_owned(address=LOCAL, num_cpus=num_cpus, **options)
             return True
         except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for this timeout
-            if attempt == 2 or "timed out during startup" not in str(exc):
+            if attempt == LOCAL_START_ATTEMPTS or "timed out during startup" not in str(exc):
                 raise
-            logger.warning("local Ray did not start in time (%s); trying once more", exc)
+            logger.warning("local Ray did not start in time (%s); trying again (%d of %d attempts)", exc,
+                           attempt + 1, LOCAL_START_ATTEMPTS)
             ray.shutdown()
     return True
 

@@ -148,11 +148,16 @@ def test_init_ray_leaves_the_choice_to_ray_when_joining_a_running_cluster_is_wan
     assert fake.calls[0]["address"] is None
 
 
-def test_init_ray_retries_a_local_start_that_timed_out_once(monkeypatch) -> None:
+def test_init_ray_retries_a_local_start_that_timed_out(monkeypatch) -> None:
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    fake = FakeRay(failures=[Exception("The current node timed out during startup.")]).install(monkeypatch)
+    timeout = Exception("The current node timed out during startup.")
+    fake = FakeRay(failures=[timeout, timeout]).install(monkeypatch)
     assert init_ray("local") is True
-    assert len(fake.calls) == 2 and fake.shutdowns == 1
+    assert len(fake.calls) == 3 and fake.shutdowns == 2
+    hopeless = FakeRay(failures=[timeout] * 3).install(monkeypatch)
+    with pytest.raises(Exception, match="timed out during startup"):
+        init_ray("local")
+    assert len(hopeless.calls) == 3
     other = FakeRay(failures=[RuntimeError("no space left")]).install(monkeypatch)
     with pytest.raises(RuntimeError, match="no space left"):
         init_ray("local")

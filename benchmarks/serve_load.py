@@ -8,9 +8,10 @@ batching. "added p50" is Serve's p50 minus the in-process per-request latency at
 The resident memory is the Detector replica's VmRSS after the run.
 
     PYTHONPATH=. .venv/bin/python benchmarks/serve_load.py --imgsz 320 --requests 300 --concurrency 1 8 32
-    RAY_SERVE_ENABLE_HA_PROXY=1 PYTHONPATH=. .venv/bin/python benchmarks/serve_load.py --single-deployment ...
+    RAY_SERVE_ENABLE_HA_PROXY=1 PYTHONPATH=. .venv/bin/python benchmarks/serve_load.py --layout split ...
 
-``--single-deployment`` serves the app whose Detector is the HTTP ingress itself (no Ingress -> Detector call);
+``--layout single`` (the application's default) serves the app whose Detector is the HTTP ingress itself;
+``--layout split`` puts an Ingress deployment in front of it (one handle call per request);
 ``RAY_SERVE_ENABLE_HA_PROXY=1`` in the environment (read by Ray when it starts) puts Ray's HAProxy ingress in front
 instead of Serve's Python proxy actor, so requests go from HAProxy straight to the ingress replica's own HTTP server.
 """
@@ -174,8 +175,9 @@ def main() -> int:
                         help="python: C threads of requests, with the server's per-stage timing; wrk: the C load "
                              "generator (apt-get install wrk), fixed --wrk-seconds per concurrency")
     parser.add_argument("--wrk-seconds", type=int, default=10)
-    parser.add_argument("--single-deployment", action="store_true",
-                        help="one deployment is both HTTP ingress and model (serve.config single_deployment)")
+    parser.add_argument("--layout", choices=("single", "split"), default="single",
+                        help="single (default): one deployment is both HTTP ingress and model; split: Ingress -> "
+                             "Detector (serve.config single_deployment=false)")
     args = parser.parse_args()
 
     haproxy = os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1"
@@ -193,7 +195,7 @@ def main() -> int:
     app = build_app({"model": model_source, "max_batch_size": args.max_batch_size, "num_replicas": 1,
                      "batch_wait_timeout_s": args.batch_wait, "max_ongoing_requests": 2 * max(args.concurrency),
                      "ingress_max_ongoing_requests": 4 * max(args.concurrency), "num_cpus": args.threads,
-                     "single_deployment": args.single_deployment, **common})
+                     "single_deployment": args.layout == "single", **common})
     serve.run(app, name="bench", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
     rows, breakdown = [], {}
@@ -219,7 +221,7 @@ def main() -> int:
           f"{os.getloadavg()[0]:.1f}; {Path(model_source).name}, backend {args.backend}, imgsz {args.imgsz}, "
           f"max_batch_size {args.max_batch_size}, batch wait {args.batch_wait * 1000:.0f} ms, {args.threads} threads; "
           f"client {args.client}; "
-          f"{'one deployment (Detector is the ingress)' if args.single_deployment else 'Ingress -> Detector'}, "
+          f"{'one deployment (Detector is the ingress)' if args.layout == 'single' else 'Ingress -> Detector'}, "
           f"{'HAProxy' if haproxy else 'Serve proxy actor'} in front\n")
     print("| concurrency | in-process img/s (batch) | Serve req/s | ratio | Serve p50 ms | Serve p99 ms | errors |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
@@ -237,7 +239,7 @@ def main() -> int:
         print(f"\nin-process latency at batch 1: {single_ms:.1f} ms; Serve p50 at concurrency 1: {p50_one:.1f} ms "
               f"(added {p50_one - single_ms:.1f} ms)")
     if 1 in breakdown:
-        print_breakdown(breakdown[1], args.single_deployment, haproxy)
+        print_breakdown(breakdown[1], args.layout == "single", haproxy)
     print(f"Detector replica RSS: {memory:.0f} MB")
     return 0
 

@@ -1,5 +1,6 @@
-"""The Serve application: ``Ingress`` (HTTP) in front of ``Detector`` (the model), built from typed args; or, with
-``single_deployment=true``, one deployment that is both (one Ray hop less per request, no multiplexing).
+"""The Serve application, built from typed args: by default one deployment, ``Detector``, that is the HTTP ingress and
+holds the model(s); with ``single_deployment=false`` an ``Ingress`` deployment (HTTP) in front of a ``Detector``
+deployment (the model), so that the two scale apart, at one Ray call more per request.
 
     serve run serve.app:build_app model=runs/exp/weights/best.safetensors imgsz=320
     RAY_AUTH_MODE=token serve deploy infra/serve/cpu.yaml          # cluster config (deployment options win)
@@ -38,8 +39,9 @@ def detector_options(config: ServeAppConfig) -> dict[str, Any]:
 def build_app(args: dict[str, Any]) -> Application:
     """Application builder for ``serve run`` / ``serve deploy``: ``args`` are :class:`ServeAppConfig` keys.
 
-    Default layout: ``Ingress`` -> ``Detector``. With ``single_deployment`` one deployment, named ``Detector`` (so
-    a config file's Detector options apply to it), is the HTTP ingress and holds the model.
+    Default layout (``single_deployment``): one deployment, named ``Detector`` (so a config file's Detector options
+    apply to it), is the HTTP ingress and holds the model(s). With ``single_deployment=false``: ``Ingress`` ->
+    ``Detector``.
     """
     config = ServeAppConfig.from_overrides(dict(args))
     configured_api_key(config.api_key_env)  # a configured key must be here too: refuse to build an open server

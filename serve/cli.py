@@ -7,7 +7,8 @@ alias or an architecture without ``random_weights=true`` fails in one line.
 
 ``haproxy=true`` starts the local Ray with Ray Serve's HAProxy ingress (``RAY_SERVE_ENABLE_HA_PROXY=1``): HAProxy
 forwards each request straight to an ingress replica's own HTTP server instead of through Serve's Python proxy
-actor; with ``single_deployment=true`` that replica is the model's, so a request crosses no Ray call at all.
+actor; in the default layout (``single_deployment``) that replica holds the model, so a request crosses no Ray call
+at all.
 
 Registered through the ``yolov12.commands`` entry point group (pyproject:
 ``serve = "serve.cli:SERVE_COMMAND"``), so the core CLI finds it without importing Ray.

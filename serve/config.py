@@ -71,13 +71,18 @@ class ServeAppConfig(Section):
         max_batch_size, batch_wait_timeout_s: dynamic batching of the Detector: each batch takes the requests that
             queued while the previous forward ran; a batch that is not full waits ``batch_wait_timeout_s`` more
             (default 0: a lone request runs at once).
-        max_ongoing_requests: per Detector replica (at least 2 x max_batch_size fills a batch while one runs).
+        max_ongoing_requests: per Detector replica (default: 2 x max_batch_size, at least 16, so that a batch
+            fills while one runs; in the single-deployment layout ``max_track_sessions`` more, since each open
+            tracking WebSocket holds one).
         num_replicas / autoscaling: a fixed replica count, or autoscaling (wins when both are given).
         num_cpus, num_gpus: per Detector replica; threads: intra-op threads of the engine (default num_cpus).
         ingress_num_cpus, ingress_max_ongoing_requests: for the HTTP ingress.
-        single_deployment: one deployment (named ``Detector``) is the HTTP ingress and holds the model: no
-            Ingress -> Detector call per request, the ingress options above unused, and no multiplexing (``models``
-            must be empty: Serve does not multiplex an ingress deployment behind HAProxy / direct ingress).
+        single_deployment: the layout. True (default): one deployment (named ``Detector``) is the HTTP ingress
+            and holds the model(s): no Ray call between the HTTP front and the model, and multiplexed ``models``
+            loaded by each replica (Serve's proxy routes a model's requests to a replica that holds it; behind
+            HAProxy each replica loads what it is asked for, LRU). False: an ``Ingress`` deployment in front of a
+            ``Detector`` deployment, called through its handle, so that the two scale apart (the ``ingress_*``
+            options apply); it costs one Ray call per request.
         max_body_bytes, max_image_pixels: request limits (413 above them); an image may also decode to at most
             ``4 x max_image_pixels`` bytes (a 16-bit image counts twice its pixels, see serve/images.py).
         max_request_decoded_bytes: what all images of one request may decode to together (width x height x
@@ -121,7 +126,7 @@ class ServeAppConfig(Section):
     threads: int | None = Field(None, ge=1)
     ingress_num_cpus: float = Field(0.5, ge=0)
     ingress_max_ongoing_requests: int = Field(64, ge=1)
-    single_deployment: bool = False
+    single_deployment: bool = True
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(40_000_000, ge=64 * 64)
     max_request_decoded_bytes: int = Field(DEFAULT_REQUEST_DECODED_BYTES, ge=64 * 64 * 3)
@@ -178,16 +183,12 @@ class ServeAppConfig(Section):
                              "requests that leave imgsz unset; raise max_request_imgsz")
         return self
 
-    @model_validator(mode="after")
-    def _single_deployment_serves_one_model(self) -> ServeAppConfig:
-        if self.single_deployment and self.models:
-            raise ValueError(f"single_deployment serves one model, but models={sorted(self.models)} asks for "
-                             "multiplexing; drop models or set single_deployment=false")
-        return self
-
     @property
     def detector_max_ongoing_requests(self) -> int:
-        return self.max_ongoing_requests or max(16, 2 * self.max_batch_size)
+        if self.max_ongoing_requests:
+            return self.max_ongoing_requests
+        batching = max(16, 2 * self.max_batch_size)
+        return batching + self.max_track_sessions if self.single_deployment else batching
 
     def source_for(self, model_id: str) -> str:
         """The source of a multiplexed model id ('' is the default model); KeyError names the known ids."""

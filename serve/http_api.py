@@ -21,10 +21,11 @@ variable is unset or empty refuses to start). Before anything is sent to the mod
 requests and answers is in serve/schemas.py (``/openapi.json``).
 Which model: the ``serve_multiplexed_model_id`` header (Serve's own), else the default.
 
-Two layouts (``ServeAppConfig.single_deployment``): by default the Ingress calls a separate ``Detector`` deployment
-through its handle (ingress and model replicas scale apart; multiplexing works); with ``single_deployment`` the
-Ingress holds the Detector itself (same class, same batching, called in-process), which removes one Ray hop per
-request at the cost of multiplexing.
+Two layouts (``ServeAppConfig.single_deployment``). By default the Ingress holds the Detector itself (same class,
+same batching, called in-process): a request crosses no Ray call after the HTTP front, and multiplexed models are
+loaded (LRU) by the in-process Detector, whose loader reports them to Serve so that its proxy routes a model's
+requests to a replica that holds it. With ``single_deployment=false`` the Ingress calls a separate ``Detector``
+deployment through its handle, so that ingress and model replicas scale apart (one Ray call more per request).
 """
 
 # No `from __future__ import annotations` here: FastAPI must see real types (`Request`) on the methods that
@@ -52,7 +53,7 @@ from serve import kserve, schemas, tracking
 from serve.config import IngressSettings, configured_api_key
 from serve.images import ImageError, check_image, check_request_budget, decode_image
 from serve.metrics import serving_metrics
-from serve.model_deployment import DEFAULT_MODEL_ID, Detector
+from serve.model_deployment import Detector
 from serve.runtime import InferenceRequest, Prediction, RequestError, UnknownModelError
 from yolov12.config.base import Section, format_validation_error
 from yolov12.infer.results import Boxes, Results
@@ -178,6 +179,12 @@ def parse_params(options: dict[str, Any]) -> DetectParams:
         raise ApiError(422, format_validation_error(exc)) from None
 
 
+def model_header(headers: Any) -> str:
+    """The multiplexed model id a request names: Serve's ``serve_multiplexed_model_id`` header, or the same name with
+    dashes (what proxies that drop underscored headers let through); '' for the default model."""
+    return headers.get(MODEL_HEADER) or headers.get(MODEL_HEADER.replace("_", "-")) or ""
+
+
 def api_key_from(settings: IngressSettings) -> str | None:
     """The key requests must send: the value of ``settings.api_key_env`` on this replica (None: none configured);
     :class:`~serve.config.MissingApiKeyError` when it is configured but unset or empty here."""
@@ -272,21 +279,20 @@ class Ingress:
         return self.detector.options(multiplexed_model_id=model_id) if model_id else self.detector
 
     async def _call(self, model_id: str, method: str, *args: Any) -> Any:
-        if self.local is not None:
-            if model_id and model_id != DEFAULT_MODEL_ID:
-                raise ApiError(404, f"unknown model id '{model_id}'; this application (single_deployment) serves "
-                                    f"only '{DEFAULT_MODEL_ID}'")
-            try:
-                return await asyncio.wait_for(getattr(self.local, method)(*args), DETECTOR_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                raise ApiError(503, f"the model did not answer within {DETECTOR_TIMEOUT_S:.0f}s; retry") from None
+        """``method`` of the Detector: the one in this process (single deployment), else through the handle, routed
+        to a replica that has ``model_id`` loaded."""
+        local = self.local is not None
         try:
-            return await asyncio.wait_for(getattr(self._handle(model_id), method).remote(*args), DETECTOR_TIMEOUT_S)
-        except UnknownModelError as exc:  # raised in the replica when a multiplexed id is unknown
+            pending = (getattr(self.local, method)(*args) if local
+                       else getattr(self._handle(model_id), method).remote(*args))
+            return await asyncio.wait_for(pending, DETECTOR_TIMEOUT_S)
+        except UnknownModelError as exc:  # raised by the Detector when a multiplexed id is unknown
             raise ApiError(404, str(exc)) from None
         except asyncio.TimeoutError:
             raise ApiError(503, f"the model did not answer within {DETECTOR_TIMEOUT_S:.0f}s; retry") from None
         except Exception as exc:  # noqa: BLE001 - replica died / restarting: a retriable error, never a hang
+            if local:
+                raise  # this process's own failure: Serve answers 500 and logs it
             cause = getattr(exc, "cause", None)
             if isinstance(cause, UnknownModelError):
                 raise ApiError(404, str(cause)) from None
@@ -296,7 +302,7 @@ class Ingress:
     async def _predict(self, model_id: str, image: np.ndarray | bytes, params: DetectParams) -> Prediction:
         """The Detector's prediction for pixels or an encoded image (checked with :meth:`_checked` first)."""
         request = InferenceRequest(image, conf=params.conf, iou=params.iou, max_det=params.max_det, imgsz=params.imgsz)
-        outcome = await self._call(model_id, "predict", request)
+        outcome = await self._call(model_id, "predict", request, model_id)
         if isinstance(outcome, ImageError):  # the header was fine but the pixels are not
             raise ApiError(outcome.status, str(outcome))
         if isinstance(outcome, RequestError):
@@ -345,7 +351,7 @@ class Ingress:
         data, options = await image_and_options(request, self.config.max_body_bytes)
         params = self._params(options)
         (image,) = self._checked([data])
-        prediction = await self._predict(request.headers.get(MODEL_HEADER, ""), image, params)
+        prediction = await self._predict(model_header(request.headers), image, params)
         if prediction.task != task:
             raise ApiError(400, f"model {prediction.model} is a {prediction.task} model; use /v1/{prediction.task}")
         timing = {**prediction.timing, "request": (time.perf_counter() - started) * 1000}
@@ -375,7 +381,7 @@ class Ingress:
             check_api_key(websocket.headers.get(API_KEY_HEADER), self.api_key)
             options = tracking.parse_tracking_options(dict(websocket.query_params), self.config.max_request_imgsz)
             with self.sessions.session() as session_id:
-                await self._run_session(websocket, session_id, options, websocket.headers.get(MODEL_HEADER, ""))
+                await self._run_session(websocket, session_id, options, model_header(websocket.headers))
         except ApiError as exc:
             await websocket.close(tracking.CLOSE_UNAUTHORISED, tracking.close_reason(exc.message))
         except tracking.TrackingOptionsError as exc:

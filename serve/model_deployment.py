@@ -12,7 +12,9 @@
   on each reconfigure, so after moving the alias, redeploying the same config (or bumping ``revision``) loads the
   new version.
 - Multiplexing: a request with the ``serve_multiplexed_model_id`` header names one of ``models``; those are loaded
-  (LRU, ``max_models_per_replica``) by the ``@serve.multiplexed`` loader.
+  (LRU, three per replica) by the ``@serve.multiplexed`` loader, which also tells Serve which replica holds which
+  model, so Serve's proxy and handles send a model's requests to a replica that has it loaded. That works the same
+  when the replica is the HTTP ingress itself (the single-deployment layout, see serve/http_api.py).
 - Readiness: every engine the replica may need (the default model's and the multiplexed models') is built in the
   constructor, so a TensorRT build of minutes delays readiness, never a request (see :meth:`Detector.__init__`).
 - Health: ``check_health`` raises when the model failed to load or the last forwards failed, so Serve replaces
@@ -147,13 +149,19 @@ class Detector:
     async def _model_for(self, model_id: str) -> ServingModel:
         if not model_id or model_id == DEFAULT_MODEL_ID:
             return self.model
+        if model_id not in self.app_config.models:  # refused here, before Serve's loader counts it as a model
+            raise UnknownModelError(f"unknown model id '{model_id}'; this application serves: "
+                                    f"{', '.join([DEFAULT_MODEL_ID, *self.app_config.models])}")
         return await self._multiplexed_model(model_id)
 
     # -- requests -----------------------------------------------------------------------------------------------------
-    async def predict(self, request: InferenceRequest) -> Prediction | RequestError | ImageError:
+    async def predict(self, request: InferenceRequest,
+                      model_id: str | None = None) -> Prediction | RequestError | ImageError:
         """One image (pixels or encoded bytes) in, one :class:`Prediction` (or the :class:`RequestError` /
-        :class:`ImageError` that explains a 4xx) out."""
-        model_id = serve.get_multiplexed_model_id()
+        :class:`ImageError` that explains a 4xx) out. ``model_id``: a multiplexed model ('' or ``default``: the
+        default one); None takes the request's ``serve_multiplexed_model_id``, as Serve routed it."""
+        if model_id is None:
+            model_id = serve.get_multiplexed_model_id()
         settings = self.settings
         decode_ms = None
         if isinstance(request.image, bytes):

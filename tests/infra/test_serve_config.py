@@ -33,7 +33,6 @@ from serve.config import ServeAppConfig
 
 SERVE_DIR = REPO_ROOT / "infra" / "serve"
 IMPORT_PATH = "serve.app:build_app"
-DEPLOYMENTS = {"Ingress", "Detector"}
 APP_FILE = REPO_ROOT / "serve" / "app.py"
 
 
@@ -79,7 +78,7 @@ def test_config_is_a_valid_serve_deploy_config_with_no_unknown_keys(name):
 
 def test_unknown_keys_catches_misspellings_that_serve_itself_accepts():
     config = yaml.safe_load((SERVE_DIR / "cpu.yaml").read_text())
-    detector = config["applications"][0]["deployments"][1]
+    (detector,) = config["applications"][0]["deployments"]
     scaling = detector["autoscaling_config"]
     scaling["target_ongoing_request"] = scaling.pop("target_ongoing_requests")
     detector["num_replica"] = 2
@@ -95,7 +94,8 @@ def test_app_and_deployments_are_the_serving_application_with_autoscaling(name):
     (app,) = CONFIGS[name]["applications"]
     assert app["import_path"] == IMPORT_PATH
     deployments = {deployment["name"]: deployment for deployment in app["deployments"]}
-    assert set(deployments) == DEPLOYMENTS
+    layout = {"Detector"} if ServeAppConfig.model_validate(app["args"]).single_deployment else {"Ingress", "Detector"}
+    assert set(deployments) == layout  # Serve refuses options for a deployment the application does not have
     for deployment in deployments.values():
         scaling = deployment["autoscaling_config"]
         assert 1 <= scaling["min_replicas"] <= scaling["max_replicas"]
@@ -110,8 +110,8 @@ def test_gpu_config_puts_detectors_on_gpus_and_cpu_config_does_not():
     gpus = {name: {deployment["name"]: deployment["ray_actor_options"].get("num_gpus", 0)
                    for deployment in config["applications"][0]["deployments"]}
             for name, config in CONFIGS.items()}
-    assert gpus["gpu.yaml"] == {"Ingress": 0, "Detector": 1}
-    assert gpus["cpu.yaml"] == {"Ingress": 0, "Detector": 0}
+    assert gpus["gpu.yaml"] == {"Detector": 1}
+    assert gpus["cpu.yaml"] == {"Detector": 0}
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -189,29 +189,24 @@ class Args(BaseModel):
     batch_wait_timeout_s: float = 0.01
 
 @serve.deployment
-class Detector:
+class {model_class}:
     pass
 
-@serve.deployment
-class {ingress}:
-    def __init__(self, detector):
-        self.detector = detector
-
 def build_app(args: Args):
-    return {ingress}.bind(Detector.bind())
+    return {model_class}.bind()
 """
 
 
-@pytest.mark.parametrize(("ingress", "args", "error"), [
-    ("Ingress", {}, None),
-    ("Gateway", {}, "deployments ['Ingress'] are not defined"),
-    ("Ingress", {"max_batch_size": "many"}, "max_batch_size"),
+@pytest.mark.parametrize(("model_class", "args", "error"), [
+    ("Detector", {}, None),
+    ("Model", {}, "deployments ['Detector'] are not defined"),
+    ("Detector", {"max_batch_size": "many"}, "max_batch_size"),
 ])
-def test_the_application_check_itself(tmp_path, monkeypatch, ingress, args, error):
+def test_the_application_check_itself(tmp_path, monkeypatch, model_class, args, error):
     package = tmp_path / "fake_serving"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "app.py").write_text(FAKE_APP.format(ingress=ingress))
+    (package / "app.py").write_text(FAKE_APP.format(model_class=model_class))
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in [name for name in sys.modules if name.startswith("fake_serving")]:
         monkeypatch.delitem(sys.modules, name)

@@ -26,7 +26,7 @@ def test_config_parses_cli_text_and_rejects_typos_with_a_hint() -> None:
                                             "models": "{b: other.safetensors}",
                                             "autoscaling": "{min_replicas: 1, max_replicas: 3}"})
     assert config.max_batch_size == 4 and config.models == {"b": "other.safetensors"}
-    assert config.autoscaling.max_replicas == 3 and config.detector_max_ongoing_requests == 16
+    assert config.autoscaling.max_replicas == 3 and config.detector_max_ongoing_requests == 16 + 16  # + sessions
     with pytest.raises(ConfigError, match="did you mean 'max_batch_size'"):
         ServeAppConfig.from_overrides({"model": "w", "max_batch": 4})
     with pytest.raises(ConfigError, match="min_replicas=3 is above max_replicas=1"):
@@ -43,7 +43,8 @@ def test_build_app_maps_config_to_deployment_options() -> None:
                                             "autoscaling": {"min_replicas": 1, "max_replicas": 4,
                                                             "target_ongoing_requests": 12}})
     options = detector_options(config)
-    assert options["max_ongoing_requests"] == 32 and options["ray_actor_options"] == {"num_cpus": 1.0, "num_gpus": 1}
+    assert options["max_ongoing_requests"] == 32 + 16  # 2 x max_batch_size, and one per tracking session
+    assert options["ray_actor_options"] == {"num_cpus": 1.0, "num_gpus": 1}
     assert options["autoscaling_config"]["max_replicas"] == 4 and "num_replicas" not in options
     assert ModelSettings.model_validate(options["user_config"]).model == "models:/m@champion"
     app = build_app({"model": "models:/m@champion", "num_replicas": 2})
@@ -52,19 +53,24 @@ def test_build_app_maps_config_to_deployment_options() -> None:
         build_app({"model": "x", "bogus": 1})
 
 
-def test_single_deployment_is_one_detector_that_serves_http_and_refuses_multiplexing() -> None:
+def test_the_default_layout_is_one_detector_that_serves_http_and_multiplexes() -> None:
     from serve.http_api import Ingress
 
-    single = build_app({"model": "w", "single_deployment": "true", "num_cpus": 2})._bound_deployment
+    single = build_app({"model": "w", "models": "{b: x.safetensors}", "num_cpus": 2})._bound_deployment
     assert single.name == "Detector" and single.func_or_class is Ingress.func_or_class
     detector_handle, _, model_config = single.init_args
     assert detector_handle is None and model_config["model"] == "w"
     assert single.ray_actor_options["num_cpus"] == 2  # the model's resources, not the ingress's
-    assert ModelSettings.model_validate(single._deployment_config.user_config).model == "w"
-    default = build_app({"model": "w"})._bound_deployment
-    assert default.name == "Ingress" and type(default.init_args[0]).__name__ == "Application"
-    with pytest.raises(ConfigError, match="single_deployment serves one model"):
-        ServeAppConfig.from_overrides({"model": "w", "single_deployment": True, "models": {"b": "x"}})
+    user_config = ModelSettings.model_validate(single._deployment_config.user_config)
+    assert user_config.model == "w" and user_config.models == {"b": "x.safetensors"}  # reconfigure loads them
+    # batching's 16 plus one slot per tracking session the replica may hold
+    assert single._deployment_config.max_ongoing_requests == 16 + 16
+
+    split = build_app({"model": "w", "single_deployment": "false"})._bound_deployment
+    assert split.name == "Ingress" and type(split.init_args[0]).__name__ == "Application"
+    assert split._deployment_config.max_ongoing_requests == 64
+    detector = split.init_args[0]._bound_deployment
+    assert detector.name == "Detector" and detector._deployment_config.max_ongoing_requests == 16
 
 
 @pytest.mark.filterwarnings("ignore:The `metrics_interval_s` field:DeprecationWarning")

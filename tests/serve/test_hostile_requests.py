@@ -126,9 +126,9 @@ def detector_calls(ingress: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     calls: list[Any] = []
     predict = ingress.local.predict
 
-    async def recorded(request: Any) -> Any:
+    async def recorded(request: Any, model_id: str | None = None) -> Any:
         calls.append(request)
-        return await predict(request)
+        return await predict(request, model_id)
 
     monkeypatch.setattr(ingress.local, "predict", recorded)
     return calls

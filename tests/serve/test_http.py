@@ -250,7 +250,12 @@ def test_killed_replica_is_replaced_and_no_request_hangs(app_url: str, sample_jp
     worker.join(timeout=600)
     assert not worker.is_alive(), "the load did not finish: requests hang"
     statuses, latencies, _ = outcome["load"]
-    assert -1 not in statuses and set(statuses) <= {200, 503}, {s: statuses.count(s) for s in set(statuses)}
+    counts = {s: statuses.count(s) for s in set(statuses)}
+    # The replica is the HTTP ingress too (the default layout): what it held when killed fails with Serve's proxy's
+    # 500 (no code of ours is left to answer), later requests wait for the new replica. At most what the 8
+    # clients had in flight, and what the proxy sent before it heard of the death, may fail.
+    assert -1 not in statuses and set(statuses) <= {200, 500, 503}, counts
+    assert len(statuses) - counts.get(200, 0) <= 16, counts
     assert max(latencies) < 120
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

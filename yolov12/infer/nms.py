@@ -96,10 +96,11 @@ def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_o
         if total >= limit:
             break
         block = ranked[start:start + BLOCK_SIZE]
-        alive = np.ones(len(block), dtype=bool)
-        for previous in kept_boxes:  # suppression by the boxes kept in earlier blocks
-            alive &= ~_overlaps(previous, block, iou_threshold).any(0)
-        candidates = np.flatnonzero(alive)
+        if kept_boxes:  # suppression by the boxes kept in earlier blocks, all of them in one matrix
+            earlier = kept_boxes[0] if len(kept_boxes) == 1 else np.concatenate(kept_boxes)
+            candidates = np.flatnonzero(~_overlaps(earlier, block, iou_threshold).any(0))
+        else:
+            candidates = np.arange(len(block))
         block = block[candidates]
         keep = np.flatnonzero(_greedy_keep(_overlaps(block, block, iou_threshold)))[: limit - total]
         kept_positions.append(start + candidates[keep])

@@ -1,5 +1,6 @@
-"""The single-deployment layout (the Detector is the HTTP ingress) on a real Serve instance, behind Serve's proxy
-and, started through ``yolov12 serve ... haproxy=true``, behind Ray's HAProxy ingress."""
+"""The two layouts of the serving application on a real Serve instance: the split one (an Ingress deployment calling a
+Detector deployment) behind Serve's proxy, and the default one (the Detector is the HTTP ingress), started through
+``yolov12 serve ... haproxy=true``, behind Ray's HAProxy ingress, with a multiplexed model."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from serve_support import IMGSZ, as_array, detect, free_port, load, running_app, wait_until_ready
+from serve_support import IMGSZ, as_array, confident_checkpoint, detect, free_port, load, running_app, wait_until_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-APP = "single"
+APP = "split"
 
 
 def in_process(weights: Path, conf: float) -> list[np.ndarray]:
@@ -43,26 +44,47 @@ def assert_same_detections(url: str, jpegs: list[bytes], expected: list[np.ndarr
         np.testing.assert_allclose(got[:, 4], reference[:, 4], atol=2e-5)
 
 
-def test_one_deployment_serves_detections_health_and_model_updates(serve_port: int, confident_weights: Path,
-                                                                   sample_jpegs: list[bytes]) -> None:
+@pytest.fixture(scope="module")
+def second_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return confident_checkpoint(tmp_path_factory.mktemp("second") / "second.safetensors", bias=3.0, name="other")
+
+
+def multiplexed(url: str, jpeg: bytes, model_id: str, header: str = "serve_multiplexed_model_id") -> requests.Response:
+    return requests.post(f"{url}/v1/detect", data=jpeg, timeout=180,
+                         headers={header: model_id, "Content-Type": "image/jpeg"})
+
+
+def assert_multiplexing(url: str, jpeg: bytes, header: str = "serve_multiplexed_model_id") -> None:
+    """The header picks the second model; an unknown id is a 404 that names it."""
+    second = multiplexed(url, jpeg, "second", header)
+    assert second.status_code == 200, second.text
+    assert second.json()["model"]["name"] == "second"
+    assert {d["class_name"] for d in second.json()["detections"]} <= {"other"}
+    assert detect(url, jpeg).json()["model"]["name"] == "confident"
+    unknown = multiplexed(url, jpeg, "nope", header)
+    assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
+
+
+def test_split_layout_serves_detections_multiplexing_and_model_updates(serve_port: int, confident_weights: Path,
+                                                                       second_weights: Path,
+                                                                       sample_jpegs: list[bytes]) -> None:
     from ray import serve
 
     from serve.app import build_app
 
     args = {"model": str(confident_weights), "backend": "torch", "imgsz": IMGSZ, "max_batch_size": 4,
-            "batch_wait_timeout_s": 0.0, "num_cpus": 1, "threads": 1, "single_deployment": True}
+            "batch_wait_timeout_s": 0.0, "num_cpus": 1, "threads": 1, "single_deployment": False,
+            "ingress_num_cpus": 0, "models": {"second": str(second_weights)}}
     with running_app(serve_port, args, name=APP) as url:
-        assert set(serve.status().applications[APP].deployments) == {"Detector"}  # no separate Ingress
+        assert set(serve.status().applications[APP].deployments) == {"Ingress", "Detector"}
         assert_same_detections(url, sample_jpegs, in_process(confident_weights, 0.3), conf=0.3)
         metadata = requests.get(f"{url}/v2/models/confident", timeout=30).json()
         assert metadata["platform"] == "yolov12_torch"
-        unknown = requests.post(f"{url}/v1/detect", data=sample_jpegs[0], timeout=60,
-                                headers={"serve_multiplexed_model_id": "second", "Content-Type": "image/jpeg"})
-        assert unknown.status_code == 404 and "single_deployment" in unknown.json()["error"]
+        assert_multiplexing(url, sample_jpegs[0])
         statuses, _, _ = load(url, sample_jpegs, total=40, clients=4)
         assert statuses.count(200) == 40
 
-        # a new request default (user_config, applied by the in-process Detector's reconfigure) under load
+        # a new request default (the Detector's user_config: reconfigured in place, the Ingress untouched) under load
         outcome: dict[str, list[int]] = {}
         worker = threading.Thread(target=lambda: outcome.setdefault("s", load(url, sample_jpegs, 60, 2)[0]))
         worker.start()
@@ -73,10 +95,11 @@ def test_one_deployment_serves_detections_health_and_model_updates(serve_port: i
 
 
 @contextlib.contextmanager
-def cli_server(weights: Path, port: int, log: Path):
-    """``yolov12 serve ... haproxy=true single_deployment=true`` in its own process and its own local Ray."""
+def cli_server(weights: Path, second: Path, port: int, log: Path):
+    """``yolov12 serve ... haproxy=true`` (the default, single-deployment layout, with a second, multiplexed model) in
+    its own process and its own local Ray."""
     command = [sys.executable, "-m", "yolov12.cli.main", "serve", f"model={weights}", f"port={port}", "address=local",
-               "haproxy=true", "single_deployment=true", "backend=torch", f"imgsz={IMGSZ}", "threads=1",
+               "haproxy=true", f"models={{second: {second}}}", "backend=torch", f"imgsz={IMGSZ}", "threads=1",
                "batch_wait_timeout_s=0"]
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_SERVE_ENABLE_HA_PROXY")}
     with log.open("w") as out:
@@ -109,10 +132,10 @@ def listener_name(port: int, attempts: int = 5) -> str:
 
 
 def test_haproxy_forwards_straight_to_the_model_replica(tmp_path: Path, confident_weights: Path,
-                                                        sample_jpegs: list[bytes]) -> None:
+                                                        second_weights: Path, sample_jpegs: list[bytes]) -> None:
     port = free_port()
     log = tmp_path / "serve.log"
-    with cli_server(confident_weights, port, log) as process:
+    with cli_server(confident_weights, second_weights, port, log) as process:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until_ready(url, 240)
@@ -126,3 +149,6 @@ def test_haproxy_forwards_straight_to_the_model_replica(tmp_path: Path, confiden
         assert statuses.count(200) == 40
         refused = detect(url, b"not an image")
         assert refused.status_code == 415 and "error" in refused.json()  # checked in the replica, as without HAProxy
+        # HAProxy passes the model header on to the replica, which loads the model it names (either spelling)
+        assert_multiplexing(url, sample_jpegs[0])
+        assert_multiplexing(url, sample_jpegs[0], header="serve-multiplexed-model-id")

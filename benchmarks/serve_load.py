@@ -194,7 +194,8 @@ def main() -> int:
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     app = build_app({"model": model_source, "max_batch_size": args.max_batch_size, "num_replicas": 1,
                      "batch_wait_timeout_s": args.batch_wait, "max_ongoing_requests": 2 * max(args.concurrency),
-                     "ingress_max_ongoing_requests": 4 * max(args.concurrency), "num_cpus": args.threads,
+                     "num_cpus": args.threads,
+                     **({"ingress_max_ongoing_requests": 4 * max(args.concurrency)} if args.layout == "split" else {}),
                      "single_deployment": args.layout == "single", **common})
     serve.run(app, name="bench", route_prefix="/")
     url = f"http://127.0.0.1:{port}"

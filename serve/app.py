@@ -15,11 +15,11 @@ from typing import Any
 
 from ray.serve import Application
 
-from serve.config import IngressSettings, ModelSettings, ServeAppConfig, configured_api_key
+from serve.config import INGRESS_ONLY_KEYS, IngressSettings, ModelSettings, ServeAppConfig, configured_api_key
 from serve.http_api import Ingress
 from serve.model_deployment import Detector
 
-__all__ = ["Detector", "Ingress", "build_app", "detector_options"]
+__all__ = ["Detector", "Ingress", "build_app", "detector_init_config", "detector_options"]
 
 
 def detector_options(config: ServeAppConfig) -> dict[str, Any]:
@@ -36,6 +36,13 @@ def detector_options(config: ServeAppConfig) -> dict[str, Any]:
     return options
 
 
+def detector_init_config(config: ServeAppConfig) -> dict[str, Any]:
+    """The Detector's init args: the app config without what arrives through ``user_config`` (the request defaults
+    and batching: Serve restarts replicas whenever init args change, and applies a new user_config in place) and
+    without the split layout's Ingress options."""
+    return config.model_dump(exclude=set(ModelSettings.model_fields) - {"model", "name"} | INGRESS_ONLY_KEYS)
+
+
 def build_app(args: dict[str, Any]) -> Application:
     """Application builder for ``serve run`` / ``serve deploy``: ``args`` are :class:`ServeAppConfig` keys.
 
@@ -45,9 +52,7 @@ def build_app(args: dict[str, Any]) -> Application:
     """
     config = ServeAppConfig.from_overrides(dict(args))
     configured_api_key(config.api_key_env)  # a configured key must be here too: refuse to build an open server
-    # The request defaults and batching arrive through user_config (reconfigure, in place); kept out of the init
-    # args, since Serve restarts the replicas whenever those change.
-    model_config = config.model_dump(exclude=set(ModelSettings.model_fields) - {"model", "name"})
+    model_config = detector_init_config(config)
     ingress_settings = IngressSettings.from_app(config).model_dump()
     if config.single_deployment:
         return Ingress.options(name="Detector", **detector_options(config)).bind(None, ingress_settings, model_config)

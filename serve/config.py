@@ -20,6 +20,7 @@ BACKENDS = ("auto", "torch", "onnxruntime", "openvino", "tensorrt")
 DEFAULT_REQUEST_DECODED_BYTES = 64 * 3840 * 2160 * 3  # a batch of 64 8-bit RGB 4K frames, ~1.6 GB
 DEFAULT_MAX_REQUEST_IMGSZ = 1280
 _MODEL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+INGRESS_ONLY_KEYS = frozenset({"ingress_num_cpus", "ingress_max_ongoing_requests"})  # the split layout's Ingress
 
 
 class AutoscalingSettings(Section):
@@ -76,7 +77,8 @@ class ServeAppConfig(Section):
             tracking WebSocket holds one).
         num_replicas / autoscaling: a fixed replica count, or autoscaling (wins when both are given).
         num_cpus, num_gpus: per Detector replica; threads: intra-op threads of the engine (default num_cpus).
-        ingress_num_cpus, ingress_max_ongoing_requests: for the HTTP ingress.
+        ingress_num_cpus, ingress_max_ongoing_requests: for the Ingress deployment of the split layout
+            (``single_deployment=false``); unused by the default layout.
         single_deployment: the layout. True (default): one deployment (named ``Detector``) is the HTTP ingress
             and holds the model(s): no Ray call between the HTTP front and the model, and multiplexed ``models``
             loaded by each replica (Serve's proxy routes a model's requests to a replica that holds it; behind
@@ -181,6 +183,16 @@ class ServeAppConfig(Section):
         if self.max_request_imgsz < self.imgsz:
             raise ValueError(f"max_request_imgsz={self.max_request_imgsz} is below imgsz={self.imgsz}, the size of "
                              "requests that leave imgsz unset; raise max_request_imgsz")
+        return self
+
+    @model_validator(mode="after")
+    def _ingress_options_need_the_split_layout(self) -> ServeAppConfig:
+        given = sorted(key for key in INGRESS_ONLY_KEYS & self.model_fields_set  # a full dump round-trips
+                       if getattr(self, key) != type(self).model_fields[key].default)
+        if self.single_deployment and given:
+            raise ValueError(f"{', '.join(given)} configure the separate Ingress deployment, which the default layout "
+                             "does not have (the Detector is the HTTP ingress); set single_deployment=false to use "
+                             "them, or drop them (num_cpus and max_ongoing_requests size the Detector)")
         return self
 
     @property

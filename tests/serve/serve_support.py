@@ -161,12 +161,13 @@ def in_process_ingress(cache_dir: Path, **settings: Any) -> Any:
     """The ``Ingress`` class of serve/http_api.py instantiated here, holding its own Detector (the
     ``single_deployment`` layout) for ``yolov12n.yaml`` with random weights on torch at 64 px: the real request
     code with no Ray. ``settings`` override :class:`serve.config.ServeAppConfig` keys (``model`` included)."""
-    from serve.config import IngressSettings, ModelSettings, ServeAppConfig
+    from serve.app import detector_init_config
+    from serve.config import IngressSettings, ServeAppConfig
     from serve.http_api import Ingress
 
     config = ServeAppConfig(**{"model": "yolov12n.yaml", "backend": "torch", "imgsz": 64, "threads": 1,
                                "random_weights": True, "cache_dir": str(cache_dir), **settings})
-    model_config = config.model_dump(exclude=set(ModelSettings.model_fields) - {"model", "name"})
+    model_config = detector_init_config(config)
     ingress_class = Ingress.func_or_class.__bases__[0]  # the class itself, under Serve's ASGI wrapper
     assert ingress_class.__module__ == "serve.http_api" and ingress_class.__name__ == "Ingress"
     return ingress_class(None, IngressSettings.from_app(config).model_dump(), model_config)

@@ -66,6 +66,10 @@ def test_the_default_layout_is_one_detector_that_serves_http_and_multiplexes() -
     # batching's 16 plus one slot per tracking session the replica may hold
     assert single._deployment_config.max_ongoing_requests == 16 + 16
 
+    with pytest.raises(ConfigError, match="ingress_num_cpus configure the separate Ingress deployment"):
+        ServeAppConfig.from_overrides({"model": "w", "ingress_num_cpus": 2})  # would do nothing in this layout
+    dumped = ServeAppConfig.from_overrides({"model": "w"}).model_dump()
+    assert ServeAppConfig.model_validate(dumped).single_deployment  # a full dump (defaults included) round-trips
     split = build_app({"model": "w", "single_deployment": "false"})._bound_deployment
     assert split.name == "Ingress" and type(split.init_args[0]).__name__ == "Application"
     assert split._deployment_config.max_ongoing_requests == 64

@@ -42,13 +42,13 @@ def test_random_weights_opt_in_lets_an_architecture_through() -> None:
 
 
 def test_a_replica_builds_the_architecture_only_with_random_weights(tmp_path: Path) -> None:
-    from serve.config import ModelSettings
+    from serve.app import detector_init_config
     from serve.model_deployment import Detector
     from serve.runtime import ModelSourceError
 
     def replica(**settings):
         config = ServeAppConfig(model="yolov12n.yaml", backend="torch", imgsz=64, cache_dir=str(tmp_path), **settings)
-        return Detector.func_or_class(config.model_dump(exclude=set(ModelSettings.model_fields) - {"model", "name"}))
+        return Detector.func_or_class(detector_init_config(config))
 
     first = replica(random_weights=True).model
     assert first.name == "yolov12n-random" and first.task == "detect"

@@ -67,11 +67,14 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--close-mosaic", type=int, default=5,
+                        help="epochs at the end without mosaic (both trainers close it for all epochs when this is "
+                             "at least --epochs; 0 keeps mosaic on throughout)")
     parser.add_argument("--ultralytics-python", required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = dict(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=0, optimizer="AdamW", lr0=0.004,
-                    warmup_epochs=1, close_mosaic=5, amp=False)
+                    warmup_epochs=1, close_mosaic=args.close_mosaic, amp=False)
     work = Path(tempfile.mkdtemp(prefix="train-compare-"))
     their_data, images = copy_dataset(args.data, work / "data")
     print(f"Command: `{shlex.join([Path(sys.executable).name, *sys.argv])}`\n")

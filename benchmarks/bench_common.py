@@ -6,6 +6,7 @@ Scripts run as ``python benchmarks/<script>.py``, so this folder is on ``sys.pat
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shutil
@@ -17,6 +18,15 @@ import yaml
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
+
+
+def add_engine_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every engine-timing script shares: model, image size, threads, timed and warm-up runs."""
+    parser.add_argument("--model", default="yolov12n")
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
 
 
 def machine_line() -> str:

@@ -49,7 +49,7 @@ import onnxruntime  # noqa: E402
 import openvino  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.bench_common import machine_line  # noqa: E402
+from benchmarks.bench_common import add_engine_timing_arguments, machine_line  # noqa: E402
 from yolov12.config import PredictConfig  # noqa: E402
 from yolov12.engines import load_engine  # noqa: E402
 from yolov12.engines.base import canvas_to_float_nchw  # noqa: E402
@@ -114,11 +114,7 @@ def run_reference(python: str, yaml_name: str, args: argparse.Namespace, onnx_ou
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="yolov12n")
-    parser.add_argument("--imgsz", type=int, default=640)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
+    add_engine_timing_arguments(parser)
     parser.add_argument("--ultralytics-python", default=None, help="python of the separate Ultralytics venv")
     parser.add_argument("--workdir", default=None, help="where exports go (default: a temporary folder)")
     parser.add_argument("--photo", default=str(sample_images()[-1]), help="real photo for the end-to-end rows")

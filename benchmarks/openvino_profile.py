@@ -29,7 +29,7 @@ import openvino as ov
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_common import machine_line  # noqa: E402
+from benchmarks.bench_common import add_engine_timing_arguments, machine_line  # noqa: E402
 from yolov12.export import export_model  # noqa: E402
 from yolov12.models import build_model, load_architecture  # noqa: E402
 
@@ -100,11 +100,7 @@ def table(name: str, result: dict, top: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="yolov12n")
-    parser.add_argument("--imgsz", type=int, default=640)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
+    add_engine_timing_arguments(parser)
     parser.add_argument("--top", type=int, default=12, help="rows per table")
     parser.add_argument("--ultralytics-onnx", default=None,
                         help="Ultralytics' exported ONNX (export_speed.py keeps it in its workdir)")

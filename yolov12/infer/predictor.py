@@ -133,15 +133,17 @@ class Predictor:
                                                                          float]:
         """What the read-ahead thread does for one decoded batch: letterbox it into the canvas, timed."""
         names, images = [name for name, _ in batch], [image for _, image in batch]
-        start = time.perf_counter()
-        prepared = self.prepare(images)
-        return names, images, prepared, time.perf_counter() - start
+        return names, images, *self._timed_prepare(images)
 
     def predict_batch(self, names: Sequence[str], images: Sequence[np.ndarray]) -> list[Results]:
         """Predict one batch of (H_i, W_i, 3) BGR uint8 images; ``speed`` is milliseconds per image."""
+        return self._predict_prepared(names, images, *self._timed_prepare(images))
+
+    def _timed_prepare(self, images: Sequence[np.ndarray]) -> tuple[PreparedBatch, float]:
+        """:meth:`prepare` and the seconds it took (``speed["preprocess"]``)."""
         start = time.perf_counter()
         prepared = self.prepare(images)
-        return self._predict_prepared(names, images, prepared, time.perf_counter() - start)
+        return prepared, time.perf_counter() - start
 
     def _predict_prepared(self, names: Sequence[str], images: Sequence[np.ndarray], prepared: PreparedBatch,
                           prepare_s: float) -> list[Results]:
